@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# ballast.sh: the project's one entry point on a Debian 12 machine.
+#   ./ballast.sh start   install what is missing, build, run the main job
+#   ./ballast.sh test    install what is missing, build, run every test (also under ASan+UBSan)
+#   ./ballast.sh deps    only install what is missing
+#   ./ballast.sh build   only build (release, in build/)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PACKAGES=(gcc cmake make pkg-config liburing-dev libjemalloc-dev libsodium-dev libxxhash-dev
+          libcmocka-dev)
+JOBS=$(nproc 2>/dev/null || echo 2)
+
+deps() {
+    local missing=()
+    for p in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+            missing+=("$p")
+    done
+    if ((${#missing[@]})); then
+        echo "ballast: installing ${missing[*]}"
+        local sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+    fi
+}
+
+build() { # build DIR [cmake options...]
+    local dir=$1
+    shift
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+    cmake --build "$dir" -j "$JOBS"
+}
+
+case "${1:-}" in
+deps) deps ;;
+build) deps && build build ;;
+start)
+    shift
+    deps
+    build build
+    # The main job. Until the server exists this is the engine benchmark.
+    exec ./build/bench_engine "$@"
+    ;;
+test)
+    deps
+    build build
+    (cd build && ctest --output-on-failure -j "$JOBS")
+    build build-sanitize -DBL_SANITIZE=ON
+    (cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+        ctest --output-on-failure -j "$JOBS")
+    ;;
+*)
+    echo "usage: $0 start|test|deps|build" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,234 @@
+/*
+ * bench_engine: create_transfers throughput of the engine in process.
+ *
+ * For each scenario (accounts x workload) it creates the accounts (not timed), then executes
+ * blocks of one create_transfers request each (default 8,192 transfers) and reports:
+ * transfers per second over the whole engine, nanoseconds per event in each phase (gather,
+ * decide, apply), and memory: bytes reserved per account and per transfer slot (records and
+ * indexes), and resident bytes actually added per stored transfer.
+ *
+ * Workloads: uniform (debit and credit drawn uniformly from all accounts) and hot (a share of
+ * transfers, 90% by default, has account 1 on one side). Every transfer must succeed; the
+ * benchmark fails if any does not, so it never reports the speed of rejecting events.
+ * Timestamps are synthetic (1 ns apart), the random generator is seeded: runs are repeatable.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/engine.h"
+
+typedef struct bench_options {
+    uint64_t accounts[8];
+    uint32_t accounts_n;
+    uint64_t transfers;
+    uint32_t batch;
+    uint32_t partitions;
+    double hot_fraction;
+    int workload; /* -1: both, 0: uniform, 1: hot */
+    uint64_t seed;
+} bench_options_t;
+
+static uint64_t bench_rng_state;
+
+static uint64_t bench_rng(void) { /* splitmix64 */
+    uint64_t z = (bench_rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t bench_clock_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t bench_resident_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, resident = 0;
+    if (f == NULL) return 0;
+    if (fscanf(f, "%lu %lu", &size, &resident) != 2) resident = 0;
+    fclose(f);
+    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static void bench_fail(const char *what, int rc) {
+    fprintf(stderr, "bench_engine: %s failed (%d)\n", what, rc);
+    exit(1);
+}
+
+static void bench_accounts_create(bl_engine_t *engine, uint64_t accounts, uint32_t batch) {
+    bl_account_t *events = calloc(batch, sizeof(bl_account_t));
+    bl_event_result_t *results = calloc(batch, sizeof(bl_event_result_t));
+    if (!events || !results) bench_fail("calloc", -ENOMEM);
+    for (uint64_t created = 0; created < accounts;) {
+        uint32_t n = (uint32_t)(accounts - created < batch ? accounts - created : batch);
+        for (uint32_t i = 0; i < n; i++) {
+            memset(&events[i], 0, sizeof(events[i]));
+            events[i].id = created + i + 1;
+            events[i].ledger = 1;
+            events[i].code = 1;
+        }
+        bl_request_t request = {.op = BL_OP_CREATE_ACCOUNTS, .count = n, .events = events,
+                                .results = results};
+        int rc = bl_engine_block_execute(engine, bl_engine_timestamp_last(engine) + 1, &request, 1);
+        if (rc != 0) bench_fail("create_accounts block", rc);
+        if (request.results_count != 0) bench_fail("create_accounts result", (int)results[0].result);
+        created += n;
+    }
+    free(events);
+    free(results);
+}
+
+static void bench_scenario(const bench_options_t *o, uint64_t accounts, int hot) {
+    bl_engine_config_t config = {
+        .partitions = o->partitions,
+        .accounts_max = accounts,
+        .transfers_max = o->transfers,
+        .block_events_max = o->batch,
+    };
+    bl_engine_t *engine;
+    int rc = bl_engine_create(&engine, &config);
+    if (rc != 0) bench_fail("bl_engine_create", rc);
+    bench_accounts_create(engine, accounts, o->batch);
+
+    uint64_t batches = (o->transfers + o->batch - 1) / o->batch;
+    bl_transfer_t *events = calloc((size_t)o->batch, sizeof(bl_transfer_t));
+    bl_event_result_t *results = calloc(o->batch, sizeof(bl_event_result_t));
+    if (!events || !results) bench_fail("calloc", -ENOMEM);
+
+    bl_engine_stats_t before;
+    bl_engine_stats_get(engine, &before);
+    uint64_t resident_before = bench_resident_bytes();
+    uint64_t id = 1, elapsed_ns = 0, done = 0;
+    uint64_t hot_threshold = (uint64_t)(o->hot_fraction * 18446744073709551615.0);
+    for (uint64_t b = 0; b < batches; b++) {
+        uint32_t n = (uint32_t)(o->transfers - done < o->batch ? o->transfers - done : o->batch);
+        for (uint32_t i = 0; i < n; i++) {
+            bl_transfer_t *t = &events[i];
+            uint64_t dr = bench_rng() % accounts + 1;
+            uint64_t cr = bench_rng() % (accounts - 1) + 1;
+            if (cr >= dr) cr++;
+            if (hot && bench_rng() < hot_threshold) {
+                uint64_t other = bench_rng() % (accounts - 1) + 2;
+                if (bench_rng() & 1) {
+                    dr = 1, cr = other;
+                } else {
+                    dr = other, cr = 1;
+                }
+            }
+            memset(t, 0, sizeof(*t));
+            t->id = id++;
+            t->debit_account_id = dr;
+            t->credit_account_id = cr;
+            t->amount = 1 + bench_rng() % 1000;
+            t->ledger = 1;
+            t->code = 1;
+        }
+        bl_request_t request = {.op = BL_OP_CREATE_TRANSFERS, .count = n, .events = events,
+                                .results = results};
+        uint64_t t0 = bench_clock_ns();
+        rc = bl_engine_block_execute(engine, bl_engine_timestamp_last(engine) + 1, &request, 1);
+        elapsed_ns += bench_clock_ns() - t0;
+        if (rc != 0) bench_fail("create_transfers block", rc);
+        if (request.results_count != 0) {
+            fprintf(stderr, "bench_engine: transfer %u failed with %s\n", results[0].index,
+                    bl_create_transfer_result_name(results[0].result));
+            exit(1);
+        }
+        done += n;
+    }
+    uint64_t resident_after = bench_resident_bytes();
+    bl_engine_stats_t after;
+    bl_engine_stats_get(engine, &after);
+    bl_engine_memory_t memory;
+    bl_engine_memory_get(engine, &memory);
+
+    double executed = (double)(after.events - before.events);
+    printf("%-9s accounts=%-8lu transfers=%-8lu batch=%u N=%u  %6.2f M transfers/s  "
+           "%6.1f ns/transfer (gather %5.1f, decide %5.1f, apply %5.1f)  "
+           "reserved %lu B/account %lu B/transfer, resident +%.0f B/transfer\n",
+           hot ? "hot" : "uniform", (unsigned long)accounts, (unsigned long)done, o->batch,
+           o->partitions, executed / (double)elapsed_ns * 1e3, (double)elapsed_ns / executed,
+           (double)(after.gather_ns - before.gather_ns) / executed,
+           (double)(after.decide_ns - before.decide_ns) / executed,
+           (double)(after.apply_ns - before.apply_ns) / executed,
+           (unsigned long)memory.per_account_bytes, (unsigned long)memory.per_transfer_bytes,
+           (double)(resident_after - resident_before) / (double)done);
+    fflush(stdout);
+    free(events);
+    free(results);
+    bl_engine_destroy(engine);
+}
+
+static void bench_usage(FILE *out) {
+    fprintf(out,
+            "usage: bench_engine [options]\n"
+            "  --accounts N[,N...]  account counts, 2..2^31-1 (default 10000,1000000)\n"
+            "  --transfers N        transfers per scenario (default 4000000)\n"
+            "  --batch N            transfers per block, 1..8192 (default 8192)\n"
+            "  --partitions N       engine partitions, 1..64 (default 1)\n"
+            "  --workload W         uniform, hot or both (default both)\n"
+            "  --hot-fraction F     share of hot transfers touching account 1 (default 0.9)\n"
+            "  --seed N             random seed (default 1)\n");
+}
+
+int main(int argc, char **argv) {
+    bench_options_t o = {.accounts = {10000, 1000000}, .accounts_n = 2, .transfers = 4000000,
+                         .batch = 8192, .partitions = 1, .hot_fraction = 0.9, .workload = -1,
+                         .seed = 1};
+    static const struct option options[] = {
+        {"accounts", required_argument, 0, 'a'}, {"transfers", required_argument, 0, 't'},
+        {"batch", required_argument, 0, 'b'},    {"partitions", required_argument, 0, 'p'},
+        {"workload", required_argument, 0, 'w'}, {"hot-fraction", required_argument, 0, 'f'},
+        {"seed", required_argument, 0, 's'},     {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (c) {
+        case 'a': {
+            o.accounts_n = 0;
+            for (char *s = strtok(optarg, ","); s && o.accounts_n < 8; s = strtok(NULL, ","))
+                o.accounts[o.accounts_n++] = strtoull(s, NULL, 10);
+            break;
+        }
+        case 't': o.transfers = strtoull(optarg, NULL, 10); break;
+        case 'b': o.batch = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'p': o.partitions = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'w':
+            o.workload = !strcmp(optarg, "uniform") ? 0 : !strcmp(optarg, "hot") ? 1 : -1;
+            break;
+        case 'f': o.hot_fraction = strtod(optarg, NULL); break;
+        case 's': o.seed = strtoull(optarg, NULL, 10); break;
+        case 'h': bench_usage(stdout); return 0;
+        default: bench_usage(stderr); return 2;
+        }
+    }
+    if (o.transfers == 0 || o.batch == 0 || o.batch > BL_BATCH_EVENTS_MAX ||
+        o.partitions == 0 || o.partitions > BL_PARTITIONS_MAX || o.hot_fraction < 0 ||
+        o.hot_fraction > 1) {
+        bench_usage(stderr);
+        return 2;
+    }
+    for (uint32_t i = 0; i < o.accounts_n; i++) {
+        if (o.accounts[i] < 2 || o.accounts[i] > BL_ACCOUNTS_MAX_LIMIT) {
+            bench_usage(stderr);
+            return 2;
+        }
+    }
+    printf("bench_engine: %u core(s) online, seed %lu\n", (unsigned)sysconf(_SC_NPROCESSORS_ONLN),
+           (unsigned long)o.seed);
+    for (uint32_t i = 0; i < o.accounts_n; i++) {
+        for (int hot = 0; hot <= 1; hot++) {
+            if (o.workload != -1 && o.workload != hot) continue;
+            bench_rng_state = o.seed;
+            bench_scenario(&o, o.accounts[i], hot);
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,658 @@
+/*
+ * Decide: the serial middle of a block.
+ *
+ * One pass over the block's items in order, on one thread, producing every event's result
+ * (PROTOCOL.md's precedence order) and the block's effects. It reads the facts gather copied
+ * (start-of-block balances, existing ids, pending state), immutable records (for `exists` and
+ * post/void comparisons), and its own overlay of what earlier events of the block changed:
+ *   accounts_new / transfers_new  ids created in this block -> slot
+ *   overlay                       current balances of every account the block touched
+ *   pending                       pending transfers the block posted, voided or expired
+ * It writes no table: apply does, per partition, from the overlay and the new records.
+ *
+ * Linked chains: while a chain is open every overlay change is logged in `undo`; if an event
+ * of the chain fails, the log is replayed backwards, which restores the overlay exactly (map
+ * insertions are removed newest first, which linear probing allows), and the chain's results
+ * are rewritten: its failing event keeps its own code, the others get linked_event_failed.
+ *
+ * Invariant kept for every account: debits_pending + debits_posted and credits_pending +
+ * credits_posted never exceed 2^128 - 1 (the overflow checks refuse any event that would).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "engine/internal.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Block-local maps.                                                                          */
+
+int bl_map_init(bl_map_t *map, uint64_t capacity) {
+    uint64_t slots = 16;
+    while (slots < 2 * capacity) slots *= 2; /* load factor at most 1/2 */
+    map->entries = bl_table_reserve(slots * sizeof(bl_map_entry_t));
+    if (map->entries == NULL) return -ENOMEM;
+    map->mask = slots - 1;
+    map->gen = 1;
+    map->count = 0;
+    return 0;
+}
+
+void bl_map_deinit(bl_map_t *map) {
+    bl_table_release(map->entries, (map->mask + 1) * sizeof(bl_map_entry_t));
+    map->entries = NULL;
+}
+
+void bl_map_clear(bl_map_t *map) {
+    map->count = 0;
+    if (++map->gen == 0) { /* wrapped: old generations could look current */
+        memset(map->entries, 0, (map->mask + 1) * sizeof(bl_map_entry_t));
+        map->gen = 1;
+    }
+}
+
+static inline uint64_t bl_map_slot_hash(uint32_t slot) {
+    uint64_t h = (uint64_t)slot * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 32);
+}
+
+static inline bl_map_entry_t *bl_map_probe(bl_map_t *map, uint64_t hash, bl_u128_t id) {
+    uint64_t i = hash & map->mask;
+    for (;;) {
+        bl_map_entry_t *entry = &map->entries[i];
+        if (entry->gen != map->gen || entry->id == id) return entry;
+        i = (i + 1) & map->mask;
+    }
+}
+
+/* The value stored for `id`, or NULL. */
+static inline uint32_t *bl_map_find(bl_map_t *map, uint64_t hash, bl_u128_t id) {
+    if (map->count == 0) return NULL;
+    bl_map_entry_t *entry = bl_map_probe(map, hash, id);
+    return entry->gen == map->gen ? &entry->value : NULL;
+}
+
+static inline void bl_map_insert(bl_map_t *map, uint64_t hash, bl_u128_t id, uint32_t value) {
+    BL_ASSERT((uint64_t)map->count * 2 < map->mask + 1);
+    bl_map_entry_t *entry = bl_map_probe(map, hash, id);
+    BL_ASSERT(entry->gen != map->gen); /* keys are inserted once */
+    entry->id = id;
+    entry->gen = map->gen;
+    entry->value = value;
+    map->count++;
+}
+
+/* Removes `id`, which must be the most recent insertion still in the map. */
+static inline void bl_map_remove_last(bl_map_t *map, uint64_t hash, bl_u128_t id) {
+    bl_map_entry_t *entry = bl_map_probe(map, hash, id);
+    BL_ASSERT(entry->gen == map->gen && entry->id == id);
+    entry->gen = 0;
+    map->count--;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The overlay of accounts and pending transfers.                                             */
+
+static inline bl_undo_t *bl_undo_push(bl_block_t *block, uint32_t kind, uint32_t index) {
+    BL_ASSERT(block->undo_count < block->undo_max);
+    bl_undo_t *undo = &block->undo[block->undo_count++];
+    undo->kind = kind;
+    undo->index = index;
+    return undo;
+}
+
+static uint32_t bl_overlay_add(bl_block_t *block, uint32_t slot, uint32_t partition,
+                               uint32_t ledger, uint16_t flags) {
+    uint32_t index = block->overlay_count++;
+    bl_overlay_account_t *o = &block->overlay[index];
+    o->slot = slot;
+    o->partition = (uint8_t)partition;
+    o->ledger = ledger;
+    o->flags = flags;
+    o->dirty = 0;
+    bl_map_insert(&block->overlay_map, bl_map_slot_hash(slot), slot, index);
+    if (block->undo_on) bl_undo_push(block, BL_UNDO_OVERLAY, index);
+    return index;
+}
+
+/* The overlay entry of an account that was in the table at the start of the block. */
+static uint32_t bl_overlay_from_fact(bl_block_t *block, const bl_account_fact_t *fact) {
+    BL_ASSERT(fact->slot != BL_SLOT_NONE);
+    uint32_t *found = bl_map_find(&block->overlay_map, bl_map_slot_hash(fact->slot), fact->slot);
+    if (found != NULL) return *found;
+    uint32_t index = bl_overlay_add(block, fact->slot, fact->partition, fact->ledger, fact->flags);
+    bl_overlay_account_t *o = &block->overlay[index];
+    o->debits_pending = fact->debits_pending;
+    o->debits_posted = fact->debits_posted;
+    o->credits_pending = fact->credits_pending;
+    o->credits_posted = fact->credits_posted;
+    return index;
+}
+
+/* The overlay entry of an account created earlier in this block. */
+static uint32_t bl_overlay_from_new(bl_block_t *block, uint32_t slot) {
+    uint32_t *found = bl_map_find(&block->overlay_map, bl_map_slot_hash(slot), slot);
+    if (found != NULL) return *found;
+    uint64_t k = slot - block->accounts_base;
+    const bl_account_t *a = &block->accounts_new_records[k];
+    uint32_t index = bl_overlay_add(block, slot, block->accounts_new_partition[k], a->ledger,
+                                    a->flags);
+    bl_overlay_account_t *o = &block->overlay[index];
+    o->debits_pending = o->debits_posted = o->credits_pending = o->credits_posted = 0;
+    return index;
+}
+
+/* The overlay entry of the account a transfer names, or BL_SLOT_NONE if it does not exist. */
+static uint32_t bl_overlay_resolve(bl_block_t *block, const bl_account_fact_t *fact,
+                                   bl_u128_t id) {
+    if (fact->slot != BL_SLOT_NONE) return bl_overlay_from_fact(block, fact);
+    uint32_t *slot = bl_map_find(&block->accounts_new, fact->hash, id);
+    return slot != NULL ? bl_overlay_from_new(block, *slot) : BL_SLOT_NONE;
+}
+
+/* Call before changing an overlay account's balances. */
+static void bl_overlay_touch(bl_block_t *block, uint32_t index) {
+    bl_overlay_account_t *o = &block->overlay[index];
+    if (block->undo_on) {
+        bl_undo_t *undo = bl_undo_push(block, BL_UNDO_BALANCES, index);
+        undo->balances[0] = o->debits_pending;
+        undo->balances[1] = o->debits_posted;
+        undo->balances[2] = o->credits_pending;
+        undo->balances[3] = o->credits_posted;
+    }
+    o->dirty = 1;
+}
+
+static uint8_t bl_pending_state(bl_block_t *block, uint32_t slot, uint8_t state_at_start) {
+    uint32_t *found = bl_map_find(&block->pending_map, bl_map_slot_hash(slot), slot);
+    return found != NULL ? block->pending[*found].state : state_at_start;
+}
+
+static void bl_pending_set(bl_block_t *block, uint32_t slot, uint32_t partition, uint8_t state) {
+    uint32_t index = block->pending_count++;
+    block->pending[index] = (bl_pending_change_t){
+        .slot = slot, .state = state, .partition = (uint8_t)partition};
+    bl_map_insert(&block->pending_map, bl_map_slot_hash(slot), slot, index);
+    if (block->undo_on) bl_undo_push(block, BL_UNDO_PENDING, index);
+}
+
+static void bl_undo_rollback(bl_engine_t *engine) {
+    bl_block_t *block = &engine->block;
+    while (block->undo_count > 0) {
+        const bl_undo_t *undo = &block->undo[--block->undo_count];
+        switch (undo->kind) {
+        case BL_UNDO_BALANCES: {
+            bl_overlay_account_t *o = &block->overlay[undo->index];
+            o->debits_pending = undo->balances[0];
+            o->debits_posted = undo->balances[1];
+            o->credits_pending = undo->balances[2];
+            o->credits_posted = undo->balances[3];
+            break;
+        }
+        case BL_UNDO_OVERLAY: {
+            BL_ASSERT(undo->index == block->overlay_count - 1);
+            uint32_t slot = block->overlay[undo->index].slot;
+            bl_map_remove_last(&block->overlay_map, bl_map_slot_hash(slot), slot);
+            block->overlay_count--;
+            break;
+        }
+        case BL_UNDO_ACCOUNT:
+            bl_map_remove_last(&block->accounts_new, undo->hash, undo->id);
+            engine->accounts_count--;
+            break;
+        case BL_UNDO_TRANSFER:
+            bl_map_remove_last(&block->transfers_new, undo->hash, undo->id);
+            engine->transfers_count--;
+            break;
+        case BL_UNDO_PENDING: {
+            BL_ASSERT(undo->index == block->pending_count - 1);
+            uint32_t slot = block->pending[undo->index].slot;
+            bl_map_remove_last(&block->pending_map, bl_map_slot_hash(slot), slot);
+            block->pending_count--;
+            break;
+        }
+        default:
+            BL_ASSERT(!"unknown undo kind");
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* create_accounts.                                                                           */
+
+static bool bl_account_same(const bl_account_t *a, const bl_account_t *stored) {
+    return a->user_data_128 == stored->user_data_128 && a->user_data_64 == stored->user_data_64 &&
+           a->user_data_32 == stored->user_data_32 && a->ledger == stored->ledger &&
+           a->code == stored->code &&
+           (a->flags & ~BL_ACCOUNT_LINKED) == (stored->flags & ~BL_ACCOUNT_LINKED);
+}
+
+static uint32_t bl_decide_account(bl_engine_t *engine, uint32_t i, uint64_t timestamp) {
+    bl_block_t *block = &engine->block;
+    const bl_account_t *a = block->items[i];
+    const bl_fact_t *f = &block->facts[i];
+
+    if (a->timestamp != 0) return BL_CREATE_ACCOUNT_TIMESTAMP_MUST_BE_ZERO;
+    if (a->reserved != 0) return BL_CREATE_ACCOUNT_RESERVED_FIELD;
+    if (a->flags & ~BL_ACCOUNT_FLAGS_KNOWN) return BL_CREATE_ACCOUNT_RESERVED_FLAG;
+    if (a->id == 0) return BL_CREATE_ACCOUNT_ID_MUST_NOT_BE_ZERO;
+    if (a->id == BL_U128_MAX) return BL_CREATE_ACCOUNT_ID_MUST_NOT_BE_INT_MAX;
+    if ((a->flags & BL_ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS) &&
+        (a->flags & BL_ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS))
+        return BL_CREATE_ACCOUNT_FLAGS_ARE_MUTUALLY_EXCLUSIVE;
+    if (a->debits_pending != 0 || a->debits_posted != 0 || a->credits_pending != 0 ||
+        a->credits_posted != 0)
+        return BL_CREATE_ACCOUNT_BALANCES_MUST_BE_ZERO;
+    if (a->ledger == 0) return BL_CREATE_ACCOUNT_LEDGER_MUST_NOT_BE_ZERO;
+    if (a->code == 0) return BL_CREATE_ACCOUNT_CODE_MUST_NOT_BE_ZERO;
+
+    const bl_account_t *existing = NULL;
+    if (f->id_slot != BL_SLOT_NONE) {
+        existing = &engine->accounts[f->id_slot];
+    } else {
+        uint32_t *slot = bl_map_find(&block->accounts_new, f->id_hash, a->id);
+        if (slot != NULL) existing = &block->accounts_new_records[*slot - block->accounts_base];
+    }
+    if (existing != NULL) {
+        return bl_account_same(a, existing) ? BL_CREATE_ACCOUNT_EXISTS
+                                            : BL_CREATE_ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS;
+    }
+    if (engine->accounts_count >= engine->config.accounts_max)
+        return BL_CREATE_ACCOUNT_CAPACITY_EXHAUSTED;
+
+    uint32_t slot = (uint32_t)engine->accounts_count++;
+    uint64_t k = slot - block->accounts_base;
+    block->accounts_new_records[k] = *a;
+    block->accounts_new_records[k].timestamp = timestamp;
+    block->accounts_new_partition[k] = f->id_partition;
+    block->accounts_new_hash[k] = f->id_hash;
+    bl_map_insert(&block->accounts_new, f->id_hash, a->id, slot);
+    if (block->undo_on) {
+        bl_undo_t *undo = bl_undo_push(block, BL_UNDO_ACCOUNT, slot);
+        undo->hash = f->id_hash;
+        undo->id = a->id;
+    }
+    return BL_CREATE_ACCOUNT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* create_transfers.                                                                          */
+
+/* A sum of balances that would pass 2^128 - 1. */
+static inline bool bl_add_overflows(bl_u128_t a, bl_u128_t b) {
+    return a + b < a;
+}
+
+static inline bool bl_add3_overflows(bl_u128_t a, bl_u128_t b, bl_u128_t c) {
+    return bl_add_overflows(a, b) || bl_add_overflows(a + b, c);
+}
+
+/* The stored transfer with the event's id, from the table or from this block; NULL if none. */
+static const bl_transfer_t *bl_transfer_existing(bl_engine_t *engine, const bl_fact_t *f,
+                                                 bl_u128_t id) {
+    bl_block_t *block = &engine->block;
+    if (f->id_slot != BL_SLOT_NONE) return &engine->transfers[f->id_slot];
+    uint32_t *slot = bl_map_find(&block->transfers_new, f->id_hash, id);
+    return slot != NULL ? &block->transfers_new_records[*slot - block->transfers_base] : NULL;
+}
+
+/* Idempotency: does the event equal the stored transfer in every field the client set? For
+ * post and void, a 0 in the accounts, ledger, code or amount matches the resolved value. */
+static bool bl_transfer_same(const bl_transfer_t *t, const bl_transfer_t *s) {
+    bool resolved = (t->flags & (BL_TRANSFER_POST_PENDING | BL_TRANSFER_VOID_PENDING)) != 0;
+#define BL_SAME_OR_RESOLVED(field) (t->field == s->field || (resolved && t->field == 0))
+    return BL_SAME_OR_RESOLVED(debit_account_id) && BL_SAME_OR_RESOLVED(credit_account_id) &&
+           BL_SAME_OR_RESOLVED(amount) && BL_SAME_OR_RESOLVED(ledger) &&
+           BL_SAME_OR_RESOLVED(code) && t->pending_id == s->pending_id &&
+           t->user_data_128 == s->user_data_128 && t->user_data_64 == s->user_data_64 &&
+           t->user_data_32 == s->user_data_32 && t->timeout == s->timeout &&
+           (t->flags & ~BL_TRANSFER_LINKED) == (s->flags & ~BL_TRANSFER_LINKED);
+#undef BL_SAME_OR_RESOLVED
+}
+
+/* Takes the next transfer slot and writes the new record; the caller has checked capacity. */
+static uint32_t bl_transfer_create(bl_engine_t *engine, const bl_fact_t *f,
+                                   const bl_transfer_t *record, uint32_t dr, uint32_t cr) {
+    bl_block_t *block = &engine->block;
+    BL_ASSERT(engine->transfers_count < engine->config.transfers_max);
+    uint32_t slot = (uint32_t)engine->transfers_count++;
+    uint64_t k = slot - block->transfers_base;
+    block->transfers_new_records[k] = *record;
+    block->transfers_new_partition[k] = f->id_partition;
+    block->transfers_new_hash[k] = f->id_hash;
+    block->transfers_new_accounts[k][0] = dr;
+    block->transfers_new_accounts[k][1] = cr;
+    bl_map_insert(&block->transfers_new, f->id_hash, record->id, slot);
+    if (block->undo_on) {
+        bl_undo_t *undo = bl_undo_push(block, BL_UNDO_TRANSFER, slot);
+        undo->hash = f->id_hash;
+        undo->id = record->id;
+    }
+    return slot;
+}
+
+static uint32_t bl_decide_post_void(bl_engine_t *engine, uint32_t i, uint64_t timestamp) {
+    bl_block_t *block = &engine->block;
+    const bl_transfer_t *t = block->items[i];
+    const bl_fact_t *f = &block->facts[i];
+
+    if (t->debit_account_id == BL_U128_MAX)
+        return BL_CREATE_TRANSFER_DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX;
+    if (t->credit_account_id == BL_U128_MAX)
+        return BL_CREATE_TRANSFER_CREDIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX;
+    if (t->debit_account_id != 0 && t->debit_account_id == t->credit_account_id)
+        return BL_CREATE_TRANSFER_ACCOUNTS_MUST_BE_DIFFERENT;
+    if (t->pending_id == 0) return BL_CREATE_TRANSFER_PENDING_ID_MUST_NOT_BE_ZERO;
+    if (t->pending_id == BL_U128_MAX) return BL_CREATE_TRANSFER_PENDING_ID_MUST_NOT_BE_INT_MAX;
+    if (t->pending_id == t->id) return BL_CREATE_TRANSFER_PENDING_ID_MUST_BE_DIFFERENT;
+    if (t->timeout != 0) return BL_CREATE_TRANSFER_TIMEOUT_RESERVED_FOR_PENDING_TRANSFER;
+
+    const bl_transfer_t *existing = bl_transfer_existing(engine, f, t->id);
+    if (existing != NULL) {
+        return bl_transfer_same(t, existing) ? BL_CREATE_TRANSFER_EXISTS
+                                             : BL_CREATE_TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS;
+    }
+
+    /* The pending transfer: in the table, or created earlier in this block. */
+    const bl_transfer_t *p;
+    uint32_t p_slot, p_partition, dr = BL_SLOT_NONE, cr = BL_SLOT_NONE;
+    uint8_t state;
+    if (f->pending_slot != BL_SLOT_NONE) {
+        p_slot = f->pending_slot;
+        p = &engine->transfers[p_slot];
+        p_partition = f->pending_partition;
+        state = bl_pending_state(block, p_slot, f->pending_state);
+    } else {
+        uint32_t *slot = bl_map_find(&block->transfers_new, f->pending_hash, t->pending_id);
+        if (slot == NULL) return BL_CREATE_TRANSFER_PENDING_TRANSFER_NOT_FOUND;
+        p_slot = *slot;
+        uint64_t k = p_slot - block->transfers_base;
+        p = &block->transfers_new_records[k];
+        p_partition = block->transfers_new_partition[k];
+        state = bl_pending_state(block, p_slot,
+                                 (p->flags & BL_TRANSFER_PENDING) ? BL_STATE_PENDING
+                                                                  : BL_STATE_NONE);
+        dr = block->transfers_new_accounts[k][0];
+        cr = block->transfers_new_accounts[k][1];
+    }
+    if (!(p->flags & BL_TRANSFER_PENDING)) return BL_CREATE_TRANSFER_PENDING_TRANSFER_NOT_PENDING;
+    if (t->debit_account_id != 0 && t->debit_account_id != p->debit_account_id)
+        return BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID;
+    if (t->credit_account_id != 0 && t->credit_account_id != p->credit_account_id)
+        return BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_CREDIT_ACCOUNT_ID;
+    if (t->ledger != 0 && t->ledger != p->ledger)
+        return BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_LEDGER;
+    if (t->code != 0 && t->code != p->code)
+        return BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_CODE;
+    if (state == BL_STATE_POSTED) return BL_CREATE_TRANSFER_PENDING_TRANSFER_ALREADY_POSTED;
+    if (state == BL_STATE_VOIDED) return BL_CREATE_TRANSFER_PENDING_TRANSFER_ALREADY_VOIDED;
+    if (state == BL_STATE_EXPIRED) return BL_CREATE_TRANSFER_PENDING_TRANSFER_EXPIRED;
+    BL_ASSERT(state == BL_STATE_PENDING);
+
+    bool post = (t->flags & BL_TRANSFER_POST_PENDING) != 0;
+    if (post && t->amount > p->amount)
+        return BL_CREATE_TRANSFER_EXCEEDS_PENDING_TRANSFER_AMOUNT;
+    if (!post && t->amount != 0 && t->amount != p->amount)
+        return BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_AMOUNT;
+    bl_u128_t amount = post ? (t->amount != 0 ? t->amount : p->amount) : p->amount;
+
+    if (f->pending_slot != BL_SLOT_NONE) {
+        dr = bl_overlay_from_fact(block, &f->dr);
+        cr = bl_overlay_from_fact(block, &f->cr);
+    }
+    bl_overlay_account_t *d = &block->overlay[dr];
+    bl_overlay_account_t *c = &block->overlay[cr];
+    BL_ASSERT(d->debits_pending >= p->amount && c->credits_pending >= p->amount);
+    if (post) {
+        /* Posting moves the pending amount out and `amount` (at most that) in, so pending +
+         * posted never grows; 42 and 43 are checked on the balances as they would be after. */
+        if (bl_add_overflows(d->debits_posted, amount))
+            return BL_CREATE_TRANSFER_OVERFLOWS_DEBITS_POSTED;
+        if (bl_add_overflows(c->credits_posted, amount))
+            return BL_CREATE_TRANSFER_OVERFLOWS_CREDITS_POSTED;
+        if (bl_add_overflows(d->debits_pending - p->amount, d->debits_posted + amount))
+            return BL_CREATE_TRANSFER_OVERFLOWS_DEBITS;
+        if (bl_add_overflows(c->credits_pending - p->amount, c->credits_posted + amount))
+            return BL_CREATE_TRANSFER_OVERFLOWS_CREDITS;
+    }
+    if (engine->transfers_count >= engine->config.transfers_max)
+        return BL_CREATE_TRANSFER_CAPACITY_EXHAUSTED;
+
+    bl_transfer_t record = *t;
+    record.debit_account_id = p->debit_account_id;
+    record.credit_account_id = p->credit_account_id;
+    record.ledger = p->ledger;
+    record.code = p->code;
+    record.amount = amount;
+    record.timestamp = timestamp;
+    bl_transfer_create(engine, f, &record, dr, cr);
+
+    bl_overlay_touch(block, dr);
+    bl_overlay_touch(block, cr);
+    d->debits_pending -= p->amount;
+    c->credits_pending -= p->amount;
+    if (post) {
+        d->debits_posted += amount;
+        c->credits_posted += amount;
+    }
+    bl_pending_set(block, p_slot, p_partition, post ? BL_STATE_POSTED : BL_STATE_VOIDED);
+    return BL_CREATE_TRANSFER_OK;
+}
+
+static uint32_t bl_decide_transfer(bl_engine_t *engine, uint32_t i, uint64_t timestamp) {
+    bl_block_t *block = &engine->block;
+    const bl_transfer_t *t = block->items[i];
+    const bl_fact_t *f = &block->facts[i];
+
+    if (t->timestamp != 0) return BL_CREATE_TRANSFER_TIMESTAMP_MUST_BE_ZERO;
+    if (t->flags & ~BL_TRANSFER_FLAGS_KNOWN) return BL_CREATE_TRANSFER_RESERVED_FLAG;
+    if (t->id == 0) return BL_CREATE_TRANSFER_ID_MUST_NOT_BE_ZERO;
+    if (t->id == BL_U128_MAX) return BL_CREATE_TRANSFER_ID_MUST_NOT_BE_INT_MAX;
+    uint32_t kinds = t->flags & (BL_TRANSFER_PENDING | BL_TRANSFER_POST_PENDING |
+                                 BL_TRANSFER_VOID_PENDING);
+    if (kinds & (kinds - 1)) return BL_CREATE_TRANSFER_FLAGS_ARE_MUTUALLY_EXCLUSIVE;
+    BL_ASSERT(f->kind != BL_ITEM_INVALID);
+    if (f->kind == BL_ITEM_POST_VOID) return bl_decide_post_void(engine, i, timestamp);
+
+    if (t->debit_account_id == 0) return BL_CREATE_TRANSFER_DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO;
+    if (t->debit_account_id == BL_U128_MAX)
+        return BL_CREATE_TRANSFER_DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX;
+    if (t->credit_account_id == 0) return BL_CREATE_TRANSFER_CREDIT_ACCOUNT_ID_MUST_NOT_BE_ZERO;
+    if (t->credit_account_id == BL_U128_MAX)
+        return BL_CREATE_TRANSFER_CREDIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX;
+    if (t->debit_account_id == t->credit_account_id)
+        return BL_CREATE_TRANSFER_ACCOUNTS_MUST_BE_DIFFERENT;
+    if (t->pending_id != 0) return BL_CREATE_TRANSFER_PENDING_ID_MUST_BE_ZERO;
+    bool pending = (t->flags & BL_TRANSFER_PENDING) != 0;
+    if (t->timeout != 0 && !pending)
+        return BL_CREATE_TRANSFER_TIMEOUT_RESERVED_FOR_PENDING_TRANSFER;
+    if (t->amount == 0) return BL_CREATE_TRANSFER_AMOUNT_MUST_NOT_BE_ZERO;
+    if (t->ledger == 0) return BL_CREATE_TRANSFER_LEDGER_MUST_NOT_BE_ZERO;
+    if (t->code == 0) return BL_CREATE_TRANSFER_CODE_MUST_NOT_BE_ZERO;
+
+    const bl_transfer_t *existing = bl_transfer_existing(engine, f, t->id);
+    if (existing != NULL) {
+        return bl_transfer_same(t, existing) ? BL_CREATE_TRANSFER_EXISTS
+                                             : BL_CREATE_TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS;
+    }
+
+    uint32_t dr = bl_overlay_resolve(block, &f->dr, t->debit_account_id);
+    if (dr == BL_SLOT_NONE) return BL_CREATE_TRANSFER_DEBIT_ACCOUNT_NOT_FOUND;
+    uint32_t cr = bl_overlay_resolve(block, &f->cr, t->credit_account_id);
+    if (cr == BL_SLOT_NONE) return BL_CREATE_TRANSFER_CREDIT_ACCOUNT_NOT_FOUND;
+    bl_overlay_account_t *d = &block->overlay[dr];
+    bl_overlay_account_t *c = &block->overlay[cr];
+    if (d->ledger != c->ledger) return BL_CREATE_TRANSFER_ACCOUNTS_MUST_HAVE_THE_SAME_LEDGER;
+    if (t->ledger != d->ledger)
+        return BL_CREATE_TRANSFER_TRANSFER_MUST_HAVE_THE_SAME_LEDGER_AS_ACCOUNTS;
+
+    bl_u128_t amount = t->amount;
+    if (pending) {
+        if (bl_add_overflows(d->debits_pending, amount))
+            return BL_CREATE_TRANSFER_OVERFLOWS_DEBITS_PENDING;
+        if (bl_add_overflows(c->credits_pending, amount))
+            return BL_CREATE_TRANSFER_OVERFLOWS_CREDITS_PENDING;
+    } else {
+        if (bl_add_overflows(d->debits_posted, amount))
+            return BL_CREATE_TRANSFER_OVERFLOWS_DEBITS_POSTED;
+        if (bl_add_overflows(c->credits_posted, amount))
+            return BL_CREATE_TRANSFER_OVERFLOWS_CREDITS_POSTED;
+    }
+    if (bl_add3_overflows(d->debits_pending, d->debits_posted, amount))
+        return BL_CREATE_TRANSFER_OVERFLOWS_DEBITS;
+    if (bl_add3_overflows(c->credits_pending, c->credits_posted, amount))
+        return BL_CREATE_TRANSFER_OVERFLOWS_CREDITS;
+    if (pending && t->timeout != 0 &&
+        timestamp > UINT64_MAX - (uint64_t)t->timeout * BL_NS_PER_S)
+        return BL_CREATE_TRANSFER_OVERFLOWS_TIMEOUT;
+    if ((d->flags & BL_ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS) &&
+        d->debits_pending + d->debits_posted + amount > d->credits_posted)
+        return BL_CREATE_TRANSFER_EXCEEDS_CREDITS;
+    if ((c->flags & BL_ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS) &&
+        c->credits_pending + c->credits_posted + amount > c->debits_posted)
+        return BL_CREATE_TRANSFER_EXCEEDS_DEBITS;
+    if (engine->transfers_count >= engine->config.transfers_max)
+        return BL_CREATE_TRANSFER_CAPACITY_EXHAUSTED;
+
+    bl_transfer_t record = *t;
+    record.timestamp = timestamp;
+    bl_transfer_create(engine, f, &record, dr, cr);
+    bl_overlay_touch(block, dr);
+    bl_overlay_touch(block, cr);
+    if (pending) {
+        d->debits_pending += amount;
+        c->credits_pending += amount;
+    } else {
+        d->debits_posted += amount;
+        c->credits_posted += amount;
+    }
+    return BL_CREATE_TRANSFER_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Requests, chains and expiries.                                                             */
+
+static inline bool bl_event_linked(uint16_t op, const void *event) {
+    if (op == BL_OP_CREATE_ACCOUNTS) return ((const bl_account_t *)event)->flags & BL_ACCOUNT_LINKED;
+    return ((const bl_transfer_t *)event)->flags & BL_TRANSFER_LINKED;
+}
+
+static inline uint32_t bl_decide_event(bl_engine_t *engine, uint16_t op, uint32_t item,
+                                       uint64_t timestamp) {
+    if (op == BL_OP_CREATE_ACCOUNTS) return bl_decide_account(engine, item, timestamp);
+    return bl_decide_transfer(engine, item, timestamp);
+}
+
+static inline void bl_result_add(bl_request_t *request, uint32_t index, uint32_t result) {
+    BL_ASSERT(request->results_count < request->count);
+    request->results[request->results_count++] = (bl_event_result_t){index, result};
+}
+
+/* Events [first, last] of a request form a closed chain (last is the only one not linked). */
+static void bl_decide_chain(bl_engine_t *engine, bl_request_t *request, uint32_t item0,
+                            uint32_t first, uint32_t last, uint64_t timestamp0) {
+    bl_block_t *block = &engine->block;
+    uint32_t results_mark = request->results_count;
+    uint32_t ok = BL_CREATE_TRANSFER_OK; /* 0 for both ops */
+    uint32_t exists = request->op == BL_OP_CREATE_ACCOUNTS ? BL_CREATE_ACCOUNT_EXISTS
+                                                           : BL_CREATE_TRANSFER_EXISTS;
+    _Static_assert(BL_CREATE_ACCOUNT_OK == 0 && BL_CREATE_TRANSFER_OK == 0, "ok is 0");
+    _Static_assert((int)BL_CREATE_ACCOUNT_LINKED_EVENT_FAILED ==
+                       (int)BL_CREATE_TRANSFER_LINKED_EVENT_FAILED,
+                   "linked_event_failed is shared");
+
+    block->undo_on = true;
+    block->undo_count = 0;
+    for (uint32_t e = first; e <= last; e++) {
+        uint32_t result = bl_decide_event(engine, request->op, item0 + e, timestamp0 + e);
+        if (result == ok) continue;
+        if (result == exists) {
+            bl_result_add(request, e, result);
+            continue;
+        }
+        bl_undo_rollback(engine);
+        request->results_count = results_mark;
+        for (uint32_t k = first; k <= last; k++)
+            bl_result_add(request, k,
+                          k == e ? result : (uint32_t)BL_CREATE_TRANSFER_LINKED_EVENT_FAILED);
+        break;
+    }
+    block->undo_on = false;
+    block->undo_count = 0;
+}
+
+/* Decides the events of one request; item0 is the block item of its event 0 and timestamp0
+ * the timestamp of its event 0. */
+static void bl_decide_request(bl_engine_t *engine, bl_request_t *request, uint32_t item0,
+                              uint64_t timestamp0) {
+    const bl_block_t *block = &engine->block;
+    uint32_t count = request->count;
+    request->results_count = 0;
+    uint32_t e = 0;
+    while (e < count) {
+        uint32_t last = e;
+        while (last < count && bl_event_linked(request->op, block->items[item0 + last])) last++;
+        if (last == count) { /* open chain: nothing of it is evaluated */
+            for (uint32_t k = e; k + 1 < count; k++)
+                bl_result_add(request, k, BL_CREATE_TRANSFER_LINKED_EVENT_FAILED);
+            bl_result_add(request, count - 1, BL_CREATE_TRANSFER_LINKED_EVENT_CHAIN_OPEN);
+            _Static_assert((int)BL_CREATE_ACCOUNT_LINKED_EVENT_CHAIN_OPEN ==
+                               (int)BL_CREATE_TRANSFER_LINKED_EVENT_CHAIN_OPEN,
+                           "linked_event_chain_open is shared");
+            break;
+        }
+        if (last == e) {
+            uint32_t result = bl_decide_event(engine, request->op, item0 + e, timestamp0 + e);
+            if (result != 0) bl_result_add(request, e, result);
+        } else {
+            bl_decide_chain(engine, request, item0, e, last, timestamp0);
+        }
+        e = last + 1;
+    }
+}
+
+/* New pending transfers with a timeout join the expiry queue once the block is decided. */
+static void bl_decide_expiry_push(bl_engine_t *engine) {
+    const bl_block_t *block = &engine->block;
+    uint64_t created = engine->transfers_count - block->transfers_base;
+    for (uint64_t k = 0; k < created; k++) {
+        const bl_transfer_t *t = &block->transfers_new_records[k];
+        if (!(t->flags & BL_TRANSFER_PENDING) || t->timeout == 0) continue;
+        bl_expiry_push(&engine->expiry,
+                       (bl_expiry_entry_t){
+                           .deadline = t->timestamp + (uint64_t)t->timeout * BL_NS_PER_S,
+                           .slot = (uint32_t)(block->transfers_base + k),
+                           .partition = block->transfers_new_partition[k]});
+    }
+}
+
+void bl_decide_requests(bl_engine_t *engine, bl_request_t *requests, uint32_t requests_count) {
+    bl_block_t *block = &engine->block;
+    uint32_t item0 = 0;
+    for (uint32_t r = 0; r < requests_count; r++) {
+        bl_decide_request(engine, &requests[r], item0, block->timestamp_next);
+        item0 += requests[r].count;
+        block->timestamp_next += requests[r].count;
+    }
+    BL_ASSERT(item0 == block->items_count);
+    bl_decide_expiry_push(engine);
+}
+
+void bl_decide_expiries(bl_engine_t *engine) {
+    bl_block_t *block = &engine->block;
+    for (uint32_t i = 0; i < block->items_count; i++) {
+        const bl_fact_t *f = &block->facts[i];
+        BL_ASSERT(f->kind == BL_ITEM_EXPIRY);
+        if (f->pending_state != BL_STATE_PENDING) continue; /* posted or voided in time */
+        block->timestamp_next++;
+        const bl_transfer_t *p = &engine->transfers[f->pending_slot];
+        uint32_t dr = bl_overlay_from_fact(block, &f->dr);
+        uint32_t cr = bl_overlay_from_fact(block, &f->cr);
+        bl_overlay_touch(block, dr);
+        bl_overlay_touch(block, cr);
+        BL_ASSERT(block->overlay[dr].debits_pending >= p->amount);
+        BL_ASSERT(block->overlay[cr].credits_pending >= p->amount);
+        block->overlay[dr].debits_pending -= p->amount;
+        block->overlay[cr].credits_pending -= p->amount;
+        bl_pending_set(block, f->pending_slot, f->pending_partition, BL_STATE_EXPIRED);
+    }
+}

@@ -1,0 +1,372 @@
+/*
+ * The engine: creation (every table reserved here, sized in one place), the block driver that
+ * runs route -> gather -> decide -> apply, lookups, and status.
+ *
+ * A block first expires what is due, in rounds of at most block_events_max expiries (each
+ * round a full pipeline pass, so a burst of expiries never needs unbounded memory; timestamps
+ * continue across rounds, so the result is the same as one pass), then runs its requests as
+ * one pass. In this build every partition's gather and apply run on the calling thread, one
+ * partition after the other; each touches only its own records, so moving them to threads
+ * changes no logic.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/internal.h"
+
+static uint64_t bl_clock_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * BL_NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t bl_pow2_at_least(uint64_t n) {
+    uint64_t p = 1;
+    while (p < n) p *= 2;
+    return p;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Creation. Every table is sized here.                                                       */
+
+static int bl_block_init(bl_block_t *block, uint32_t events_max, uint64_t *bytes) {
+    uint64_t n = events_max;
+    /* undo: a transfer in a chain logs at most 2 overlay adds, 2 balance saves, 1 create and
+     * 1 pending change; a chain is at most one request long. */
+    uint64_t undo_max = 6ull * BL_BATCH_EVENTS_MAX;
+    struct {
+        void **field;
+        uint64_t size;
+    } arrays[] = {
+        {(void **)&block->items, n * sizeof(void *)},
+        {(void **)&block->facts, n * sizeof(bl_fact_t)},
+        {(void **)&block->overlay, 2 * n * sizeof(bl_overlay_account_t)}, /* 2 per event */
+        {(void **)&block->pending, n * sizeof(bl_pending_change_t)},
+        {(void **)&block->undo, undo_max * sizeof(bl_undo_t)},
+        {(void **)&block->accounts_new_records, n * sizeof(bl_account_t)},
+        {(void **)&block->accounts_new_partition, n},
+        {(void **)&block->accounts_new_hash, n * sizeof(uint64_t)},
+        {(void **)&block->transfers_new_records, n * sizeof(bl_transfer_t)},
+        {(void **)&block->transfers_new_partition, n},
+        {(void **)&block->transfers_new_hash, n * sizeof(uint64_t)},
+        {(void **)&block->transfers_new_accounts, n * 2 * sizeof(uint32_t)},
+    };
+    for (size_t i = 0; i < BL_ARRAY_LEN(arrays); i++) {
+        *arrays[i].field = bl_table_reserve(arrays[i].size);
+        if (*arrays[i].field == NULL) return -ENOMEM;
+        *bytes += arrays[i].size;
+    }
+    block->items_max = events_max;
+    block->undo_max = (uint32_t)undo_max;
+    bl_map_t *maps[] = {&block->accounts_new, &block->transfers_new, &block->overlay_map,
+                        &block->pending_map};
+    uint64_t capacities[] = {n, n, 2 * n, n};
+    for (size_t i = 0; i < BL_ARRAY_LEN(maps); i++) {
+        int rc = bl_map_init(maps[i], capacities[i]);
+        if (rc != 0) return rc;
+        *bytes += (maps[i]->mask + 1) * sizeof(bl_map_entry_t);
+    }
+    return 0;
+}
+
+static void bl_block_deinit(bl_block_t *block) {
+    uint64_t n = block->items_max;
+    bl_table_release(block->items, n * sizeof(void *));
+    bl_table_release(block->facts, n * sizeof(bl_fact_t));
+    bl_table_release(block->overlay, 2 * n * sizeof(bl_overlay_account_t));
+    bl_table_release(block->pending, n * sizeof(bl_pending_change_t));
+    bl_table_release(block->undo, (uint64_t)block->undo_max * sizeof(bl_undo_t));
+    bl_table_release(block->accounts_new_records, n * sizeof(bl_account_t));
+    bl_table_release(block->accounts_new_partition, n);
+    bl_table_release(block->accounts_new_hash, n * sizeof(uint64_t));
+    bl_table_release(block->transfers_new_records, n * sizeof(bl_transfer_t));
+    bl_table_release(block->transfers_new_partition, n);
+    bl_table_release(block->transfers_new_hash, n * sizeof(uint64_t));
+    bl_table_release(block->transfers_new_accounts, n * 2 * sizeof(uint32_t));
+    bl_map_deinit(&block->accounts_new);
+    bl_map_deinit(&block->transfers_new);
+    bl_map_deinit(&block->overlay_map);
+    bl_map_deinit(&block->pending_map);
+}
+
+static int bl_engine_config_resolve(bl_engine_config_t *c) {
+    if (c->partitions == 0) c->partitions = BL_ENGINE_PARTITIONS_DEFAULT;
+    if (c->accounts_max == 0) c->accounts_max = BL_ENGINE_ACCOUNTS_MAX_DEFAULT;
+    if (c->transfers_max == 0) c->transfers_max = BL_ENGINE_TRANSFERS_MAX_DEFAULT;
+    if (c->block_events_max == 0) c->block_events_max = BL_ENGINE_BLOCK_EVENTS_MAX_DEFAULT;
+    if (c->partitions > BL_PARTITIONS_MAX) return -EINVAL;
+    if (c->accounts_max > BL_ACCOUNTS_MAX_LIMIT) return -EINVAL;
+    if (c->transfers_max > BL_TRANSFERS_MAX_LIMIT) return -EINVAL;
+    if (c->block_events_max > BL_BLOCK_EVENTS_MAX_LIMIT) return -EINVAL;
+    return 0;
+}
+
+int bl_engine_create(bl_engine_t **out, const bl_engine_config_t *config) {
+    bl_engine_config_t c = *config;
+    int rc = bl_engine_config_resolve(&c);
+    if (rc != 0) return rc;
+
+    bl_engine_t *e = calloc(1, sizeof(*e));
+    if (e == NULL) return -ENOMEM;
+    e->config = c;
+    e->partitions = aligned_alloc(64, c.partitions * sizeof(bl_partition_t));
+    if (e->partitions == NULL) goto fail;
+    memset(e->partitions, 0, c.partitions * sizeof(bl_partition_t));
+
+    uint64_t accounts_bytes = 0, transfers_bytes = 0, block_bytes = 0;
+    /* Records, and the chain link of each record. */
+    e->accounts = bl_table_reserve(c.accounts_max * sizeof(bl_account_t));
+    e->accounts_records.next = bl_table_reserve(c.accounts_max * sizeof(uint32_t));
+    e->transfers = bl_table_reserve(c.transfers_max * sizeof(bl_transfer_t));
+    e->transfers_records.next = bl_table_reserve(c.transfers_max * sizeof(uint32_t));
+    /* The pending state of each transfer slot. */
+    e->transfer_state = bl_table_reserve(c.transfers_max);
+    if (!e->accounts || !e->accounts_records.next || !e->transfers ||
+        !e->transfers_records.next || !e->transfer_state)
+        goto fail;
+    e->accounts_records.base = (uint8_t *)e->accounts;
+    e->transfers_records.base = (uint8_t *)e->transfers;
+    accounts_bytes += c.accounts_max * (sizeof(bl_account_t) + sizeof(uint32_t));
+    transfers_bytes += c.transfers_max * (sizeof(bl_transfer_t) + sizeof(uint32_t) + 1);
+    /* Expiry queue: every transfer joins it at most once. */
+    if (bl_expiry_init(&e->expiry, c.transfers_max) != 0) goto fail;
+    transfers_bytes += c.transfers_max * sizeof(bl_expiry_entry_t);
+
+    /* Index buckets: each partition gets 2x its even share, rounded up to a power of two, so
+     * chains average at most 1/2 a record beyond the head when ids spread evenly. */
+    uint64_t account_buckets = bl_pow2_at_least(2 * (c.accounts_max / c.partitions + 1));
+    uint64_t transfer_buckets = bl_pow2_at_least(2 * (c.transfers_max / c.partitions + 1));
+    for (uint32_t p = 0; p < c.partitions; p++) {
+        bl_partition_t *part = &e->partitions[p];
+        part->index = p;
+        if (bl_index_init(&part->accounts, account_buckets) != 0) goto fail;
+        if (bl_index_init(&part->transfers, transfer_buckets) != 0) goto fail;
+        accounts_bytes += account_buckets * sizeof(uint32_t);
+        transfers_bytes += transfer_buckets * sizeof(uint32_t);
+    }
+    if (bl_block_init(&e->block, c.block_events_max, &block_bytes) != 0) goto fail;
+
+    e->memory.per_account_bytes = accounts_bytes / c.accounts_max;
+    e->memory.per_transfer_bytes = transfers_bytes / c.transfers_max;
+    e->memory.block_bytes = block_bytes;
+    e->memory.total_bytes = accounts_bytes + transfers_bytes + block_bytes;
+    *out = e;
+    return 0;
+fail:
+    bl_engine_destroy(e);
+    return -ENOMEM;
+}
+
+void bl_engine_destroy(bl_engine_t *e) {
+    if (e == NULL) return;
+    const bl_engine_config_t *c = &e->config;
+    if (e->partitions != NULL) {
+        for (uint32_t p = 0; p < c->partitions; p++) {
+            if (e->partitions[p].accounts.heads) bl_index_deinit(&e->partitions[p].accounts);
+            if (e->partitions[p].transfers.heads) bl_index_deinit(&e->partitions[p].transfers);
+        }
+        free(e->partitions);
+    }
+    bl_table_release(e->accounts, c->accounts_max * sizeof(bl_account_t));
+    bl_table_release(e->accounts_records.next, c->accounts_max * sizeof(uint32_t));
+    bl_table_release(e->transfers, c->transfers_max * sizeof(bl_transfer_t));
+    bl_table_release(e->transfers_records.next, c->transfers_max * sizeof(uint32_t));
+    bl_table_release(e->transfer_state, c->transfers_max);
+    if (e->expiry.entries) bl_expiry_deinit(&e->expiry);
+    if (e->block.items_max) bl_block_deinit(&e->block);
+    free(e);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The block driver.                                                                          */
+
+typedef enum { BL_PASS_EXPIRIES, BL_PASS_REQUESTS } bl_pass_t;
+
+/* One pipeline pass over the block's items (already in block->items and facts[].kind). */
+static void bl_engine_pass(bl_engine_t *e, bl_pass_t pass, bl_request_t *requests,
+                           uint32_t requests_count) {
+    bl_block_t *block = &e->block;
+    uint32_t n = e->config.partitions;
+    block->accounts_base = e->accounts_count;
+    block->transfers_base = e->transfers_count;
+    block->overlay_count = 0;
+    block->pending_count = 0;
+    block->undo_count = 0;
+    block->undo_on = false;
+    bl_map_clear(&block->accounts_new);
+    bl_map_clear(&block->transfers_new);
+    bl_map_clear(&block->overlay_map);
+    bl_map_clear(&block->pending_map);
+
+    uint64_t t0 = bl_clock_ns();
+    for (uint32_t p = 0; p < n; p++) {
+        uint32_t begin = (uint32_t)((uint64_t)block->items_count * p / n);
+        uint32_t end = (uint32_t)((uint64_t)block->items_count * (p + 1) / n);
+        bl_gather_route(e, begin, end);
+    }
+    for (uint32_t p = 0; p < n; p++) bl_gather_first(e, p);
+    if (block->has_post_void) {
+        for (uint32_t p = 0; p < n; p++) bl_gather_second(e, p);
+    }
+    uint64_t t1 = bl_clock_ns();
+    if (pass == BL_PASS_EXPIRIES) {
+        bl_decide_expiries(e);
+    } else {
+        bl_decide_requests(e, requests, requests_count);
+    }
+    uint64_t t2 = bl_clock_ns();
+    for (uint32_t p = 0; p < n; p++) bl_apply(e, p);
+    uint64_t t3 = bl_clock_ns();
+
+    e->stats.gather_ns += t1 - t0;
+    e->stats.decide_ns += t2 - t1;
+    e->stats.apply_ns += t3 - t2;
+}
+
+/* Expires everything due at the block's timestamp, in rounds of at most items_max. */
+static void bl_engine_expire(bl_engine_t *e) {
+    bl_block_t *block = &e->block;
+    for (;;) {
+        uint32_t count = 0;
+        bl_expiry_entry_t entry;
+        while (count < block->items_max &&
+               bl_expiry_pop_due(&e->expiry, block->timestamp, &entry)) {
+            bl_fact_t *f = &block->facts[count];
+            f->kind = BL_ITEM_EXPIRY;
+            f->pending_slot = entry.slot;
+            f->pending_partition = (uint8_t)entry.partition;
+            block->items[count] = NULL;
+            count++;
+        }
+        if (count == 0) return;
+        block->items_count = count;
+        block->has_post_void = true;
+        uint64_t before = block->timestamp_next;
+        bl_engine_pass(e, BL_PASS_EXPIRIES, NULL, 0);
+        e->stats.expiries += block->timestamp_next - before;
+    }
+}
+
+static bool bl_engine_block_valid(const bl_engine_t *e, uint64_t timestamp,
+                                  const bl_request_t *requests, uint32_t requests_count) {
+    if (timestamp <= e->timestamp_last) return false;
+    uint64_t events = 0;
+    for (uint32_t r = 0; r < requests_count; r++) {
+        const bl_request_t *req = &requests[r];
+        if (req->op != BL_OP_CREATE_ACCOUNTS && req->op != BL_OP_CREATE_TRANSFERS) return false;
+        if (req->count == 0 || req->count > BL_BATCH_EVENTS_MAX) return false;
+        if (req->events == NULL || req->results == NULL) return false;
+        events += req->count;
+    }
+    if (events > e->config.block_events_max) return false;
+    /* Every timestamp the block can hand out (expiries included) must fit in 64 bits. */
+    return timestamp <= UINT64_MAX - events - e->expiry.count;
+}
+
+int bl_engine_block_execute(bl_engine_t *e, uint64_t timestamp, bl_request_t *requests,
+                            uint32_t requests_count) {
+    if (!bl_engine_block_valid(e, timestamp, requests, requests_count)) return -EINVAL;
+    bl_block_t *block = &e->block;
+    block->timestamp = timestamp;
+    block->timestamp_next = timestamp;
+
+    bl_engine_expire(e);
+
+    if (requests_count > 0) {
+        uint32_t count = 0;
+        bool post_void = false;
+        for (uint32_t r = 0; r < requests_count; r++) {
+            const bl_request_t *req = &requests[r];
+            for (uint32_t i = 0; i < req->count; i++, count++) {
+                bl_fact_t *f = &block->facts[count];
+                if (req->op == BL_OP_CREATE_ACCOUNTS) {
+                    block->items[count] = (const bl_account_t *)req->events + i;
+                    f->kind = BL_ITEM_ACCOUNT;
+                    continue;
+                }
+                const bl_transfer_t *t = (const bl_transfer_t *)req->events + i;
+                block->items[count] = t;
+                uint32_t kinds = t->flags & (BL_TRANSFER_PENDING | BL_TRANSFER_POST_PENDING |
+                                             BL_TRANSFER_VOID_PENDING);
+                if (kinds & (kinds - 1)) {
+                    f->kind = BL_ITEM_INVALID;
+                } else if (kinds & (BL_TRANSFER_POST_PENDING | BL_TRANSFER_VOID_PENDING)) {
+                    f->kind = BL_ITEM_POST_VOID;
+                    post_void = true;
+                } else {
+                    f->kind = BL_ITEM_TRANSFER;
+                }
+            }
+        }
+        block->items_count = count;
+        block->has_post_void = post_void;
+        bl_engine_pass(e, BL_PASS_REQUESTS, requests, requests_count);
+        e->stats.events += count;
+    }
+
+    e->timestamp_last = block->timestamp_next > timestamp ? block->timestamp_next - 1 : timestamp;
+    e->stats.blocks++;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Lookups and status.                                                                        */
+
+/* Each id is found by the partition that owns it; records are copied out in request order. */
+static uint32_t bl_engine_lookup(const bl_engine_t *e, bool accounts, const bl_u128_t *ids,
+                                 uint32_t count, void *out) {
+    uint32_t found = 0;
+    const bl_records_t *records = accounts ? &e->accounts_records : &e->transfers_records;
+    for (uint32_t i = 0; i < count; i++) {
+        uint64_t hash = bl_hash_id(ids[i]);
+        const bl_partition_t *part = &e->partitions[bl_partition_of(hash, e->config.partitions)];
+        uint32_t slot =
+            bl_index_find(accounts ? &part->accounts : &part->transfers, records, hash, ids[i]);
+        if (slot == BL_SLOT_NONE) continue;
+        memcpy((uint8_t *)out + (uint64_t)found * 128, records->base + (uint64_t)slot * 128, 128);
+        found++;
+    }
+    return found;
+}
+
+uint32_t bl_engine_lookup_accounts(bl_engine_t *e, const bl_u128_t *ids, uint32_t count,
+                                   bl_account_t *out) {
+    return bl_engine_lookup(e, true, ids, count, out);
+}
+
+uint32_t bl_engine_lookup_transfers(bl_engine_t *e, const bl_u128_t *ids, uint32_t count,
+                                    bl_transfer_t *out) {
+    return bl_engine_lookup(e, false, ids, count, out);
+}
+
+bl_u128_t bl_engine_digest(const bl_engine_t *e) {
+    bl_u128_t digest = 0;
+    for (uint32_t p = 0; p < e->config.partitions; p++) digest += e->partitions[p].digest;
+    return digest;
+}
+
+uint64_t bl_engine_accounts_count(const bl_engine_t *e) {
+    return e->accounts_count;
+}
+
+uint64_t bl_engine_transfers_count(const bl_engine_t *e) {
+    return e->transfers_count;
+}
+
+uint64_t bl_engine_timestamp_last(const bl_engine_t *e) {
+    return e->timestamp_last;
+}
+
+uint32_t bl_engine_partitions(const bl_engine_t *e) {
+    return e->config.partitions;
+}
+
+void bl_engine_stats_get(const bl_engine_t *e, bl_engine_stats_t *stats) {
+    *stats = e->stats;
+}
+
+void bl_engine_memory_get(const bl_engine_t *e, bl_engine_memory_t *memory) {
+    *memory = e->memory;
+}

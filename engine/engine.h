@@ -1,0 +1,115 @@
+/*
+ * The ballast state machine: accounts, transfers, balances, two-phase transfers, expiry, linked
+ * chains and idempotency, as PROTOCOL.md specifies them.
+ *
+ * The engine is deterministic: its state is a function of the blocks it executed, and a block
+ * is (timestamp T, the create requests in order). The caller (the node, a test, a benchmark)
+ * chooses T; nothing here reads a clock for state. Executing the same blocks gives the same
+ * results and the same state digest for every partition count.
+ *
+ * A block runs as DESIGN.md's pipeline over N partitions:
+ *   route   hash every id of the block once;
+ *   gather  each partition looks up the ids it owns and copies the facts the block needs;
+ *   decide  one pass in event order over the gathered facts and a block-local overlay,
+ *           producing each event's result and the block's effects;
+ *   apply   each partition writes the effects on the records it owns.
+ * A partition owns the accounts and transfers whose id hashes to it; only its own gather and
+ * apply steps read or write their mutable state (balances, pending state, index chains).
+ *
+ * Thread model: one engine is driven by one thread at a time. All memory is reserved by
+ * bl_engine_create; executing blocks allocates nothing.
+ */
+#ifndef BALLAST_ENGINE_H
+#define BALLAST_ENGINE_H
+
+#include <stdint.h>
+
+#include "ballast/protocol.h"
+
+#define BL_PARTITIONS_MAX 64u
+#define BL_ACCOUNTS_MAX_LIMIT ((1ull << 31) - 1)  /* slots are 32-bit */
+#define BL_TRANSFERS_MAX_LIMIT ((1ull << 31) - 1)
+#define BL_BLOCK_EVENTS_MAX_LIMIT (1u << 20)
+
+typedef struct bl_engine_config {
+    uint32_t partitions;       /* 1..BL_PARTITIONS_MAX */
+    uint64_t accounts_max;     /* 1..BL_ACCOUNTS_MAX_LIMIT: accounts the state can hold */
+    uint64_t transfers_max;    /* 1..BL_TRANSFERS_MAX_LIMIT: transfers the state can hold */
+    uint32_t block_events_max; /* 1..BL_BLOCK_EVENTS_MAX_LIMIT: events of all create requests
+                                  of one block; also the expiries processed per round */
+} bl_engine_config_t;
+
+/* Defaults used when a field of the config is 0. */
+#define BL_ENGINE_PARTITIONS_DEFAULT 1u
+#define BL_ENGINE_ACCOUNTS_MAX_DEFAULT (1ull << 20)
+#define BL_ENGINE_TRANSFERS_MAX_DEFAULT (1ull << 24)
+#define BL_ENGINE_BLOCK_EVENTS_MAX_DEFAULT (8u * BL_BATCH_EVENTS_MAX)
+
+typedef struct bl_engine bl_engine_t;
+
+/* One create request of a block. `events` points at `count` bl_account_t (create_accounts) or
+ * bl_transfer_t (create_transfers). The engine writes one bl_event_result_t per event whose
+ * result is not ok, sorted by index, into `results` (room for `count` entries) and sets
+ * `results_count`: exactly the reply body of PROTOCOL.md. */
+typedef struct bl_request {
+    uint16_t op;
+    uint32_t count;
+    const void *events;
+    bl_event_result_t *results;
+    uint32_t results_count;
+} bl_request_t;
+
+/* Time spent per phase, summed over every block executed (for benchmarks; not state). */
+typedef struct bl_engine_stats {
+    uint64_t blocks;
+    uint64_t events;
+    uint64_t expiries;
+    uint64_t gather_ns;
+    uint64_t decide_ns;
+    uint64_t apply_ns;
+} bl_engine_stats_t;
+
+/* Memory reserved for the tables, in bytes, split by what it scales with. */
+typedef struct bl_engine_memory {
+    uint64_t per_account_bytes;  /* (record + index) / accounts_max */
+    uint64_t per_transfer_bytes; /* (record + index + pending state + expiry queue) /
+                                    transfers_max */
+    uint64_t block_bytes;        /* per-block working memory (facts, overlay, effects) */
+    uint64_t total_bytes;
+} bl_engine_memory_t;
+
+/* Creates an engine with every table reserved. Returns 0, -EINVAL for a config out of range,
+ * or -ENOMEM. Zero fields of `config` take the defaults above. */
+int bl_engine_create(bl_engine_t **engine, const bl_engine_config_t *config);
+void bl_engine_destroy(bl_engine_t *engine);
+
+/* Executes one block: first the expiries due at `timestamp` (every pending transfer whose
+ * deadline is at or before it), then the requests in order. Timestamps are handed out one by
+ * one from `timestamp`, as PROTOCOL.md says. A block with no requests only expires.
+ * Returns 0; -EINVAL (nothing executed) when `timestamp` is not past the last timestamp
+ * handed out, an op is not a create op, a count is 0 or above BL_BATCH_EVENTS_MAX, or the
+ * block's events exceed block_events_max. */
+int bl_engine_block_execute(bl_engine_t *engine, uint64_t timestamp, bl_request_t *requests,
+                            uint32_t requests_count);
+
+/* Lookups: copy the record of each id that exists, in request order, duplicates included, to
+ * `out` (room for `count`); return how many were copied. */
+uint32_t bl_engine_lookup_accounts(bl_engine_t *engine, const bl_u128_t *ids, uint32_t count,
+                                   bl_account_t *out);
+uint32_t bl_engine_lookup_transfers(bl_engine_t *engine, const bl_u128_t *ids, uint32_t count,
+                                    bl_transfer_t *out);
+
+/* The state digest of PROTOCOL.md ("ServerStatus.state_digest"). */
+bl_u128_t bl_engine_digest(const bl_engine_t *engine);
+
+uint64_t bl_engine_accounts_count(const bl_engine_t *engine);
+uint64_t bl_engine_transfers_count(const bl_engine_t *engine);
+/* The last timestamp handed out (0 before the first block). The next block's T must be
+ * greater. */
+uint64_t bl_engine_timestamp_last(const bl_engine_t *engine);
+uint32_t bl_engine_partitions(const bl_engine_t *engine);
+
+void bl_engine_stats_get(const bl_engine_t *engine, bl_engine_stats_t *stats);
+void bl_engine_memory_get(const bl_engine_t *engine, bl_engine_memory_t *memory);
+
+#endif /* BALLAST_ENGINE_H */

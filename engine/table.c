@@ -1,0 +1,41 @@
+/*
+ * Table memory and the partition indexes.
+ *
+ * Every table is reserved once with an anonymous private mapping: pages are committed by the
+ * kernel as they are first written, so an engine sized for 100 M transfers that holds 1 M
+ * costs the memory of 1 M. Large tables ask for transparent huge pages, which cut TLB misses
+ * on random lookups. Index buckets and chain links hold slot + 1, so the zero pages of a new
+ * mapping are already empty buckets and no initialization pass touches them.
+ */
+#include <errno.h>
+#include <sys/mman.h>
+
+#include "engine/internal.h"
+
+#define BL_HUGE_PAGE_BYTES (2u * 1024u * 1024u)
+
+void *bl_table_reserve(uint64_t bytes) {
+    BL_ASSERT(bytes > 0);
+    void *memory = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (memory == MAP_FAILED) return NULL;
+    if (bytes >= BL_HUGE_PAGE_BYTES) (void)madvise(memory, bytes, MADV_HUGEPAGE);
+    return memory;
+}
+
+void bl_table_release(void *memory, uint64_t bytes) {
+    if (memory != NULL) munmap(memory, bytes);
+}
+
+int bl_index_init(bl_index_t *index, uint64_t buckets) {
+    BL_ASSERT(buckets > 0 && (buckets & (buckets - 1)) == 0);
+    index->heads = bl_table_reserve(buckets * sizeof(uint32_t));
+    if (index->heads == NULL) return -ENOMEM;
+    index->mask = buckets - 1;
+    return 0;
+}
+
+void bl_index_deinit(bl_index_t *index) {
+    bl_table_release(index->heads, (index->mask + 1) * sizeof(uint32_t));
+    index->heads = NULL;
+}
