@@ -3,16 +3,17 @@
  *
  * One pass over the block's items in order, on one thread, producing every event's result
  * (PROTOCOL.md's precedence order) and the block's effects. It reads the facts gather copied
- * (start-of-block balances, existing ids, pending state), immutable records (for `exists` and
- * post/void comparisons), and its own overlay of what earlier events of the block changed:
- *   accounts_new / transfers_new  ids created in this block -> slot
- *   overlay                       current balances of every account the block touched
- *   pending                       pending transfers the block posted, voided or expired
+ * (existing ids, links to earlier items of the block), immutable records (for `exists` and
+ * post/void comparisons), and the overlay that gather filled and decide updates:
+ *   overlay      current balances of every account the block touches
+ *   pending      current state of every pending transfer from the table the block names
+ *   item_slot    per item, the object with its id that the block created so far (if any)
+ * Every access is an array index: no hashing, no map, so the pass stays in cache.
  * It writes no table: apply does, per partition, from the overlay and the new records.
  *
  * Linked chains: while a chain is open every overlay change is logged in `undo`; if an event
- * of the chain fails, the log is replayed backwards, which restores the overlay exactly (map
- * insertions are removed newest first, which linear probing allows), and the chain's results
+ * of the chain fails, the log is replayed backwards, which restores the overlay exactly, the
+ * chain's item_slot entries are recomputed as if nothing was created, and the chain's results
  * are rewritten: its failing event keeps its own code, the others get linked_event_failed.
  *
  * Invariant kept for every account: debits_pending + debits_posted and credits_pending +
@@ -24,73 +25,7 @@
 #include "engine/internal.h"
 
 /* ------------------------------------------------------------------------------------------ */
-/* Block-local maps.                                                                          */
-
-int bl_map_init(bl_map_t *map, uint64_t capacity) {
-    uint64_t slots = 16;
-    while (slots < 2 * capacity) slots *= 2; /* load factor at most 1/2 */
-    map->entries = bl_table_reserve(slots * sizeof(bl_map_entry_t));
-    if (map->entries == NULL) return -ENOMEM;
-    map->mask = slots - 1;
-    map->gen = 1;
-    map->count = 0;
-    return 0;
-}
-
-void bl_map_deinit(bl_map_t *map) {
-    bl_table_release(map->entries, (map->mask + 1) * sizeof(bl_map_entry_t));
-    map->entries = NULL;
-}
-
-void bl_map_clear(bl_map_t *map) {
-    map->count = 0;
-    if (++map->gen == 0) { /* wrapped: old generations could look current */
-        memset(map->entries, 0, (map->mask + 1) * sizeof(bl_map_entry_t));
-        map->gen = 1;
-    }
-}
-
-static inline uint64_t bl_map_slot_hash(uint32_t slot) {
-    uint64_t h = (uint64_t)slot * 0x9E3779B97F4A7C15ull;
-    return h ^ (h >> 32);
-}
-
-static inline bl_map_entry_t *bl_map_probe(bl_map_t *map, uint64_t hash, bl_u128_t id) {
-    uint64_t i = hash & map->mask;
-    for (;;) {
-        bl_map_entry_t *entry = &map->entries[i];
-        if (entry->gen != map->gen || entry->id == id) return entry;
-        i = (i + 1) & map->mask;
-    }
-}
-
-/* The value stored for `id`, or NULL. */
-static inline uint32_t *bl_map_find(bl_map_t *map, uint64_t hash, bl_u128_t id) {
-    if (map->count == 0) return NULL;
-    bl_map_entry_t *entry = bl_map_probe(map, hash, id);
-    return entry->gen == map->gen ? &entry->value : NULL;
-}
-
-static inline void bl_map_insert(bl_map_t *map, uint64_t hash, bl_u128_t id, uint32_t value) {
-    BL_ASSERT((uint64_t)map->count * 2 < map->mask + 1);
-    bl_map_entry_t *entry = bl_map_probe(map, hash, id);
-    BL_ASSERT(entry->gen != map->gen); /* keys are inserted once */
-    entry->id = id;
-    entry->gen = map->gen;
-    entry->value = value;
-    map->count++;
-}
-
-/* Removes `id`, which must be the most recent insertion still in the map. */
-static inline void bl_map_remove_last(bl_map_t *map, uint64_t hash, bl_u128_t id) {
-    bl_map_entry_t *entry = bl_map_probe(map, hash, id);
-    BL_ASSERT(entry->gen == map->gen && entry->id == id);
-    entry->gen = 0;
-    map->count--;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* The overlay of accounts and pending transfers.                                             */
+/* The overlay and its undo log.                                                              */
 
 static inline bl_undo_t *bl_undo_push(bl_block_t *block, uint32_t kind, uint32_t index) {
     BL_ASSERT(block->undo_count < block->undo_max);
@@ -98,55 +33,6 @@ static inline bl_undo_t *bl_undo_push(bl_block_t *block, uint32_t kind, uint32_t
     undo->kind = kind;
     undo->index = index;
     return undo;
-}
-
-static uint32_t bl_overlay_add(bl_block_t *block, uint32_t slot, uint32_t partition,
-                               uint32_t ledger, uint16_t flags) {
-    uint32_t index = block->overlay_count++;
-    bl_overlay_account_t *o = &block->overlay[index];
-    o->slot = slot;
-    o->partition = (uint8_t)partition;
-    o->ledger = ledger;
-    o->flags = flags;
-    o->dirty = 0;
-    bl_map_insert(&block->overlay_map, bl_map_slot_hash(slot), slot, index);
-    if (block->undo_on) bl_undo_push(block, BL_UNDO_OVERLAY, index);
-    return index;
-}
-
-/* The overlay entry of an account that was in the table at the start of the block. */
-static uint32_t bl_overlay_from_fact(bl_block_t *block, const bl_account_fact_t *fact) {
-    BL_ASSERT(fact->slot != BL_SLOT_NONE);
-    uint32_t *found = bl_map_find(&block->overlay_map, bl_map_slot_hash(fact->slot), fact->slot);
-    if (found != NULL) return *found;
-    uint32_t index = bl_overlay_add(block, fact->slot, fact->partition, fact->ledger, fact->flags);
-    bl_overlay_account_t *o = &block->overlay[index];
-    o->debits_pending = fact->debits_pending;
-    o->debits_posted = fact->debits_posted;
-    o->credits_pending = fact->credits_pending;
-    o->credits_posted = fact->credits_posted;
-    return index;
-}
-
-/* The overlay entry of an account created earlier in this block. */
-static uint32_t bl_overlay_from_new(bl_block_t *block, uint32_t slot) {
-    uint32_t *found = bl_map_find(&block->overlay_map, bl_map_slot_hash(slot), slot);
-    if (found != NULL) return *found;
-    uint64_t k = slot - block->accounts_base;
-    const bl_account_t *a = &block->accounts_new_records[k];
-    uint32_t index = bl_overlay_add(block, slot, block->accounts_new_partition[k], a->ledger,
-                                    a->flags);
-    bl_overlay_account_t *o = &block->overlay[index];
-    o->debits_pending = o->debits_posted = o->credits_pending = o->credits_posted = 0;
-    return index;
-}
-
-/* The overlay entry of the account a transfer names, or BL_SLOT_NONE if it does not exist. */
-static uint32_t bl_overlay_resolve(bl_block_t *block, const bl_account_fact_t *fact,
-                                   bl_u128_t id) {
-    if (fact->slot != BL_SLOT_NONE) return bl_overlay_from_fact(block, fact);
-    uint32_t *slot = bl_map_find(&block->accounts_new, fact->hash, id);
-    return slot != NULL ? bl_overlay_from_new(block, *slot) : BL_SLOT_NONE;
 }
 
 /* Call before changing an overlay account's balances. */
@@ -162,19 +48,6 @@ static void bl_overlay_touch(bl_block_t *block, uint32_t index) {
     o->dirty = 1;
 }
 
-static uint8_t bl_pending_state(bl_block_t *block, uint32_t slot, uint8_t state_at_start) {
-    uint32_t *found = bl_map_find(&block->pending_map, bl_map_slot_hash(slot), slot);
-    return found != NULL ? block->pending[*found].state : state_at_start;
-}
-
-static void bl_pending_set(bl_block_t *block, uint32_t slot, uint32_t partition, uint8_t state) {
-    uint32_t index = block->pending_count++;
-    block->pending[index] = (bl_pending_change_t){
-        .slot = slot, .state = state, .partition = (uint8_t)partition};
-    bl_map_insert(&block->pending_map, bl_map_slot_hash(slot), slot, index);
-    if (block->undo_on) bl_undo_push(block, BL_UNDO_PENDING, index);
-}
-
 static void bl_undo_rollback(bl_engine_t *engine) {
     bl_block_t *block = &engine->block;
     while (block->undo_count > 0) {
@@ -188,32 +61,37 @@ static void bl_undo_rollback(bl_engine_t *engine) {
             o->credits_posted = undo->balances[3];
             break;
         }
-        case BL_UNDO_OVERLAY: {
-            BL_ASSERT(undo->index == block->overlay_count - 1);
-            uint32_t slot = block->overlay[undo->index].slot;
-            bl_map_remove_last(&block->overlay_map, bl_map_slot_hash(slot), slot);
-            block->overlay_count--;
-            break;
-        }
         case BL_UNDO_ACCOUNT:
-            bl_map_remove_last(&block->accounts_new, undo->hash, undo->id);
             engine->accounts_count--;
+            block->overlay_new_count--;
             break;
         case BL_UNDO_TRANSFER:
-            bl_map_remove_last(&block->transfers_new, undo->hash, undo->id);
             engine->transfers_count--;
             break;
-        case BL_UNDO_PENDING: {
-            BL_ASSERT(undo->index == block->pending_count - 1);
-            uint32_t slot = block->pending[undo->index].slot;
-            bl_map_remove_last(&block->pending_map, bl_map_slot_hash(slot), slot);
-            block->pending_count--;
+        case BL_UNDO_PENDING:
+            block->pending[undo->index].state = (uint8_t)undo->state;
             break;
-        }
+        case BL_UNDO_PENDING_NEW:
+            block->transfers_new_state[undo->index] = (uint8_t)undo->state;
+            break;
         default:
             BL_ASSERT(!"unknown undo kind");
         }
     }
+}
+
+/* The slot of the object with item i's id created earlier in this block, or BL_SLOT_NONE:
+ * item_slot of the latest earlier item with that id already accounts for all before it. */
+static inline uint32_t bl_block_created(const bl_block_t *block, uint32_t prev) {
+    return prev == BL_SLOT_NONE ? BL_SLOT_NONE : block->item_slot[prev];
+}
+
+/* The overlay entry of the account that create_accounts item `item` (or one before it with the
+ * same id) created in this block, or BL_SLOT_NONE. */
+static inline uint32_t bl_account_created(const bl_block_t *block, uint32_t item) {
+    uint32_t slot = bl_block_created(block, item);
+    if (slot == BL_SLOT_NONE) return BL_SLOT_NONE;
+    return block->accounts_new_overlay[slot - block->accounts_base];
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -249,8 +127,8 @@ static uint32_t bl_decide_account(bl_engine_t *engine, uint32_t i, uint64_t time
     if (f->id_slot != BL_SLOT_NONE) {
         existing = &engine->accounts[f->id_slot];
     } else {
-        uint32_t *slot = bl_map_find(&block->accounts_new, f->id_hash, a->id);
-        if (slot != NULL) existing = &block->accounts_new_records[*slot - block->accounts_base];
+        uint32_t slot = bl_block_created(block, f->id_prev);
+        if (slot != BL_SLOT_NONE) existing = &block->accounts_new_records[slot - block->accounts_base];
     }
     if (existing != NULL) {
         return bl_account_same(a, existing) ? BL_CREATE_ACCOUNT_EXISTS
@@ -265,12 +143,20 @@ static uint32_t bl_decide_account(bl_engine_t *engine, uint32_t i, uint64_t time
     block->accounts_new_records[k].timestamp = timestamp;
     block->accounts_new_partition[k] = f->id_partition;
     block->accounts_new_hash[k] = f->id_hash;
-    bl_map_insert(&block->accounts_new, f->id_hash, a->id, slot);
-    if (block->undo_on) {
-        bl_undo_t *undo = bl_undo_push(block, BL_UNDO_ACCOUNT, slot);
-        undo->hash = f->id_hash;
-        undo->id = a->id;
-    }
+
+    /* Its overlay entry, in decide's range, for transfers later in the block. */
+    BL_ASSERT(block->overlay_new_count < block->overlay_range);
+    uint32_t ov = engine->config.partitions * block->overlay_range + block->overlay_new_count++;
+    bl_overlay_account_t *o = &block->overlay[ov];
+    o->debits_pending = o->debits_posted = o->credits_pending = o->credits_posted = 0;
+    o->slot = slot;
+    o->ledger = a->ledger;
+    o->flags = a->flags;
+    o->partition = f->id_partition;
+    o->dirty = 0;
+    block->accounts_new_overlay[k] = ov;
+    block->item_slot[i] = slot;
+    if (block->undo_on) bl_undo_push(block, BL_UNDO_ACCOUNT, slot);
     return BL_CREATE_ACCOUNT_OK;
 }
 
@@ -287,12 +173,12 @@ static inline bool bl_add3_overflows(bl_u128_t a, bl_u128_t b, bl_u128_t c) {
 }
 
 /* The stored transfer with the event's id, from the table or from this block; NULL if none. */
-static const bl_transfer_t *bl_transfer_existing(bl_engine_t *engine, const bl_fact_t *f,
-                                                 bl_u128_t id) {
+static const bl_transfer_t *bl_transfer_existing(bl_engine_t *engine, const bl_fact_t *f) {
     bl_block_t *block = &engine->block;
     if (f->id_slot != BL_SLOT_NONE) return &engine->transfers[f->id_slot];
-    uint32_t *slot = bl_map_find(&block->transfers_new, f->id_hash, id);
-    return slot != NULL ? &block->transfers_new_records[*slot - block->transfers_base] : NULL;
+    uint32_t slot = bl_block_created(block, f->id_prev);
+    return slot != BL_SLOT_NONE ? &block->transfers_new_records[slot - block->transfers_base]
+                                : NULL;
 }
 
 /* Idempotency: does the event equal the stored transfer in every field the client set? For
@@ -310,8 +196,9 @@ static bool bl_transfer_same(const bl_transfer_t *t, const bl_transfer_t *s) {
 }
 
 /* Takes the next transfer slot and writes the new record; the caller has checked capacity. */
-static uint32_t bl_transfer_create(bl_engine_t *engine, const bl_fact_t *f,
-                                   const bl_transfer_t *record, uint32_t dr, uint32_t cr) {
+static uint32_t bl_transfer_create(bl_engine_t *engine, uint32_t i, const bl_transfer_t *record,
+                                   uint32_t dr, uint32_t cr) {
+    const bl_fact_t *f = &engine->block.facts[i];
     bl_block_t *block = &engine->block;
     BL_ASSERT(engine->transfers_count < engine->config.transfers_max);
     uint32_t slot = (uint32_t)engine->transfers_count++;
@@ -321,12 +208,10 @@ static uint32_t bl_transfer_create(bl_engine_t *engine, const bl_fact_t *f,
     block->transfers_new_hash[k] = f->id_hash;
     block->transfers_new_accounts[k][0] = dr;
     block->transfers_new_accounts[k][1] = cr;
-    bl_map_insert(&block->transfers_new, f->id_hash, record->id, slot);
-    if (block->undo_on) {
-        bl_undo_t *undo = bl_undo_push(block, BL_UNDO_TRANSFER, slot);
-        undo->hash = f->id_hash;
-        undo->id = record->id;
-    }
+    block->transfers_new_state[k] =
+        (record->flags & BL_TRANSFER_PENDING) ? BL_STATE_PENDING : BL_STATE_NONE;
+    block->item_slot[i] = slot;
+    if (block->undo_on) bl_undo_push(block, BL_UNDO_TRANSFER, slot);
     return slot;
 }
 
@@ -346,31 +231,33 @@ static uint32_t bl_decide_post_void(bl_engine_t *engine, uint32_t i, uint64_t ti
     if (t->pending_id == t->id) return BL_CREATE_TRANSFER_PENDING_ID_MUST_BE_DIFFERENT;
     if (t->timeout != 0) return BL_CREATE_TRANSFER_TIMEOUT_RESERVED_FOR_PENDING_TRANSFER;
 
-    const bl_transfer_t *existing = bl_transfer_existing(engine, f, t->id);
+    const bl_transfer_t *existing = bl_transfer_existing(engine, f);
     if (existing != NULL) {
         return bl_transfer_same(t, existing) ? BL_CREATE_TRANSFER_EXISTS
                                              : BL_CREATE_TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS;
     }
 
     /* The pending transfer: in the table, or created earlier in this block. */
+    /* The pending transfer, in the table or created earlier in this block, and where its
+     * state lives: overlay_pending for the one, the new transfer's state for the other. */
     const bl_transfer_t *p;
-    uint32_t p_slot, p_partition, dr = BL_SLOT_NONE, cr = BL_SLOT_NONE;
-    uint8_t state;
+    uint8_t *state;
+    uint32_t undo_kind, undo_index, dr, cr;
     if (f->pending_slot != BL_SLOT_NONE) {
-        p_slot = f->pending_slot;
-        p = &engine->transfers[p_slot];
-        p_partition = f->pending_partition;
-        state = bl_pending_state(block, p_slot, f->pending_state);
+        p = &engine->transfers[f->pending_slot];
+        state = &block->pending[f->pending_ov].state;
+        undo_kind = BL_UNDO_PENDING;
+        undo_index = f->pending_ov;
+        dr = f->dr;
+        cr = f->cr;
     } else {
-        uint32_t *slot = bl_map_find(&block->transfers_new, f->pending_hash, t->pending_id);
-        if (slot == NULL) return BL_CREATE_TRANSFER_PENDING_TRANSFER_NOT_FOUND;
-        p_slot = *slot;
-        uint64_t k = p_slot - block->transfers_base;
+        uint32_t slot = bl_block_created(block, f->pending_item);
+        if (slot == BL_SLOT_NONE) return BL_CREATE_TRANSFER_PENDING_TRANSFER_NOT_FOUND;
+        uint32_t k = (uint32_t)(slot - block->transfers_base);
         p = &block->transfers_new_records[k];
-        p_partition = block->transfers_new_partition[k];
-        state = bl_pending_state(block, p_slot,
-                                 (p->flags & BL_TRANSFER_PENDING) ? BL_STATE_PENDING
-                                                                  : BL_STATE_NONE);
+        state = &block->transfers_new_state[k];
+        undo_kind = BL_UNDO_PENDING_NEW;
+        undo_index = k;
         dr = block->transfers_new_accounts[k][0];
         cr = block->transfers_new_accounts[k][1];
     }
@@ -383,10 +270,11 @@ static uint32_t bl_decide_post_void(bl_engine_t *engine, uint32_t i, uint64_t ti
         return BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_LEDGER;
     if (t->code != 0 && t->code != p->code)
         return BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_CODE;
-    if (state == BL_STATE_POSTED) return BL_CREATE_TRANSFER_PENDING_TRANSFER_ALREADY_POSTED;
-    if (state == BL_STATE_VOIDED) return BL_CREATE_TRANSFER_PENDING_TRANSFER_ALREADY_VOIDED;
-    if (state == BL_STATE_EXPIRED) return BL_CREATE_TRANSFER_PENDING_TRANSFER_EXPIRED;
-    BL_ASSERT(state == BL_STATE_PENDING);
+    if (*state == BL_STATE_POSTED) return BL_CREATE_TRANSFER_PENDING_TRANSFER_ALREADY_POSTED;
+    if (*state == BL_STATE_VOIDED) return BL_CREATE_TRANSFER_PENDING_TRANSFER_ALREADY_VOIDED;
+    if (*state == BL_STATE_EXPIRED) return BL_CREATE_TRANSFER_PENDING_TRANSFER_EXPIRED;
+    BL_ASSERT(*state == BL_STATE_PENDING);
+    BL_ASSERT(dr != BL_SLOT_NONE && cr != BL_SLOT_NONE);
 
     bool post = (t->flags & BL_TRANSFER_POST_PENDING) != 0;
     if (post && t->amount > p->amount)
@@ -395,10 +283,6 @@ static uint32_t bl_decide_post_void(bl_engine_t *engine, uint32_t i, uint64_t ti
         return BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_AMOUNT;
     bl_u128_t amount = post ? (t->amount != 0 ? t->amount : p->amount) : p->amount;
 
-    if (f->pending_slot != BL_SLOT_NONE) {
-        dr = bl_overlay_from_fact(block, &f->dr);
-        cr = bl_overlay_from_fact(block, &f->cr);
-    }
     bl_overlay_account_t *d = &block->overlay[dr];
     bl_overlay_account_t *c = &block->overlay[cr];
     BL_ASSERT(d->debits_pending >= p->amount && c->credits_pending >= p->amount);
@@ -424,7 +308,7 @@ static uint32_t bl_decide_post_void(bl_engine_t *engine, uint32_t i, uint64_t ti
     record.code = p->code;
     record.amount = amount;
     record.timestamp = timestamp;
-    bl_transfer_create(engine, f, &record, dr, cr);
+    bl_transfer_create(engine, i, &record, dr, cr);
 
     bl_overlay_touch(block, dr);
     bl_overlay_touch(block, cr);
@@ -434,7 +318,8 @@ static uint32_t bl_decide_post_void(bl_engine_t *engine, uint32_t i, uint64_t ti
         d->debits_posted += amount;
         c->credits_posted += amount;
     }
-    bl_pending_set(block, p_slot, p_partition, post ? BL_STATE_POSTED : BL_STATE_VOIDED);
+    if (block->undo_on) bl_undo_push(block, undo_kind, undo_index)->state = *state;
+    *state = post ? BL_STATE_POSTED : BL_STATE_VOIDED;
     return BL_CREATE_TRANSFER_OK;
 }
 
@@ -469,15 +354,15 @@ static uint32_t bl_decide_transfer(bl_engine_t *engine, uint32_t i, uint64_t tim
     if (t->ledger == 0) return BL_CREATE_TRANSFER_LEDGER_MUST_NOT_BE_ZERO;
     if (t->code == 0) return BL_CREATE_TRANSFER_CODE_MUST_NOT_BE_ZERO;
 
-    const bl_transfer_t *existing = bl_transfer_existing(engine, f, t->id);
+    const bl_transfer_t *existing = bl_transfer_existing(engine, f);
     if (existing != NULL) {
         return bl_transfer_same(t, existing) ? BL_CREATE_TRANSFER_EXISTS
                                              : BL_CREATE_TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS;
     }
 
-    uint32_t dr = bl_overlay_resolve(block, &f->dr, t->debit_account_id);
+    uint32_t dr = f->dr != BL_SLOT_NONE ? f->dr : bl_account_created(block, f->dr_item);
     if (dr == BL_SLOT_NONE) return BL_CREATE_TRANSFER_DEBIT_ACCOUNT_NOT_FOUND;
-    uint32_t cr = bl_overlay_resolve(block, &f->cr, t->credit_account_id);
+    uint32_t cr = f->cr != BL_SLOT_NONE ? f->cr : bl_account_created(block, f->cr_item);
     if (cr == BL_SLOT_NONE) return BL_CREATE_TRANSFER_CREDIT_ACCOUNT_NOT_FOUND;
     bl_overlay_account_t *d = &block->overlay[dr];
     bl_overlay_account_t *c = &block->overlay[cr];
@@ -515,7 +400,7 @@ static uint32_t bl_decide_transfer(bl_engine_t *engine, uint32_t i, uint64_t tim
 
     bl_transfer_t record = *t;
     record.timestamp = timestamp;
-    bl_transfer_create(engine, f, &record, dr, cr);
+    bl_transfer_create(engine, i, &record, dr, cr);
     bl_overlay_touch(block, dr);
     bl_overlay_touch(block, cr);
     if (pending) {
@@ -536,8 +421,14 @@ static inline bool bl_event_linked(uint16_t op, const void *event) {
     return ((const bl_transfer_t *)event)->flags & BL_TRANSFER_LINKED;
 }
 
+/* An item that creates nothing inherits what the block created before it under its id. */
+static inline void bl_item_inherit(bl_block_t *block, uint32_t item) {
+    block->item_slot[item] = bl_block_created(block, block->facts[item].id_prev);
+}
+
 static inline uint32_t bl_decide_event(bl_engine_t *engine, uint16_t op, uint32_t item,
                                        uint64_t timestamp) {
+    bl_item_inherit(&engine->block, item);
     if (op == BL_OP_CREATE_ACCOUNTS) return bl_decide_account(engine, item, timestamp);
     return bl_decide_transfer(engine, item, timestamp);
 }
@@ -571,9 +462,11 @@ static void bl_decide_chain(bl_engine_t *engine, bl_request_t *request, uint32_t
         }
         bl_undo_rollback(engine);
         request->results_count = results_mark;
-        for (uint32_t k = first; k <= last; k++)
+        for (uint32_t k = first; k <= last; k++) {
+            bl_item_inherit(block, item0 + k); /* in order: a later k may inherit from k */
             bl_result_add(request, k,
                           k == e ? result : (uint32_t)BL_CREATE_TRANSFER_LINKED_EVENT_FAILED);
+        }
         break;
     }
     block->undo_on = false;
@@ -584,7 +477,7 @@ static void bl_decide_chain(bl_engine_t *engine, bl_request_t *request, uint32_t
  * the timestamp of its event 0. */
 static void bl_decide_request(bl_engine_t *engine, bl_request_t *request, uint32_t item0,
                               uint64_t timestamp0) {
-    const bl_block_t *block = &engine->block;
+    bl_block_t *block = &engine->block;
     uint32_t count = request->count;
     request->results_count = 0;
     uint32_t e = 0;
@@ -592,6 +485,7 @@ static void bl_decide_request(bl_engine_t *engine, bl_request_t *request, uint32
         uint32_t last = e;
         while (last < count && bl_event_linked(request->op, block->items[item0 + last])) last++;
         if (last == count) { /* open chain: nothing of it is evaluated */
+            for (uint32_t k = e; k < count; k++) bl_item_inherit(block, item0 + k);
             for (uint32_t k = e; k + 1 < count; k++)
                 bl_result_add(request, k, BL_CREATE_TRANSFER_LINKED_EVENT_FAILED);
             bl_result_add(request, count - 1, BL_CREATE_TRANSFER_LINKED_EVENT_CHAIN_OPEN);
@@ -642,17 +536,17 @@ void bl_decide_expiries(bl_engine_t *engine) {
     for (uint32_t i = 0; i < block->items_count; i++) {
         const bl_fact_t *f = &block->facts[i];
         BL_ASSERT(f->kind == BL_ITEM_EXPIRY);
-        if (f->pending_state != BL_STATE_PENDING) continue; /* posted or voided in time */
+        bl_overlay_pending_t *pending = &block->pending[f->pending_ov];
+        if (pending->state != BL_STATE_PENDING) continue; /* posted or voided in time */
         block->timestamp_next++;
         const bl_transfer_t *p = &engine->transfers[f->pending_slot];
-        uint32_t dr = bl_overlay_from_fact(block, &f->dr);
-        uint32_t cr = bl_overlay_from_fact(block, &f->cr);
+        uint32_t dr = f->dr, cr = f->cr;
         bl_overlay_touch(block, dr);
         bl_overlay_touch(block, cr);
         BL_ASSERT(block->overlay[dr].debits_pending >= p->amount);
         BL_ASSERT(block->overlay[cr].credits_pending >= p->amount);
         block->overlay[dr].debits_pending -= p->amount;
         block->overlay[cr].credits_pending -= p->amount;
-        bl_pending_set(block, f->pending_slot, f->pending_partition, BL_STATE_EXPIRED);
+        pending->state = BL_STATE_EXPIRED;
     }
 }

@@ -31,64 +31,76 @@ static uint64_t bl_pow2_at_least(uint64_t n) {
 /* ------------------------------------------------------------------------------------------ */
 /* Creation. Every table is sized here.                                                       */
 
-static int bl_block_init(bl_block_t *block, uint32_t events_max, uint64_t *bytes) {
+/* The block's working memory; `bytes` accumulates what it reserves. */
+static int bl_block_init(bl_block_t *block, uint32_t events_max, uint32_t partitions,
+                         uint64_t *bytes) {
     uint64_t n = events_max;
-    /* undo: a transfer in a chain logs at most 2 overlay adds, 2 balance saves, 1 create and
-     * 1 pending change; a chain is at most one request long. */
-    uint64_t undo_max = 6ull * BL_BATCH_EVENTS_MAX;
+    /* undo: a transfer in a chain logs at most 2 balance saves, 1 create and 1 pending
+     * change; a chain is at most one request long. */
+    uint64_t undo_max = 4ull * BL_BATCH_EVENTS_MAX;
+    block->items_max = events_max;
+    block->undo_max = (uint32_t)undo_max;
+    block->overlay_range = 2 * events_max; /* every event names at most 2 accounts */
     struct {
         void **field;
         uint64_t size;
     } arrays[] = {
         {(void **)&block->items, n * sizeof(void *)},
         {(void **)&block->facts, n * sizeof(bl_fact_t)},
-        {(void **)&block->overlay, 2 * n * sizeof(bl_overlay_account_t)}, /* 2 per event */
-        {(void **)&block->pending, n * sizeof(bl_pending_change_t)},
+        {(void **)&block->item_slot, n * sizeof(uint32_t)},
+        /* a range per partition and one for decide: any partition may own every account */
+        {(void **)&block->overlay, (partitions + 1ull) * 2 * n * sizeof(bl_overlay_account_t)},
+        {(void **)&block->pending, partitions * n * sizeof(bl_overlay_pending_t)},
         {(void **)&block->undo, undo_max * sizeof(bl_undo_t)},
         {(void **)&block->accounts_new_records, n * sizeof(bl_account_t)},
         {(void **)&block->accounts_new_partition, n},
         {(void **)&block->accounts_new_hash, n * sizeof(uint64_t)},
+        {(void **)&block->accounts_new_overlay, n * sizeof(uint32_t)},
         {(void **)&block->transfers_new_records, n * sizeof(bl_transfer_t)},
         {(void **)&block->transfers_new_partition, n},
         {(void **)&block->transfers_new_hash, n * sizeof(uint64_t)},
+        {(void **)&block->transfers_new_state, n},
         {(void **)&block->transfers_new_accounts, n * 2 * sizeof(uint32_t)},
     };
+    _Static_assert(BL_ARRAY_LEN(arrays) == BL_BLOCK_ARRAYS, "every array is released");
     for (size_t i = 0; i < BL_ARRAY_LEN(arrays); i++) {
         *arrays[i].field = bl_table_reserve(arrays[i].size);
         if (*arrays[i].field == NULL) return -ENOMEM;
+        block->sizes[i] = arrays[i].size;
+        block->arrays[i] = *arrays[i].field;
         *bytes += arrays[i].size;
-    }
-    block->items_max = events_max;
-    block->undo_max = (uint32_t)undo_max;
-    bl_map_t *maps[] = {&block->accounts_new, &block->transfers_new, &block->overlay_map,
-                        &block->pending_map};
-    uint64_t capacities[] = {n, n, 2 * n, n};
-    for (size_t i = 0; i < BL_ARRAY_LEN(maps); i++) {
-        int rc = bl_map_init(maps[i], capacities[i]);
-        if (rc != 0) return rc;
-        *bytes += (maps[i]->mask + 1) * sizeof(bl_map_entry_t);
     }
     return 0;
 }
 
 static void bl_block_deinit(bl_block_t *block) {
-    uint64_t n = block->items_max;
-    bl_table_release(block->items, n * sizeof(void *));
-    bl_table_release(block->facts, n * sizeof(bl_fact_t));
-    bl_table_release(block->overlay, 2 * n * sizeof(bl_overlay_account_t));
-    bl_table_release(block->pending, n * sizeof(bl_pending_change_t));
-    bl_table_release(block->undo, (uint64_t)block->undo_max * sizeof(bl_undo_t));
-    bl_table_release(block->accounts_new_records, n * sizeof(bl_account_t));
-    bl_table_release(block->accounts_new_partition, n);
-    bl_table_release(block->accounts_new_hash, n * sizeof(uint64_t));
-    bl_table_release(block->transfers_new_records, n * sizeof(bl_transfer_t));
-    bl_table_release(block->transfers_new_partition, n);
-    bl_table_release(block->transfers_new_hash, n * sizeof(uint64_t));
-    bl_table_release(block->transfers_new_accounts, n * 2 * sizeof(uint32_t));
-    bl_map_deinit(&block->accounts_new);
-    bl_map_deinit(&block->transfers_new);
-    bl_map_deinit(&block->overlay_map);
-    bl_map_deinit(&block->pending_map);
+    for (size_t i = 0; i < BL_BLOCK_ARRAYS; i++) bl_table_release(block->arrays[i], block->sizes[i]);
+}
+
+/* A partition's indexes and its gather maps; `bytes` accumulates the maps. */
+static int bl_partition_init(bl_partition_t *part, uint32_t index, uint64_t account_buckets,
+                             uint64_t transfer_buckets, uint32_t events_max, uint64_t *bytes) {
+    part->index = index;
+    if (bl_index_init(&part->accounts, account_buckets) != 0) return -ENOMEM;
+    if (bl_index_init(&part->transfers, transfer_buckets) != 0) return -ENOMEM;
+    bl_map_t *maps[] = {&part->account_slots, &part->pending_slots, &part->account_items,
+                        &part->transfer_items};
+    uint64_t capacities[] = {2ull * events_max, events_max, events_max, events_max};
+    for (size_t i = 0; i < BL_ARRAY_LEN(maps); i++) {
+        if (bl_map_init(maps[i], capacities[i]) != 0) return -ENOMEM;
+        *bytes += (maps[i]->mask + 1) * sizeof(bl_map_entry_t);
+    }
+    return 0;
+}
+
+static void bl_partition_deinit(bl_partition_t *part) {
+    if (part->accounts.heads) bl_index_deinit(&part->accounts);
+    if (part->transfers.heads) bl_index_deinit(&part->transfers);
+    bl_map_t *maps[] = {&part->account_slots, &part->pending_slots, &part->account_items,
+                        &part->transfer_items};
+    for (size_t i = 0; i < BL_ARRAY_LEN(maps); i++) {
+        if (maps[i]->entries) bl_map_deinit(maps[i]);
+    }
 }
 
 static int bl_engine_config_resolve(bl_engine_config_t *c) {
@@ -121,14 +133,15 @@ int bl_engine_create(bl_engine_t **out, const bl_engine_config_t *config) {
     e->accounts_records.next = bl_table_reserve(c.accounts_max * sizeof(uint32_t));
     e->transfers = bl_table_reserve(c.transfers_max * sizeof(bl_transfer_t));
     e->transfers_records.next = bl_table_reserve(c.transfers_max * sizeof(uint32_t));
-    /* The pending state of each transfer slot. */
+    /* The pending state of each transfer slot; the digest hash of each account record. */
     e->transfer_state = bl_table_reserve(c.transfers_max);
+    e->account_hash = bl_table_reserve(c.accounts_max * sizeof(bl_u128_t));
     if (!e->accounts || !e->accounts_records.next || !e->transfers ||
-        !e->transfers_records.next || !e->transfer_state)
+        !e->transfers_records.next || !e->transfer_state || !e->account_hash)
         goto fail;
     e->accounts_records.base = (uint8_t *)e->accounts;
     e->transfers_records.base = (uint8_t *)e->transfers;
-    accounts_bytes += c.accounts_max * (sizeof(bl_account_t) + sizeof(uint32_t));
+    accounts_bytes += c.accounts_max * (sizeof(bl_account_t) + sizeof(uint32_t) + 16);
     transfers_bytes += c.transfers_max * (sizeof(bl_transfer_t) + sizeof(uint32_t) + 1);
     /* Expiry queue: every transfer joins it at most once. */
     if (bl_expiry_init(&e->expiry, c.transfers_max) != 0) goto fail;
@@ -139,14 +152,14 @@ int bl_engine_create(bl_engine_t **out, const bl_engine_config_t *config) {
     uint64_t account_buckets = bl_pow2_at_least(2 * (c.accounts_max / c.partitions + 1));
     uint64_t transfer_buckets = bl_pow2_at_least(2 * (c.transfers_max / c.partitions + 1));
     for (uint32_t p = 0; p < c.partitions; p++) {
-        bl_partition_t *part = &e->partitions[p];
-        part->index = p;
-        if (bl_index_init(&part->accounts, account_buckets) != 0) goto fail;
-        if (bl_index_init(&part->transfers, transfer_buckets) != 0) goto fail;
+        if (bl_partition_init(&e->partitions[p], p, account_buckets, transfer_buckets,
+                              c.block_events_max, &block_bytes) != 0)
+            goto fail;
         accounts_bytes += account_buckets * sizeof(uint32_t);
         transfers_bytes += transfer_buckets * sizeof(uint32_t);
     }
-    if (bl_block_init(&e->block, c.block_events_max, &block_bytes) != 0) goto fail;
+    if (bl_block_init(&e->block, c.block_events_max, c.partitions, &block_bytes) != 0)
+        goto fail;
 
     e->memory.per_account_bytes = accounts_bytes / c.accounts_max;
     e->memory.per_transfer_bytes = transfers_bytes / c.transfers_max;
@@ -163,10 +176,7 @@ void bl_engine_destroy(bl_engine_t *e) {
     if (e == NULL) return;
     const bl_engine_config_t *c = &e->config;
     if (e->partitions != NULL) {
-        for (uint32_t p = 0; p < c->partitions; p++) {
-            if (e->partitions[p].accounts.heads) bl_index_deinit(&e->partitions[p].accounts);
-            if (e->partitions[p].transfers.heads) bl_index_deinit(&e->partitions[p].transfers);
-        }
+        for (uint32_t p = 0; p < c->partitions; p++) bl_partition_deinit(&e->partitions[p]);
         free(e->partitions);
     }
     bl_table_release(e->accounts, c->accounts_max * sizeof(bl_account_t));
@@ -174,8 +184,9 @@ void bl_engine_destroy(bl_engine_t *e) {
     bl_table_release(e->transfers, c->transfers_max * sizeof(bl_transfer_t));
     bl_table_release(e->transfers_records.next, c->transfers_max * sizeof(uint32_t));
     bl_table_release(e->transfer_state, c->transfers_max);
+    bl_table_release(e->account_hash, c->accounts_max * sizeof(bl_u128_t));
     if (e->expiry.entries) bl_expiry_deinit(&e->expiry);
-    if (e->block.items_max) bl_block_deinit(&e->block);
+    bl_block_deinit(&e->block);
     free(e);
 }
 
@@ -191,14 +202,9 @@ static void bl_engine_pass(bl_engine_t *e, bl_pass_t pass, bl_request_t *request
     uint32_t n = e->config.partitions;
     block->accounts_base = e->accounts_count;
     block->transfers_base = e->transfers_count;
-    block->overlay_count = 0;
-    block->pending_count = 0;
+    block->overlay_new_count = 0;
     block->undo_count = 0;
     block->undo_on = false;
-    bl_map_clear(&block->accounts_new);
-    bl_map_clear(&block->transfers_new);
-    bl_map_clear(&block->overlay_map);
-    bl_map_clear(&block->pending_map);
 
     uint64_t t0 = bl_clock_ns();
     for (uint32_t p = 0; p < n; p++) {

@@ -43,7 +43,7 @@ typedef struct bl_engine_config {
 #define BL_ENGINE_PARTITIONS_DEFAULT 1u
 #define BL_ENGINE_ACCOUNTS_MAX_DEFAULT (1ull << 20)
 #define BL_ENGINE_TRANSFERS_MAX_DEFAULT (1ull << 24)
-#define BL_ENGINE_BLOCK_EVENTS_MAX_DEFAULT (8u * BL_BATCH_EVENTS_MAX)
+#define BL_ENGINE_BLOCK_EVENTS_MAX_DEFAULT (2u * BL_BATCH_EVENTS_MAX)
 
 typedef struct bl_engine bl_engine_t;
 
@@ -104,7 +104,9 @@ bl_u128_t bl_engine_digest(const bl_engine_t *engine);
 
 uint64_t bl_engine_accounts_count(const bl_engine_t *engine);
 uint64_t bl_engine_transfers_count(const bl_engine_t *engine);
-/* The last timestamp handed out (0 before the first block). The next block's T must be
+/* The last timestamp the engine used: the last one handed out to an expiry or event, or the
+ * last block's T if that block handed out none (a block's T is used either way, so block
+ * timestamps strictly increase). 0 before the first block. The next block's T must be
  * greater. */
 uint64_t bl_engine_timestamp_last(const bl_engine_t *engine);
 uint32_t bl_engine_partitions(const bl_engine_t *engine);

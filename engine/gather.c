@@ -2,45 +2,41 @@
  * Route and gather: the parallel first half of a block.
  *
  * route (any thread, over a range of items) hashes every id an item names once and records
- * which partition owns it. gather_first (partition p) then resolves the ids p owns: whether a
- * transfer or account id exists, the debit and credit accounts of plain and pending transfers
- * (copying balances, ledger and flags into the item's fact), and the pending transfer of a
- * post, void or expiry (its slot and its state). gather_second (partition p) resolves the
- * accounts of those pending transfers, whose ids are only known once the pending transfer was
- * found in the first round; it runs only when the block has post/void or expiry items.
+ * which partition owns it. gather_first (partition p) then resolves, in item order, the ids p
+ * owns:
+ *   - whether the item's own id is in the table (id_slot), and the latest earlier item of the
+ *     block with the same id (id_prev), so decide can tell duplicates inside a block apart;
+ *   - the debit and credit accounts of plain and pending transfers: an account in the table
+ *     gets an overlay entry in p's range (balances copied once per block, however many events
+ *     touch it); an account not in the table is linked to the latest earlier create_accounts
+ *     item with its id (dr_item, cr_item), in case the block creates it;
+ *   - the pending transfer of a post, void or expiry: in the table it gets an overlay_pending
+ *     entry (its state); else it is linked to the latest earlier transfer item with its id.
+ * gather_second (partition p) resolves the accounts of pending transfers found in the table,
+ * whose ids are only known after the first round; it runs only when the block needs it.
  *
- * Ownership: a partition writes only the fact fields of the ids it owns (dr.* for a debit
- * account it owns, and so on) and reads only its own records' mutable state. Immutable
- * transfer records are read by whichever partition needs their ids.
+ * Ownership: partition p writes only the fact fields of ids it owns, its own overlay ranges
+ * and its own maps, and reads the mutable state (balances, pending state) only of its own
+ * records. Immutable transfer records are read by whichever partition needs their ids.
  *
- * Lookups are independent, so gather_first runs them as a three-stage software pipeline over
- * the items: prefetch the bucket heads of item i + 2D, read the heads of item i + D and
- * prefetch the records they name, then compare ids and copy the facts of item i. A random
- * lookup then costs about one memory latency divided by the memory parallelism, not two full
- * latencies in a row.
+ * Index lookups are independent, so gather_first runs them as a three-stage software pipeline:
+ * prefetch the bucket heads of item i + 2D, read the heads of item i + D and prefetch the
+ * records they name, then compare ids and copy the facts of item i. Map updates happen only in
+ * the last stage, so items are still handled in order.
  */
 #include "engine/internal.h"
 
 #define BL_GATHER_DISTANCE 8u
-#define BL_PARTITION_NONE 0xFFu
-
-static void bl_account_fact_none(bl_account_fact_t *fact) {
-    fact->slot = BL_SLOT_NONE;
-    fact->partition = BL_PARTITION_NONE;
-}
-
-static void bl_account_fact_route(bl_account_fact_t *fact, bl_u128_t id, uint32_t partitions) {
-    fact->hash = bl_hash_id(id);
-    fact->partition = (uint8_t)bl_partition_of(fact->hash, partitions);
-    fact->slot = BL_SLOT_NONE;
-}
 
 void bl_gather_route(bl_engine_t *engine, uint32_t begin, uint32_t end) {
     bl_block_t *block = &engine->block;
     uint32_t n = engine->config.partitions;
     for (uint32_t i = begin; i < end; i++) {
         bl_fact_t *f = &block->facts[i];
-        f->id_slot = BL_SLOT_NONE;
+        f->id_slot = f->id_prev = BL_SLOT_NONE;
+        f->dr = f->cr = f->dr_item = f->cr_item = BL_SLOT_NONE;
+        f->pending_item = BL_SLOT_NONE;
+        f->id_partition = f->dr_partition = f->cr_partition = BL_PARTITION_NONE;
         switch (f->kind) {
         case BL_ITEM_ACCOUNT: {
             const bl_account_t *a = block->items[i];
@@ -52,8 +48,10 @@ void bl_gather_route(bl_engine_t *engine, uint32_t begin, uint32_t end) {
             const bl_transfer_t *t = block->items[i];
             f->id_hash = bl_hash_id(t->id);
             f->id_partition = (uint8_t)bl_partition_of(f->id_hash, n);
-            bl_account_fact_route(&f->dr, t->debit_account_id, n);
-            bl_account_fact_route(&f->cr, t->credit_account_id, n);
+            f->dr_hash = bl_hash_id(t->debit_account_id);
+            f->dr_partition = (uint8_t)bl_partition_of(f->dr_hash, n);
+            f->cr_hash = bl_hash_id(t->credit_account_id);
+            f->cr_partition = (uint8_t)bl_partition_of(f->cr_hash, n);
             break;
         }
         case BL_ITEM_POST_VOID: {
@@ -63,17 +61,10 @@ void bl_gather_route(bl_engine_t *engine, uint32_t begin, uint32_t end) {
             f->pending_hash = bl_hash_id(t->pending_id);
             f->pending_partition = (uint8_t)bl_partition_of(f->pending_hash, n);
             f->pending_slot = BL_SLOT_NONE;
-            bl_account_fact_none(&f->dr);
-            bl_account_fact_none(&f->cr);
             break;
         }
         case BL_ITEM_EXPIRY: /* pending_slot and pending_partition set by the driver */
-            f->id_partition = BL_PARTITION_NONE;
-            bl_account_fact_none(&f->dr);
-            bl_account_fact_none(&f->cr);
-            break;
         case BL_ITEM_INVALID:
-            f->id_partition = BL_PARTITION_NONE;
             break;
         default:
             BL_ASSERT(!"unknown item kind");
@@ -81,7 +72,57 @@ void bl_gather_route(bl_engine_t *engine, uint32_t begin, uint32_t end) {
     }
 }
 
-/* Stage 1: prefetch the buckets of the ids of item i that partition p owns. */
+/* ------------------------------------------------------------------------------------------ */
+/* Overlay entries made by gather.                                                            */
+
+/* The overlay index of account `slot` (owned by partition p), copying its balances the first
+ * time the block names it. */
+static uint32_t bl_gather_overlay_account(bl_engine_t *engine, bl_partition_t *part,
+                                          uint32_t slot) {
+    bl_block_t *block = &engine->block;
+    uint32_t found = bl_map_find(&part->account_slots, bl_map_slot_hash(slot), slot);
+    if (found != BL_SLOT_NONE) return found;
+    BL_ASSERT(part->overlay_count < block->overlay_range);
+    uint32_t index = part->index * block->overlay_range + part->overlay_count++;
+    const bl_account_t *a = &engine->accounts[slot];
+    bl_overlay_account_t *o = &block->overlay[index];
+    o->debits_pending = a->debits_pending;
+    o->debits_posted = a->debits_posted;
+    o->credits_pending = a->credits_pending;
+    o->credits_posted = a->credits_posted;
+    o->slot = slot;
+    o->ledger = a->ledger;
+    o->flags = a->flags;
+    o->partition = (uint8_t)part->index;
+    o->dirty = 0;
+    bl_map_put(&part->account_slots, bl_map_slot_hash(slot), slot, index);
+    return index;
+}
+
+/* The overlay_pending index of pending transfer `slot` (owned by partition p). */
+static uint32_t bl_gather_overlay_pending(bl_engine_t *engine, bl_partition_t *part,
+                                          uint32_t slot) {
+    bl_block_t *block = &engine->block;
+    uint32_t found = bl_map_find(&part->pending_slots, bl_map_slot_hash(slot), slot);
+    if (found != BL_SLOT_NONE) return found;
+    BL_ASSERT(part->pending_count < block->items_max);
+    uint32_t index = part->index * block->items_max + part->pending_count++;
+    uint8_t state = engine->transfer_state[slot];
+    block->pending[index] = (bl_overlay_pending_t){
+        .slot = slot, .state_start = state, .state = state};
+    bl_map_put(&part->pending_slots, bl_map_slot_hash(slot), slot, index);
+    return index;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* First round.                                                                               */
+
+static void bl_prefetch_record(const void *record) {
+    __builtin_prefetch(record);
+    __builtin_prefetch((const uint8_t *)record + 64);
+}
+
+/* Stage 1: prefetch the buckets of the ids of the item that partition p owns. */
 static void bl_gather_stage_buckets(bl_engine_t *engine, const bl_partition_t *part,
                                     const bl_fact_t *f) {
     uint32_t p = part->index;
@@ -91,8 +132,8 @@ static void bl_gather_stage_buckets(bl_engine_t *engine, const bl_partition_t *p
         break;
     case BL_ITEM_TRANSFER:
         if (f->id_partition == p) bl_index_prefetch(&part->transfers, f->id_hash);
-        if (f->dr.partition == p) bl_index_prefetch(&part->accounts, f->dr.hash);
-        if (f->cr.partition == p) bl_index_prefetch(&part->accounts, f->cr.hash);
+        if (f->dr_partition == p) bl_index_prefetch(&part->accounts, f->dr_hash);
+        if (f->cr_partition == p) bl_index_prefetch(&part->accounts, f->cr_hash);
         break;
     case BL_ITEM_POST_VOID:
         if (f->id_partition == p) bl_index_prefetch(&part->transfers, f->id_hash);
@@ -107,12 +148,8 @@ static void bl_gather_stage_buckets(bl_engine_t *engine, const bl_partition_t *p
     }
 }
 
-static void bl_prefetch_record(const void *record) {
-    __builtin_prefetch(record);
-    __builtin_prefetch((const uint8_t *)record + 64);
-}
-
-/* Stage 2: read the bucket heads (now cached) and prefetch the records they name. */
+/* Stage 2: read the bucket heads (now cached) into the slot fields and prefetch the records
+ * they name. */
 static void bl_gather_stage_heads(bl_engine_t *engine, const bl_partition_t *part,
                                   bl_fact_t *f) {
     uint32_t p = part->index;
@@ -128,13 +165,13 @@ static void bl_gather_stage_heads(bl_engine_t *engine, const bl_partition_t *par
             f->id_slot = bl_index_head(&part->transfers, f->id_hash);
             if (f->id_slot != BL_SLOT_NONE) __builtin_prefetch(&engine->transfers[f->id_slot]);
         }
-        if (f->dr.partition == p) {
-            f->dr.slot = bl_index_head(&part->accounts, f->dr.hash);
-            if (f->dr.slot != BL_SLOT_NONE) bl_prefetch_record(&engine->accounts[f->dr.slot]);
+        if (f->dr_partition == p) {
+            f->dr = bl_index_head(&part->accounts, f->dr_hash);
+            if (f->dr != BL_SLOT_NONE) bl_prefetch_record(&engine->accounts[f->dr]);
         }
-        if (f->cr.partition == p) {
-            f->cr.slot = bl_index_head(&part->accounts, f->cr.hash);
-            if (f->cr.slot != BL_SLOT_NONE) bl_prefetch_record(&engine->accounts[f->cr.slot]);
+        if (f->cr_partition == p) {
+            f->cr = bl_index_head(&part->accounts, f->cr_hash);
+            if (f->cr != BL_SLOT_NONE) bl_prefetch_record(&engine->accounts[f->cr]);
         }
         break;
     case BL_ITEM_POST_VOID:
@@ -153,71 +190,91 @@ static void bl_gather_stage_heads(bl_engine_t *engine, const bl_partition_t *par
     }
 }
 
-static void bl_account_fact_copy(bl_account_fact_t *fact, const bl_account_t *account) {
-    fact->debits_pending = account->debits_pending;
-    fact->debits_posted = account->debits_posted;
-    fact->credits_pending = account->credits_pending;
-    fact->credits_posted = account->credits_posted;
-    fact->ledger = account->ledger;
-    fact->flags = account->flags;
-}
-
-static void bl_account_fact_resolve(bl_engine_t *engine, bl_account_fact_t *fact, bl_u128_t id) {
-    fact->slot = bl_index_walk(&engine->accounts_records, fact->slot, id);
-    if (fact->slot != BL_SLOT_NONE) bl_account_fact_copy(fact, &engine->accounts[fact->slot]);
-}
-
-/* The pending transfer of a post, void or expiry is found: note its state, and route its
- * accounts for the second round. */
-static void bl_gather_pending(bl_engine_t *engine, bl_fact_t *f) {
-    uint32_t n = engine->config.partitions;
-    const bl_transfer_t *pending = &engine->transfers[f->pending_slot];
-    f->pending_state = engine->transfer_state[f->pending_slot];
-    if (pending->flags & BL_TRANSFER_PENDING) {
-        bl_account_fact_route(&f->dr, pending->debit_account_id, n);
-        bl_account_fact_route(&f->cr, pending->credit_account_id, n);
+/* An account a transfer names, owned by p: its overlay entry if it is in the table, else the
+ * latest earlier item of the block that creates it. `*ov` holds the bucket head on entry. */
+static void bl_gather_account(bl_engine_t *engine, bl_partition_t *part, uint32_t *ov,
+                              uint32_t *item, uint64_t hash, bl_u128_t id) {
+    uint32_t slot = bl_index_walk(&engine->accounts_records, *ov, id);
+    if (slot != BL_SLOT_NONE) {
+        *ov = bl_gather_overlay_account(engine, part, slot);
+    } else {
+        *ov = BL_SLOT_NONE;
+        *item = bl_map_find(&part->account_items, hash, id);
     }
 }
 
-/* Stage 3: follow the chains to the exact ids and copy the facts. */
-static void bl_gather_stage_resolve(bl_engine_t *engine, const bl_partition_t *part,
-                                    bl_fact_t *f, const void *item) {
+/* The pending transfer of a post, void or expiry is in the table: take its overlay entry and
+ * route its accounts for the second round. */
+static void bl_gather_pending(bl_engine_t *engine, bl_partition_t *part, bl_fact_t *f) {
+    uint32_t n = engine->config.partitions;
+    const bl_transfer_t *pending = &engine->transfers[f->pending_slot];
+    f->pending_ov = bl_gather_overlay_pending(engine, part, f->pending_slot);
+    if (pending->flags & BL_TRANSFER_PENDING) {
+        f->dr_hash = bl_hash_id(pending->debit_account_id);
+        f->dr_partition = (uint8_t)bl_partition_of(f->dr_hash, n);
+        f->cr_hash = bl_hash_id(pending->credit_account_id);
+        f->cr_partition = (uint8_t)bl_partition_of(f->cr_hash, n);
+    }
+}
+
+/* Stage 3: follow the chains to the exact ids, make overlay entries, link earlier items. */
+static void bl_gather_stage_resolve(bl_engine_t *engine, bl_partition_t *part, bl_fact_t *f,
+                                    const void *event, uint32_t item) {
     uint32_t p = part->index;
     switch (f->kind) {
     case BL_ITEM_ACCOUNT: {
-        const bl_account_t *a = item;
-        if (f->id_partition == p)
-            f->id_slot = bl_index_walk(&engine->accounts_records, f->id_slot, a->id);
+        const bl_account_t *a = event;
+        if (f->id_partition != p) break;
+        f->id_slot = bl_index_walk(&engine->accounts_records, f->id_slot, a->id);
+        f->id_prev = bl_map_put(&part->account_items, f->id_hash, a->id, item);
         break;
     }
     case BL_ITEM_TRANSFER: {
-        const bl_transfer_t *t = item;
-        if (f->id_partition == p)
+        const bl_transfer_t *t = event;
+        if (f->dr_partition == p)
+            bl_gather_account(engine, part, &f->dr, &f->dr_item, f->dr_hash, t->debit_account_id);
+        if (f->cr_partition == p)
+            bl_gather_account(engine, part, &f->cr, &f->cr_item, f->cr_hash,
+                              t->credit_account_id);
+        if (f->id_partition == p) {
             f->id_slot = bl_index_walk(&engine->transfers_records, f->id_slot, t->id);
-        if (f->dr.partition == p) bl_account_fact_resolve(engine, &f->dr, t->debit_account_id);
-        if (f->cr.partition == p) bl_account_fact_resolve(engine, &f->cr, t->credit_account_id);
+            f->id_prev = bl_map_put(&part->transfer_items, f->id_hash, t->id, item);
+        }
         break;
     }
     case BL_ITEM_POST_VOID: {
-        const bl_transfer_t *t = item;
-        if (f->id_partition == p)
-            f->id_slot = bl_index_walk(&engine->transfers_records, f->id_slot, t->id);
+        const bl_transfer_t *t = event;
         if (f->pending_partition == p) {
             f->pending_slot =
                 bl_index_walk(&engine->transfers_records, f->pending_slot, t->pending_id);
-            if (f->pending_slot != BL_SLOT_NONE) bl_gather_pending(engine, f);
+            if (f->pending_slot != BL_SLOT_NONE) {
+                bl_gather_pending(engine, part, f);
+            } else {
+                f->pending_item = bl_map_find(&part->transfer_items, f->pending_hash, t->pending_id);
+            }
+        }
+        if (f->id_partition == p) {
+            f->id_slot = bl_index_walk(&engine->transfers_records, f->id_slot, t->id);
+            f->id_prev = bl_map_put(&part->transfer_items, f->id_hash, t->id, item);
         }
         break;
     }
     case BL_ITEM_EXPIRY:
-        if (f->pending_partition == p) bl_gather_pending(engine, f);
+        if (f->pending_partition == p) bl_gather_pending(engine, part, f);
         break;
     }
 }
 
 void bl_gather_first(bl_engine_t *engine, uint32_t p) {
     bl_block_t *block = &engine->block;
-    const bl_partition_t *part = &engine->partitions[p];
+    bl_partition_t *part = &engine->partitions[p];
+    part->overlay_count = 0;
+    part->pending_count = 0;
+    bl_map_clear(&part->account_slots);
+    bl_map_clear(&part->pending_slots);
+    bl_map_clear(&part->account_items);
+    bl_map_clear(&part->transfer_items);
+
     uint32_t n = block->items_count;
     const uint32_t d = BL_GATHER_DISTANCE;
     for (uint32_t i = 0; i < n + 2 * d; i++) {
@@ -225,29 +282,34 @@ void bl_gather_first(bl_engine_t *engine, uint32_t p) {
         if (i >= d && i - d < n) bl_gather_stage_heads(engine, part, &block->facts[i - d]);
         if (i >= 2 * d) {
             uint32_t k = i - 2 * d;
-            bl_gather_stage_resolve(engine, part, &block->facts[k], block->items[k]);
+            bl_gather_stage_resolve(engine, part, &block->facts[k], block->items[k], k);
         }
     }
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Second round: the accounts of pending transfers found in the first.                        */
+
 void bl_gather_second(bl_engine_t *engine, uint32_t p) {
     bl_block_t *block = &engine->block;
-    const bl_partition_t *part = &engine->partitions[p];
+    bl_partition_t *part = &engine->partitions[p];
     for (uint32_t i = 0; i < block->items_count; i++) {
         bl_fact_t *f = &block->facts[i];
         if (f->kind != BL_ITEM_POST_VOID && f->kind != BL_ITEM_EXPIRY) continue;
-        if (f->dr.partition != p && f->cr.partition != p) continue;
+        if (f->dr_partition != p && f->cr_partition != p) continue;
         BL_ASSERT(f->pending_slot != BL_SLOT_NONE);
         const bl_transfer_t *pending = &engine->transfers[f->pending_slot];
-        if (f->dr.partition == p) {
-            f->dr.slot = bl_index_head(&part->accounts, f->dr.hash);
-            bl_account_fact_resolve(engine, &f->dr, pending->debit_account_id);
-            BL_ASSERT(f->dr.slot != BL_SLOT_NONE); /* accounts are never removed */
+        if (f->dr_partition == p) {
+            uint32_t slot = bl_index_find(&part->accounts, &engine->accounts_records, f->dr_hash,
+                                          pending->debit_account_id);
+            BL_ASSERT(slot != BL_SLOT_NONE); /* accounts are never removed */
+            f->dr = bl_gather_overlay_account(engine, part, slot);
         }
-        if (f->cr.partition == p) {
-            f->cr.slot = bl_index_head(&part->accounts, f->cr.hash);
-            bl_account_fact_resolve(engine, &f->cr, pending->credit_account_id);
-            BL_ASSERT(f->cr.slot != BL_SLOT_NONE);
+        if (f->cr_partition == p) {
+            uint32_t slot = bl_index_find(&part->accounts, &engine->accounts_records, f->cr_hash,
+                                          pending->credit_account_id);
+            BL_ASSERT(slot != BL_SLOT_NONE);
+            f->cr = bl_gather_overlay_account(engine, part, slot);
         }
     }
 }

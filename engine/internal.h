@@ -126,79 +126,13 @@ void bl_expiry_push(bl_expiry_t *expiry, bl_expiry_entry_t entry);
 bool bl_expiry_pop_due(bl_expiry_t *expiry, uint64_t timestamp, bl_expiry_entry_t *entry);
 
 /* ------------------------------------------------------------------------------------------ */
-/* A partition: the indexes of the ids it owns and its share of the digest.                   */
+/* Block-local maps (table.c).                                                                */
 
-typedef struct bl_partition {
-    bl_index_t accounts;
-    bl_index_t transfers;
-    bl_u128_t digest; /* sum of this partition's records' hashes, mod 2^128 */
-    uint32_t index;
-} __attribute__((aligned(64))) bl_partition_t;
-
-/* ------------------------------------------------------------------------------------------ */
-/* The block pipeline's working memory (bl_block_t).                                          */
-
-enum {
-    BL_ITEM_ACCOUNT = 1,   /* a create_accounts event */
-    BL_ITEM_TRANSFER = 2,  /* a plain or pending create_transfers event */
-    BL_ITEM_POST_VOID = 3, /* a post_pending or void_pending event */
-    BL_ITEM_EXPIRY = 4,    /* a pending transfer whose deadline has passed */
-    BL_ITEM_INVALID = 5,   /* a transfer whose flags name two of pending/post/void: no lookups */
-};
-
-/* What gather found about one account, copied so that decide need not touch the tables. */
-typedef struct bl_account_fact {
-    bl_u128_t debits_pending;
-    bl_u128_t debits_posted;
-    bl_u128_t credits_pending;
-    bl_u128_t credits_posted;
-    uint64_t hash;
-    uint32_t slot; /* BL_SLOT_NONE: not in the table at the start of the block */
-    uint32_t ledger;
-    uint16_t flags;
-    uint8_t partition;
-} bl_account_fact_t;
-
-/* Everything gather learns about one item of the block. */
-typedef struct bl_fact {
-    bl_account_fact_t dr;
-    bl_account_fact_t cr;
-    uint64_t id_hash;
-    uint64_t pending_hash;
-    uint32_t id_slot;      /* existing record with the item's id, or BL_SLOT_NONE */
-    uint32_t pending_slot; /* post/void/expiry: the pending transfer, or BL_SLOT_NONE */
-    uint8_t kind;
-    uint8_t id_partition;
-    uint8_t pending_partition;
-    uint8_t pending_state; /* the pending transfer's state at the start of the block */
-} bl_fact_t;
-
-/* Decide's view of one account touched by the block: its balances so far. */
-typedef struct bl_overlay_account {
-    bl_u128_t debits_pending;
-    bl_u128_t debits_posted;
-    bl_u128_t credits_pending;
-    bl_u128_t credits_posted;
-    uint32_t slot;
-    uint32_t ledger;
-    uint16_t flags;
-    uint8_t partition;
-    uint8_t dirty; /* balances changed: apply writes them */
-} bl_overlay_account_t;
-
-/* A pending transfer whose state the block changed. */
-typedef struct bl_pending_change {
-    uint32_t slot;
-    uint8_t state;
-    uint8_t partition;
-} bl_pending_change_t;
-
-/* Block-local map from a key (an id hash and id, or a slot) to a 32-bit value. Entries whose
- * generation is not the block's are empty, so a new block clears the map by bumping `gen`.
- * Open addressing with linear probing; removal is only ever of the most recent insertion
- * (chain rollback), which restores the map exactly. */
+/* Map from a 128-bit key (an id, or a slot) with its hash to a 32-bit value. Entries whose
+ * generation is not the map's are empty, so clearing is O(1): bump `gen`. Open addressing with
+ * linear probing at load at most 1/2; no removal. */
 typedef struct bl_map_entry {
-    bl_u128_t id;
+    bl_u128_t key;
     uint32_t gen;
     uint32_t value;
     uint64_t pad;
@@ -211,58 +145,187 @@ typedef struct bl_map {
     uint32_t count;
 } bl_map_t;
 
+int bl_map_init(bl_map_t *map, uint64_t capacity);
+void bl_map_deinit(bl_map_t *map);
+void bl_map_clear(bl_map_t *map);
+
+static inline uint64_t bl_map_slot_hash(uint32_t slot) {
+    uint64_t h = (uint64_t)slot * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 29);
+}
+
+static inline bl_map_entry_t *bl_map_probe(bl_map_t *map, uint64_t hash, bl_u128_t key) {
+    uint64_t i = hash & map->mask;
+    for (;;) {
+        bl_map_entry_t *entry = &map->entries[i];
+        if (entry->gen != map->gen || entry->key == key) return entry;
+        i = (i + 1) & map->mask;
+    }
+}
+
+/* The value stored for `key`, or BL_SLOT_NONE. */
+static inline uint32_t bl_map_find(bl_map_t *map, uint64_t hash, bl_u128_t key) {
+    if (map->count == 0) return BL_SLOT_NONE;
+    bl_map_entry_t *entry = bl_map_probe(map, hash, key);
+    return entry->gen == map->gen ? entry->value : BL_SLOT_NONE;
+}
+
+/* Sets `key` to `value`; returns the value it had, or BL_SLOT_NONE. */
+static inline uint32_t bl_map_put(bl_map_t *map, uint64_t hash, bl_u128_t key, uint32_t value) {
+    bl_map_entry_t *entry = bl_map_probe(map, hash, key);
+    uint32_t previous = BL_SLOT_NONE;
+    if (entry->gen == map->gen) {
+        previous = entry->value;
+    } else {
+        BL_ASSERT((uint64_t)map->count * 2 < map->mask + 1);
+        entry->key = key;
+        entry->gen = map->gen;
+        map->count++;
+    }
+    entry->value = value;
+    return previous;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The block pipeline's working memory.                                                       */
+
+enum {
+    BL_ITEM_ACCOUNT = 1,   /* a create_accounts event */
+    BL_ITEM_TRANSFER = 2,  /* a plain or pending create_transfers event */
+    BL_ITEM_POST_VOID = 3, /* a post_pending or void_pending event */
+    BL_ITEM_EXPIRY = 4,    /* a pending transfer whose deadline has passed */
+    BL_ITEM_INVALID = 5,   /* a transfer whose flags name two of pending/post/void: no lookups */
+};
+
+#define BL_PARTITION_NONE 0xFFu
+
+/* Decide's view of one account the block touches: its balances so far. Entries of accounts
+ * that were in the table are made by the owning partition's gather (copying the balances once
+ * per block, however many events touch the account); entries of accounts created in the block
+ * are made by decide. */
+typedef struct bl_overlay_account {
+    bl_u128_t debits_pending;
+    bl_u128_t debits_posted;
+    bl_u128_t credits_pending;
+    bl_u128_t credits_posted;
+    uint32_t slot;
+    uint32_t ledger;
+    uint16_t flags;
+    uint8_t partition;
+    uint8_t dirty; /* balances changed: apply writes them */
+} bl_overlay_account_t;
+
+/* A pending transfer from the table that the block names (post, void or expiry). */
+typedef struct bl_overlay_pending {
+    uint32_t slot;
+    uint8_t state_start;
+    uint8_t state;
+} bl_overlay_pending_t;
+
+/* What gather learns about one item. Indexes of earlier items of the block ("prev", "item")
+ * let decide see what the block itself created without a map of its own. */
+typedef struct bl_fact {
+    uint64_t id_hash;
+    uint64_t pending_hash;
+    uint64_t dr_hash;
+    uint64_t cr_hash;
+    uint32_t id_slot;      /* table record with the item's id, or BL_SLOT_NONE */
+    uint32_t id_prev;      /* latest earlier item creating the same kind of object, same id */
+    uint32_t dr;           /* overlay index of the debit account if in the table */
+    uint32_t cr;           /* overlay index of the credit account if in the table */
+    uint32_t dr_item;      /* else: latest earlier create_accounts item with the debit id */
+    uint32_t cr_item;
+    uint32_t pending_slot; /* post/void/expiry: the pending transfer in the table */
+    uint32_t pending_ov;   /* its overlay_pending index */
+    uint32_t pending_item; /* post/void, pending not in the table: latest earlier transfer item
+                              with id == pending_id */
+    uint8_t kind;
+    uint8_t id_partition;
+    uint8_t dr_partition;
+    uint8_t cr_partition;
+    uint8_t pending_partition;
+} bl_fact_t;
+
 /* One change to decide's state inside a linked chain, undone if the chain fails. */
 enum {
-    BL_UNDO_BALANCES = 1,  /* overlay account `index` had `balances` */
-    BL_UNDO_OVERLAY = 2,   /* overlay account `index` was added (pop it) */
-    BL_UNDO_ACCOUNT = 3,   /* an account was created (unmap its id, give back the slot) */
-    BL_UNDO_TRANSFER = 4,  /* a transfer was created (unmap its id, give back the slot) */
-    BL_UNDO_PENDING = 5,   /* pending change `index` was added (pop it) */
+    BL_UNDO_BALANCES = 1,    /* overlay account `index` had `balances` */
+    BL_UNDO_ACCOUNT = 2,     /* an account (and its overlay entry) was created */
+    BL_UNDO_TRANSFER = 3,    /* a transfer was created */
+    BL_UNDO_PENDING = 4,     /* overlay_pending `index` had state `state` */
+    BL_UNDO_PENDING_NEW = 5, /* new transfer `index` (slot - base) had state `state` */
 };
 
 typedef struct bl_undo {
     bl_u128_t balances[4];
     uint32_t kind;
     uint32_t index;
-    uint64_t hash;
-    bl_u128_t id;
+    uint32_t state;
 } bl_undo_t;
 
 typedef struct bl_block {
-    /* The block being executed. */
     uint64_t timestamp;      /* T */
     uint64_t timestamp_next; /* the next timestamp to hand out */
     uint32_t items_count;
     uint32_t items_max;
-    const void **items;   /* the event of each item (NULL for expiries) */
-    bl_fact_t *facts;     /* one per item */
-    bool has_post_void;   /* gather needs its second round */
+    const void **items; /* the event of each item (NULL for expiries) */
+    bl_fact_t *facts;   /* one per item */
+    bool has_post_void; /* gather needs its second round */
 
-    /* Decide's overlay. */
-    bl_map_t accounts_new;  /* id of an account created in this block -> slot */
-    bl_map_t transfers_new; /* id of a transfer created in this block -> slot */
-    bl_map_t overlay_map;   /* account slot -> overlay index */
-    bl_map_t pending_map;   /* transfer slot -> pending change index */
+    /* Decide's outputs per item: the slot of the object with the item's id as of that item
+     * (created by it or by an earlier item of the block), and for account items the overlay
+     * entry of that account. */
+    uint32_t *item_slot;
+    uint32_t *item_overlay;
+
+    /* Overlay accounts: N + 1 ranges of `overlay_range` entries, range p filled by partition
+     * p's gather, range N by decide (accounts created in the block). */
     bl_overlay_account_t *overlay;
-    uint32_t overlay_count;
-    bl_pending_change_t *pending;
-    uint32_t pending_count;
+    uint32_t overlay_range;
+    uint32_t overlay_new_count; /* entries used in range N */
+    /* Overlay pending transfers: N ranges of items_max entries, range p filled by p. */
+    bl_overlay_pending_t *pending;
+
     bl_undo_t *undo;
     uint32_t undo_count;
     uint32_t undo_max;
     bool undo_on; /* inside a linked chain */
 
-    /* Effects: records created by this block, indexed by slot - base. */
+    /* Effects: records created by this pass, indexed by slot - base. */
     uint64_t accounts_base;
     uint64_t transfers_base;
     bl_account_t *accounts_new_records;
     uint8_t *accounts_new_partition;
     uint64_t *accounts_new_hash;
+    uint32_t *accounts_new_overlay;
     bl_transfer_t *transfers_new_records;
     uint8_t *transfers_new_partition;
     uint64_t *transfers_new_hash;
+    uint8_t *transfers_new_state;
     uint32_t (*transfers_new_accounts)[2]; /* overlay indexes of debit and credit accounts */
+
+    /* Every array above, with its size, as reserved (for release). */
+#define BL_BLOCK_ARRAYS 15
+    void *arrays[BL_BLOCK_ARRAYS];
+    uint64_t sizes[BL_BLOCK_ARRAYS];
 } bl_block_t;
+
+/* ------------------------------------------------------------------------------------------ */
+/* A partition: the indexes of the ids it owns, its share of the digest, and its block-local
+ * gather state.                                                                              */
+
+typedef struct bl_partition {
+    bl_index_t accounts;
+    bl_index_t transfers;
+    bl_u128_t digest; /* sum of this partition's records' hashes, mod 2^128 */
+    uint32_t index;
+    /* Gather's per-pass state. */
+    bl_map_t account_slots;   /* account slot -> overlay index */
+    bl_map_t pending_slots;   /* pending transfer slot -> overlay_pending index */
+    bl_map_t account_items;   /* account id -> latest create_accounts item so far */
+    bl_map_t transfer_items;  /* transfer id -> latest create_transfers item so far */
+    uint32_t overlay_count;   /* entries used in this partition's overlay range */
+    uint32_t pending_count;
+} __attribute__((aligned(64))) bl_partition_t;
 
 /* ------------------------------------------------------------------------------------------ */
 /* The engine.                                                                                */
@@ -276,6 +339,7 @@ struct bl_engine {
     bl_transfer_t *transfers;
     bl_records_t transfers_records;
     uint8_t *transfer_state;
+    bl_u128_t *account_hash; /* XXH3-128 of each account record, as counted in the digest */
 
     /* Decide-owned. */
     uint64_t accounts_count;
@@ -301,10 +365,5 @@ void bl_gather_second(bl_engine_t *engine, uint32_t p);
 void bl_decide_expiries(bl_engine_t *engine);
 void bl_decide_requests(bl_engine_t *engine, bl_request_t *requests, uint32_t requests_count);
 void bl_apply(bl_engine_t *engine, uint32_t p);
-
-/* Block-local maps (decide.c). */
-int bl_map_init(bl_map_t *map, uint64_t capacity);
-void bl_map_deinit(bl_map_t *map);
-void bl_map_clear(bl_map_t *map);
 
 #endif /* BALLAST_ENGINE_INTERNAL_H */

@@ -8,6 +8,7 @@
  * mapping are already empty buckets and no initialization pass touches them.
  */
 #include <errno.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "engine/internal.h"
@@ -38,4 +39,28 @@ int bl_index_init(bl_index_t *index, uint64_t buckets) {
 void bl_index_deinit(bl_index_t *index) {
     bl_table_release(index->heads, (index->mask + 1) * sizeof(uint32_t));
     index->heads = NULL;
+}
+
+int bl_map_init(bl_map_t *map, uint64_t capacity) {
+    uint64_t slots = 16;
+    while (slots < 2 * capacity) slots *= 2; /* load factor at most 1/2 */
+    map->entries = bl_table_reserve(slots * sizeof(bl_map_entry_t));
+    if (map->entries == NULL) return -ENOMEM;
+    map->mask = slots - 1;
+    map->gen = 1;
+    map->count = 0;
+    return 0;
+}
+
+void bl_map_deinit(bl_map_t *map) {
+    bl_table_release(map->entries, (map->mask + 1) * sizeof(bl_map_entry_t));
+    map->entries = NULL;
+}
+
+void bl_map_clear(bl_map_t *map) {
+    map->count = 0;
+    if (++map->gen == 0) { /* wrapped: entries of an old generation could look current */
+        memset(map->entries, 0, (map->mask + 1) * sizeof(bl_map_entry_t));
+        map->gen = 1;
+    }
 }
