@@ -19,6 +19,8 @@
 
 #include "engine/internal.h"
 
+#define BL_APPLY_DISTANCE 8u
+
 static void bl_digest_pending(bl_partition_t *part, bl_u128_t id, uint8_t state) {
     uint8_t bytes[17];
     memcpy(bytes, &id, 16);
@@ -64,6 +66,8 @@ void bl_apply(bl_engine_t *engine, uint32_t p) {
 
     uint64_t transfers_created = engine->transfers_count - block->transfers_base;
     for (uint64_t k = 0; k < transfers_created; k++) {
+        if (k + BL_APPLY_DISTANCE < transfers_created)
+            bl_index_prefetch(&part->transfers, block->transfers_new_hash[k + BL_APPLY_DISTANCE]);
         if (block->transfers_new_partition[k] != p) continue;
         uint32_t slot = (uint32_t)(block->transfers_base + k);
         bl_transfer_t *t = &engine->transfers[slot];
@@ -80,6 +84,11 @@ void bl_apply(bl_engine_t *engine, uint32_t p) {
 
     const bl_overlay_account_t *range = &block->overlay[(uint64_t)p * block->overlay_range];
     for (uint32_t k = 0; k < part->overlay_count; k++) {
+        if (k + BL_APPLY_DISTANCE < part->overlay_count) {
+            uint32_t ahead = range[k + BL_APPLY_DISTANCE].slot;
+            __builtin_prefetch(&engine->accounts[ahead], 1);
+            __builtin_prefetch(&engine->account_hash[ahead], 1);
+        }
         if (range[k].dirty) bl_apply_balances(engine, part, &range[k]);
     }
     const bl_overlay_account_t *created =

@@ -83,9 +83,8 @@ static int bl_partition_init(bl_partition_t *part, uint32_t index, uint64_t acco
     part->index = index;
     if (bl_index_init(&part->accounts, account_buckets) != 0) return -ENOMEM;
     if (bl_index_init(&part->transfers, transfer_buckets) != 0) return -ENOMEM;
-    bl_map_t *maps[] = {&part->account_slots, &part->pending_slots, &part->account_items,
-                        &part->transfer_items};
-    uint64_t capacities[] = {2ull * events_max, events_max, events_max, events_max};
+    bl_map_t *maps[] = {&part->pending_slots, &part->account_items, &part->transfer_items};
+    uint64_t capacities[] = {events_max, events_max, events_max};
     for (size_t i = 0; i < BL_ARRAY_LEN(maps); i++) {
         if (bl_map_init(maps[i], capacities[i]) != 0) return -ENOMEM;
         *bytes += (maps[i]->mask + 1) * sizeof(bl_map_entry_t);
@@ -94,10 +93,9 @@ static int bl_partition_init(bl_partition_t *part, uint32_t index, uint64_t acco
 }
 
 static void bl_partition_deinit(bl_partition_t *part) {
-    if (part->accounts.heads) bl_index_deinit(&part->accounts);
-    if (part->transfers.heads) bl_index_deinit(&part->transfers);
-    bl_map_t *maps[] = {&part->account_slots, &part->pending_slots, &part->account_items,
-                        &part->transfer_items};
+    if (part->accounts.buckets) bl_index_deinit(&part->accounts);
+    if (part->transfers.buckets) bl_index_deinit(&part->transfers);
+    bl_map_t *maps[] = {&part->pending_slots, &part->account_items, &part->transfer_items};
     for (size_t i = 0; i < BL_ARRAY_LEN(maps); i++) {
         if (maps[i]->entries) bl_map_deinit(maps[i]);
     }
@@ -136,12 +134,15 @@ int bl_engine_create(bl_engine_t **out, const bl_engine_config_t *config) {
     /* The pending state of each transfer slot; the digest hash of each account record. */
     e->transfer_state = bl_table_reserve(c.transfers_max);
     e->account_hash = bl_table_reserve(c.accounts_max * sizeof(bl_u128_t));
+    e->account_mark = bl_table_reserve(c.accounts_max * sizeof(uint64_t));
     if (!e->accounts || !e->accounts_records.next || !e->transfers ||
-        !e->transfers_records.next || !e->transfer_state || !e->account_hash)
+        !e->transfers_records.next || !e->transfer_state || !e->account_hash ||
+        !e->account_mark)
         goto fail;
     e->accounts_records.base = (uint8_t *)e->accounts;
     e->transfers_records.base = (uint8_t *)e->transfers;
-    accounts_bytes += c.accounts_max * (sizeof(bl_account_t) + sizeof(uint32_t) + 16);
+    accounts_bytes += c.accounts_max * (sizeof(bl_account_t) + sizeof(uint32_t) +
+                                        sizeof(bl_u128_t) + sizeof(uint64_t));
     transfers_bytes += c.transfers_max * (sizeof(bl_transfer_t) + sizeof(uint32_t) + 1);
     /* Expiry queue: every transfer joins it at most once. */
     if (bl_expiry_init(&e->expiry, c.transfers_max) != 0) goto fail;
@@ -155,8 +156,8 @@ int bl_engine_create(bl_engine_t **out, const bl_engine_config_t *config) {
         if (bl_partition_init(&e->partitions[p], p, account_buckets, transfer_buckets,
                               c.block_events_max, &block_bytes) != 0)
             goto fail;
-        accounts_bytes += account_buckets * sizeof(uint32_t);
-        transfers_bytes += transfer_buckets * sizeof(uint32_t);
+        accounts_bytes += account_buckets * sizeof(uint64_t);
+        transfers_bytes += transfer_buckets * sizeof(uint64_t);
     }
     if (bl_block_init(&e->block, c.block_events_max, c.partitions, &block_bytes) != 0)
         goto fail;
@@ -185,6 +186,7 @@ void bl_engine_destroy(bl_engine_t *e) {
     bl_table_release(e->transfers_records.next, c->transfers_max * sizeof(uint32_t));
     bl_table_release(e->transfer_state, c->transfers_max);
     bl_table_release(e->account_hash, c->accounts_max * sizeof(bl_u128_t));
+    bl_table_release(e->account_mark, c->accounts_max * sizeof(uint64_t));
     if (e->expiry.entries) bl_expiry_deinit(&e->expiry);
     bl_block_deinit(&e->block);
     free(e);
@@ -204,6 +206,10 @@ static void bl_engine_pass(bl_engine_t *e, bl_pass_t pass, bl_request_t *request
     block->transfers_base = e->transfers_count;
     block->overlay_new_count = 0;
     block->undo_count = 0;
+    if (++e->pass == 0) { /* wrapped: a mark of an old pass could look current */
+        memset(e->account_mark, 0, e->config.accounts_max * sizeof(uint64_t));
+        e->pass = 1;
+    }
     block->undo_on = false;
 
     uint64_t t0 = bl_clock_ns();

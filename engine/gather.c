@@ -76,12 +76,12 @@ void bl_gather_route(bl_engine_t *engine, uint32_t begin, uint32_t end) {
 /* Overlay entries made by gather.                                                            */
 
 /* The overlay index of account `slot` (owned by partition p), copying its balances the first
- * time the block names it. */
+ * time the pass names it. account_mark[slot] remembers the pass and the index. */
 static uint32_t bl_gather_overlay_account(bl_engine_t *engine, bl_partition_t *part,
                                           uint32_t slot) {
     bl_block_t *block = &engine->block;
-    uint32_t found = bl_map_find(&part->account_slots, bl_map_slot_hash(slot), slot);
-    if (found != BL_SLOT_NONE) return found;
+    uint64_t mark = engine->account_mark[slot];
+    if ((uint32_t)(mark >> 32) == engine->pass) return (uint32_t)mark;
     BL_ASSERT(part->overlay_count < block->overlay_range);
     uint32_t index = part->index * block->overlay_range + part->overlay_count++;
     const bl_account_t *a = &engine->accounts[slot];
@@ -95,7 +95,7 @@ static uint32_t bl_gather_overlay_account(bl_engine_t *engine, bl_partition_t *p
     o->flags = a->flags;
     o->partition = (uint8_t)part->index;
     o->dirty = 0;
-    bl_map_put(&part->account_slots, bl_map_slot_hash(slot), slot, index);
+    engine->account_mark[slot] = ((uint64_t)engine->pass << 32) | index;
     return index;
 }
 
@@ -148,6 +148,12 @@ static void bl_gather_stage_buckets(bl_engine_t *engine, const bl_partition_t *p
     }
 }
 
+/* An account record and its block mark. */
+static void bl_prefetch_account(const bl_engine_t *engine, uint32_t slot) {
+    bl_prefetch_record(&engine->accounts[slot]);
+    __builtin_prefetch(&engine->account_mark[slot]);
+}
+
 /* Stage 2: read the bucket heads (now cached) into the slot fields and prefetch the records
  * they name. */
 static void bl_gather_stage_heads(bl_engine_t *engine, const bl_partition_t *part,
@@ -167,11 +173,11 @@ static void bl_gather_stage_heads(bl_engine_t *engine, const bl_partition_t *par
         }
         if (f->dr_partition == p) {
             f->dr = bl_index_head(&part->accounts, f->dr_hash);
-            if (f->dr != BL_SLOT_NONE) bl_prefetch_record(&engine->accounts[f->dr]);
+            if (f->dr != BL_SLOT_NONE) bl_prefetch_account(engine, f->dr);
         }
         if (f->cr_partition == p) {
             f->cr = bl_index_head(&part->accounts, f->cr_hash);
-            if (f->cr != BL_SLOT_NONE) bl_prefetch_record(&engine->accounts[f->cr]);
+            if (f->cr != BL_SLOT_NONE) bl_prefetch_account(engine, f->cr);
         }
         break;
     case BL_ITEM_POST_VOID:
@@ -270,7 +276,6 @@ void bl_gather_first(bl_engine_t *engine, uint32_t p) {
     bl_partition_t *part = &engine->partitions[p];
     part->overlay_count = 0;
     part->pending_count = 0;
-    bl_map_clear(&part->account_slots);
     bl_map_clear(&part->pending_slots);
     bl_map_clear(&part->account_items);
     bl_map_clear(&part->transfer_items);

@@ -18,6 +18,8 @@
  * with chains, any distribution of ids over partitions fits as long as the global count does,
  * so capacity_exhausted depends only on the global count and results never depend on N.
  * Links store slot + 1, so 0 means "none" and freshly mapped zero pages are empty buckets.
+ * A bucket also holds a 32-bit filter with one bit set per id in its chain, so a lookup of an
+ * id that is not there (every new id) almost never reads a record.
  *
  * The block pipeline's working memory (bl_block_t) is reserved once, sized by
  * block_events_max, and reused by every block.
@@ -47,8 +49,9 @@ enum {
 /* Indexes (table.c).                                                                         */
 
 typedef struct bl_index {
-    uint32_t *heads; /* slot + 1 of the first record of each bucket; 0: empty */
-    uint64_t mask;   /* buckets - 1 */
+    uint64_t *buckets; /* low 32 bits: slot + 1 of the chain's first record (0: empty);
+                          high 32 bits: filter of the chain's ids (bl_index_filter_bit) */
+    uint64_t mask;     /* buckets - 1 */
 } bl_index_t;
 
 /* The records an index points into: 128-byte records with the id at offset 0. */
@@ -64,23 +67,28 @@ static inline const bl_u128_t *bl_records_id(const bl_records_t *records, uint32
     return (const bl_u128_t *)(records->base + (uint64_t)slot * 128u);
 }
 
-static inline void bl_index_prefetch(const bl_index_t *index, uint64_t hash) {
-    __builtin_prefetch(&index->heads[hash & index->mask]);
+/* Bits 32..36 of the hash: the bucket uses the low bits, the partition the high ones. */
+static inline uint64_t bl_index_filter_bit(uint64_t hash) {
+    return 1ull << (32 + ((hash >> 32) & 31));
 }
 
-/* The first slot of the bucket of `hash`, or BL_SLOT_NONE. */
+static inline void bl_index_prefetch(const bl_index_t *index, uint64_t hash) {
+    __builtin_prefetch(&index->buckets[hash & index->mask]);
+}
+
+/* The first slot of the chain that may hold the id of `hash`, or BL_SLOT_NONE when the
+ * bucket's filter rules it out. */
 static inline uint32_t bl_index_head(const bl_index_t *index, uint64_t hash) {
-    return index->heads[hash & index->mask] - 1u;
+    uint64_t bucket = index->buckets[hash & index->mask];
+    if (!(bucket & bl_index_filter_bit(hash))) return BL_SLOT_NONE;
+    return (uint32_t)bucket - 1u;
 }
 
 /* Walks the chain from `slot` (a bucket head) to the record with `id`; BL_SLOT_NONE if none. */
 static inline uint32_t bl_index_walk(const bl_records_t *records, uint32_t slot, bl_u128_t id) {
-    uint32_t steps = 0;
     while (slot != BL_SLOT_NONE) {
         if (*bl_records_id(records, slot) == id) return slot;
         slot = records->next[slot] - 1u;
-        steps++;
-        BL_ASSERT(steps <= UINT32_MAX - 1); /* a chain is never longer than the table */
     }
     return BL_SLOT_NONE;
 }
@@ -93,9 +101,9 @@ static inline uint32_t bl_index_find(const bl_index_t *index, const bl_records_t
 /* Links `slot` (whose record is already written) into the bucket of `hash`. */
 static inline void bl_index_insert(bl_index_t *index, bl_records_t *records, uint64_t hash,
                                    uint32_t slot) {
-    uint32_t *head = &index->heads[hash & index->mask];
-    records->next[slot] = *head;
-    *head = slot + 1u;
+    uint64_t *bucket = &index->buckets[hash & index->mask];
+    records->next[slot] = (uint32_t)*bucket;
+    *bucket = (*bucket & 0xFFFFFFFF00000000ull) | bl_index_filter_bit(hash) | (slot + 1ull);
 }
 
 int bl_index_init(bl_index_t *index, uint64_t buckets);
@@ -319,7 +327,6 @@ typedef struct bl_partition {
     bl_u128_t digest; /* sum of this partition's records' hashes, mod 2^128 */
     uint32_t index;
     /* Gather's per-pass state. */
-    bl_map_t account_slots;   /* account slot -> overlay index */
     bl_map_t pending_slots;   /* pending transfer slot -> overlay_pending index */
     bl_map_t account_items;   /* account id -> latest create_accounts item so far */
     bl_map_t transfer_items;  /* transfer id -> latest create_transfers item so far */
@@ -340,6 +347,9 @@ struct bl_engine {
     bl_records_t transfers_records;
     uint8_t *transfer_state;
     bl_u128_t *account_hash; /* XXH3-128 of each account record, as counted in the digest */
+    uint64_t *account_mark;  /* per account slot: gather pass (high 32) and overlay index (low
+                                32) of its overlay entry in that pass; owned by its partition */
+    uint32_t pass;           /* gather passes so far, the generation of account_mark */
 
     /* Decide-owned. */
     uint64_t accounts_count;

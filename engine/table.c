@@ -30,15 +30,15 @@ void bl_table_release(void *memory, uint64_t bytes) {
 
 int bl_index_init(bl_index_t *index, uint64_t buckets) {
     BL_ASSERT(buckets > 0 && (buckets & (buckets - 1)) == 0);
-    index->heads = bl_table_reserve(buckets * sizeof(uint32_t));
-    if (index->heads == NULL) return -ENOMEM;
+    index->buckets = bl_table_reserve(buckets * sizeof(uint64_t));
+    if (index->buckets == NULL) return -ENOMEM;
     index->mask = buckets - 1;
     return 0;
 }
 
 void bl_index_deinit(bl_index_t *index) {
-    bl_table_release(index->heads, (index->mask + 1) * sizeof(uint32_t));
-    index->heads = NULL;
+    bl_table_release(index->buckets, (index->mask + 1) * sizeof(uint64_t));
+    index->buckets = NULL;
 }
 
 int bl_map_init(bl_map_t *map, uint64_t capacity) {
