@@ -371,6 +371,10 @@ uint64_t bl_engine_timestamp_last(const bl_engine_t *e) {
     return e->timestamp_last;
 }
 
+uint64_t bl_engine_expiry_deadline_next(const bl_engine_t *e) {
+    return e->expiry.count > 0 ? e->expiry.entries[0].deadline : UINT64_MAX;
+}
+
 uint32_t bl_engine_partitions(const bl_engine_t *e) {
     return e->config.partitions;
 }

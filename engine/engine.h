@@ -111,6 +111,21 @@ uint64_t bl_engine_transfers_count(const bl_engine_t *engine);
 uint64_t bl_engine_timestamp_last(const bl_engine_t *engine);
 uint32_t bl_engine_partitions(const bl_engine_t *engine);
 
+/* The earliest deadline of a pending transfer that may still expire, or UINT64_MAX. A block
+ * whose timestamp is at or past it will expire something (or find it posted or voided). */
+uint64_t bl_engine_expiry_deadline_next(const bl_engine_t *engine);
+
+/* Images (engine/image.c): the whole state at block `height`, for checkpoints.
+ * bl_engine_image_write writes one to `fd` from offset 0; 0 or -errno.
+ * bl_engine_image_height reads and checks only the header; 0, -EBADMSG or -errno.
+ * bl_engine_image_read loads one into a new, empty engine whose accounts_max and transfers_max
+ * equal the image's (-EINVAL otherwise); any partition count. It checks both checksums and
+ * that the rebuilt digest equals the stored one: 0, -EBADMSG (corrupt or torn) or -errno. On
+ * failure the engine holds partial state and must be destroyed. */
+int bl_engine_image_write(const bl_engine_t *engine, int fd, uint64_t height);
+int bl_engine_image_height(int fd, uint64_t *height);
+int bl_engine_image_read(bl_engine_t *engine, int fd, uint64_t *height);
+
 void bl_engine_stats_get(const bl_engine_t *engine, bl_engine_stats_t *stats);
 void bl_engine_memory_get(const bl_engine_t *engine, bl_engine_memory_t *memory);
 

@@ -1,0 +1,252 @@
+/*
+ * The engine image: a complete, self-checking copy of the engine's state at a block height,
+ * written by checkpoints and read by recovery.
+ *
+ * Format (little-endian), in this order:
+ *   header (128 bytes)
+ *      0  8  magic "BLSTIMG1"
+ *      8  4  version (1)
+ *     12  4  header size (128)
+ *     16  8  height: the last block the image includes
+ *     24  8  timestamp_last
+ *     32  8  accounts_max      40  8  transfers_max   (capacity is state: it decides results)
+ *     48  8  accounts_count    56  8  transfers_count
+ *     64  8  expiry_count
+ *     72 16  state digest
+ *     88  8  payload checksum: XXH3-64 of every byte after the header
+ *     96 24  reserved (0)
+ *    120  8  header checksum: XXH3-64 of bytes 0..119
+ *   accounts           accounts_count x 128-byte records, slot order
+ *   transfers          transfers_count x 128-byte records, slot (= timestamp) order
+ *   transfer states    transfers_count bytes
+ *   expiry queue       expiry_count x 16 bytes: deadline u64, slot u32, 0 u32 (heap order)
+ *
+ * Only what cannot be derived is stored: indexes, partition assignment, account hashes and the
+ * digest are rebuilt on read, so an image written with N partitions loads with any N, and the
+ * rebuilt digest must equal the stored one or the image is refused as corrupt.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/internal.h"
+
+#define BL_IMAGE_MAGIC "BLSTIMG1"
+#define BL_IMAGE_VERSION 1u
+#define BL_IMAGE_BUFFER_BYTES (1u << 20)
+
+typedef struct bl_image_header {
+    uint8_t magic[8];
+    uint32_t version;
+    uint32_t header_size;
+    uint64_t height;
+    uint64_t timestamp_last;
+    uint64_t accounts_max;
+    uint64_t transfers_max;
+    uint64_t accounts_count;
+    uint64_t transfers_count;
+    uint64_t expiry_count;
+    bl_u128_t digest;
+    uint64_t payload_checksum;
+    uint8_t reserved[24];
+    uint64_t header_checksum;
+} __attribute__((packed)) bl_image_header_t;
+
+_Static_assert(sizeof(bl_image_header_t) == 128, "image header size");
+_Static_assert(offsetof(bl_image_header_t, digest) == 72, "image digest offset");
+_Static_assert(offsetof(bl_image_header_t, header_checksum) == 120, "image checksum offset");
+
+typedef struct bl_image_expiry {
+    uint64_t deadline;
+    uint32_t slot;
+    uint32_t reserved;
+} bl_image_expiry_t;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Writing.                                                                                   */
+
+static int bl_write_all(int fd, const void *data, size_t size) {
+    const uint8_t *p = data;
+    while (size > 0) {
+        ssize_t n = write(fd, p, size);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        BL_ASSERT(n > 0);
+        p += n;
+        size -= (size_t)n;
+    }
+    return 0;
+}
+
+static int bl_pwrite_all(int fd, const void *data, size_t size, off_t offset) {
+    const uint8_t *p = data;
+    while (size > 0) {
+        ssize_t n = pwrite(fd, p, size, offset);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        BL_ASSERT(n > 0);
+        p += n;
+        offset += n;
+        size -= (size_t)n;
+    }
+    return 0;
+}
+
+int bl_engine_image_write(const bl_engine_t *e, int fd, uint64_t height) {
+    bl_image_header_t header;
+    memset(&header, 0, sizeof(header));
+    memcpy(header.magic, BL_IMAGE_MAGIC, 8);
+    header.version = BL_IMAGE_VERSION;
+    header.header_size = sizeof(header);
+    header.height = height;
+    header.timestamp_last = e->timestamp_last;
+    header.accounts_max = e->config.accounts_max;
+    header.transfers_max = e->config.transfers_max;
+    header.accounts_count = e->accounts_count;
+    header.transfers_count = e->transfers_count;
+    header.expiry_count = e->expiry.count;
+    header.digest = bl_engine_digest(e);
+
+    /* The header goes last, once the payload checksum is known: a torn image never has a
+     * valid header. */
+    int rc = 0;
+    if (lseek(fd, sizeof(header), SEEK_SET) < 0) return -errno;
+    XXH3_state_t state;
+    XXH3_64bits_reset(&state);
+    const struct {
+        const void *data;
+        uint64_t size;
+    } parts[] = {
+        {e->accounts, e->accounts_count * sizeof(bl_account_t)},
+        {e->transfers, e->transfers_count * sizeof(bl_transfer_t)},
+        {e->transfer_state, e->transfers_count},
+    };
+    for (size_t i = 0; i < BL_ARRAY_LEN(parts) && rc == 0; i++) {
+        XXH3_64bits_update(&state, parts[i].data, parts[i].size);
+        rc = bl_write_all(fd, parts[i].data, parts[i].size);
+    }
+    bl_image_expiry_t buffer[256];
+    for (uint64_t i = 0; i < e->expiry.count && rc == 0;) {
+        uint32_t n = 0;
+        for (; n < BL_ARRAY_LEN(buffer) && i < e->expiry.count; n++, i++) {
+            buffer[n] = (bl_image_expiry_t){.deadline = e->expiry.entries[i].deadline,
+                                            .slot = e->expiry.entries[i].slot};
+        }
+        XXH3_64bits_update(&state, buffer, n * sizeof(buffer[0]));
+        rc = bl_write_all(fd, buffer, n * sizeof(buffer[0]));
+    }
+    if (rc != 0) return rc;
+    header.payload_checksum = XXH3_64bits_digest(&state);
+    header.header_checksum = bl_hash64(&header, offsetof(bl_image_header_t, header_checksum));
+    return bl_pwrite_all(fd, &header, sizeof(header), 0);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reading.                                                                                   */
+
+static int bl_read_exact(int fd, void *data, size_t size, XXH3_state_t *state) {
+    uint8_t *p = data;
+    size_t left = size;
+    while (left > 0) {
+        ssize_t n = read(fd, p, left);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        if (n == 0) return -EBADMSG; /* shorter than its header says */
+        p += n;
+        left -= (size_t)n;
+    }
+    if (state != NULL) XXH3_64bits_update(state, data, size);
+    return 0;
+}
+
+int bl_engine_image_height(int fd, uint64_t *height) {
+    bl_image_header_t header;
+    if (lseek(fd, 0, SEEK_SET) < 0) return -errno;
+    int rc = bl_read_exact(fd, &header, sizeof(header), NULL);
+    if (rc != 0) return rc;
+    if (memcmp(header.magic, BL_IMAGE_MAGIC, 8) != 0 || header.version != BL_IMAGE_VERSION ||
+        header.header_checksum != bl_hash64(&header, offsetof(bl_image_header_t, header_checksum)))
+        return -EBADMSG;
+    *height = header.height;
+    return 0;
+}
+
+/* Rebuilds what the image does not store: indexes, account hashes, the digest. */
+static void bl_engine_image_rebuild(bl_engine_t *e) {
+    uint32_t n = e->config.partitions;
+    for (uint64_t slot = 0; slot < e->accounts_count; slot++) {
+        const bl_account_t *a = &e->accounts[slot];
+        uint64_t hash = bl_hash_id(a->id);
+        bl_partition_t *part = &e->partitions[bl_partition_of(hash, n)];
+        bl_index_insert(&part->accounts, &e->accounts_records, hash, (uint32_t)slot);
+        e->account_hash[slot] = bl_hash128(a, sizeof(*a));
+        part->digest += e->account_hash[slot];
+    }
+    for (uint64_t slot = 0; slot < e->transfers_count; slot++) {
+        const bl_transfer_t *t = &e->transfers[slot];
+        uint64_t hash = bl_hash_id(t->id);
+        bl_partition_t *part = &e->partitions[bl_partition_of(hash, n)];
+        bl_index_insert(&part->transfers, &e->transfers_records, hash, (uint32_t)slot);
+        part->digest += bl_hash128(t, sizeof(*t));
+        uint8_t state = e->transfer_state[slot];
+        if (state == BL_STATE_POSTED || state == BL_STATE_VOIDED || state == BL_STATE_EXPIRED) {
+            uint8_t bytes[17];
+            memcpy(bytes, &t->id, 16);
+            bytes[16] = state == BL_STATE_POSTED   ? BL_PENDING_DIGEST_POSTED
+                        : state == BL_STATE_VOIDED ? BL_PENDING_DIGEST_VOIDED
+                                                   : BL_PENDING_DIGEST_EXPIRED;
+            part->digest += bl_hash128(bytes, sizeof(bytes));
+        }
+    }
+    for (uint64_t i = 0; i < e->expiry.count; i++) {
+        bl_expiry_entry_t *entry = &e->expiry.entries[i];
+        entry->partition = bl_partition_of(bl_hash_id(e->transfers[entry->slot].id), n);
+    }
+}
+
+int bl_engine_image_read(bl_engine_t *e, int fd, uint64_t *height) {
+    BL_ASSERT(e->accounts_count == 0 && e->transfers_count == 0 && e->expiry.count == 0);
+    bl_image_header_t header;
+    int rc = bl_engine_image_height(fd, height);
+    if (rc != 0) return rc;
+    if (lseek(fd, 0, SEEK_SET) < 0) return -errno;
+    if ((rc = bl_read_exact(fd, &header, sizeof(header), NULL)) != 0) return rc;
+    if (header.accounts_max != e->config.accounts_max ||
+        header.transfers_max != e->config.transfers_max)
+        return -EINVAL; /* capacity is part of the state */
+    if (header.accounts_count > header.accounts_max ||
+        header.transfers_count > header.transfers_max ||
+        header.expiry_count > header.transfers_count)
+        return -EBADMSG;
+
+    XXH3_state_t state;
+    XXH3_64bits_reset(&state);
+    rc = bl_read_exact(fd, e->accounts, header.accounts_count * sizeof(bl_account_t), &state);
+    if (rc == 0)
+        rc = bl_read_exact(fd, e->transfers, header.transfers_count * sizeof(bl_transfer_t),
+                           &state);
+    if (rc == 0) rc = bl_read_exact(fd, e->transfer_state, header.transfers_count, &state);
+    for (uint64_t i = 0; i < header.expiry_count && rc == 0; i++) {
+        bl_image_expiry_t entry;
+        rc = bl_read_exact(fd, &entry, sizeof(entry), &state);
+        if (rc == 0 && (entry.slot >= header.transfers_count || entry.reserved != 0))
+            rc = -EBADMSG;
+        if (rc == 0) e->expiry.entries[i] = (bl_expiry_entry_t){entry.deadline, entry.slot, 0};
+    }
+    if (rc == 0 && XXH3_64bits_digest(&state) != header.payload_checksum) rc = -EBADMSG;
+    if (rc != 0) return rc;
+
+    e->accounts_count = header.accounts_count;
+    e->transfers_count = header.transfers_count;
+    e->expiry.count = header.expiry_count;
+    e->timestamp_last = header.timestamp_last;
+    bl_engine_image_rebuild(e);
+    if (bl_engine_digest(e) != header.digest) return -EBADMSG;
+    return 0;
+}
