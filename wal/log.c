@@ -1,0 +1,633 @@
+/*
+ * The write-ahead log: record format, segments, recovery scan and the io_uring appender.
+ * The format and the recovery rules are in log.h.
+ *
+ * Appending: one record at a time is in flight, as an io_uring write linked to an fdatasync
+ * (IORING_FSYNC_DATASYNC): the fsync runs only if the write completed in full, and the record
+ * counts as durable only when both completions are in. Segment files are opened with O_DIRECT
+ * where the filesystem allows it (records are 4,096-aligned and padded), so the sync flushes
+ * only the device cache. Completions also signal an eventfd registered with the ring, so the
+ * owner can wait for "log done or new work" with one poll().
+ *
+ * Thread model: a log is used by one thread (the node's).
+ */
+#define _GNU_SOURCE
+#include "wal/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <liburing.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/assert.h"
+#include "common/hash.h"
+
+#define BL_LOG_MAGIC "BLWB"
+#define BL_LOG_VERSION 1u
+#define BL_LOG_SEGMENTS_MAX 100000u
+#define BL_LOG_PATH_MAX 4096u
+#define BL_LOG_SCAN_CHUNK (1u << 20)
+
+enum { BL_LOG_OP_WRITE = 1, BL_LOG_OP_SYNC = 2 };
+
+struct bl_log {
+    const bl_io_t *io;
+    char dir[BL_LOG_PATH_MAX];
+    uint64_t segment_size;
+    uint64_t *segments; /* first height of each segment, ascending */
+    uint32_t segments_count;
+
+    /* Writer: the last segment. */
+    int fd;
+    uint64_t offset;
+    uint64_t height;
+    uint8_t hash[32];
+    bool failed;
+
+    /* The append in flight. */
+    struct io_uring ring;
+    bool ring_ready;
+    int event_fd;
+    bool in_flight;
+    uint32_t completions_pending;
+    int result;
+    uint32_t in_flight_size;
+    uint64_t in_flight_height;
+    uint8_t in_flight_hash[32];
+
+    /* Recovery scratch. */
+    uint8_t *buffer;
+    uint64_t buffer_size;
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* Records.                                                                                   */
+
+static uint64_t bl_log_checksum(const uint8_t *record, uint32_t body_size) {
+    XXH3_state_t state;
+    XXH3_64bits_reset(&state);
+    XXH3_64bits_update(&state, record, offsetof(bl_log_record_header_t, checksum));
+    XXH3_64bits_update(&state, record + offsetof(bl_log_record_header_t, reserved1),
+                       BL_LOG_BODY_OFFSET - offsetof(bl_log_record_header_t, reserved1) +
+                           body_size);
+    return XXH3_64bits_digest(&state);
+}
+
+static uint64_t bl_align_up(uint64_t n) {
+    return (n + BL_LOG_ALIGN - 1) & ~(uint64_t)(BL_LOG_ALIGN - 1);
+}
+
+uint32_t bl_log_record_seal(uint8_t *buffer, uint64_t capacity, bl_block_header_t *header,
+                            uint32_t body_size) {
+    uint64_t size = bl_align_up(BL_LOG_BODY_OFFSET + (uint64_t)body_size);
+    BL_ASSERT(size <= capacity && size <= UINT32_MAX);
+    BL_ASSERT(((uintptr_t)buffer & (BL_LOG_ALIGN - 1)) == 0);
+    const uint8_t *body = buffer + BL_LOG_BODY_OFFSET;
+
+    crypto_generichash_state state;
+    crypto_generichash_init(&state, NULL, 0, 32);
+    crypto_generichash_update(&state, header->prev_hash, 32);
+    crypto_generichash_update(&state, (const uint8_t *)header, 32);
+    crypto_generichash_update(&state, body, body_size);
+    crypto_generichash_final(&state, header->hash, 32);
+
+    bl_log_record_header_t *h = (bl_log_record_header_t *)buffer;
+    memset(h, 0, sizeof(*h));
+    memcpy(h->magic, BL_LOG_MAGIC, 4);
+    h->version = BL_LOG_VERSION;
+    h->record_size = (uint32_t)size;
+    h->body_size = body_size;
+    h->height = header->height;
+    memcpy(buffer + BL_LOG_RECORD_HEADER_SIZE, header, sizeof(*header));
+    memset(buffer + BL_LOG_BODY_OFFSET + body_size, 0, size - BL_LOG_BODY_OFFSET - body_size);
+    h->checksum = bl_log_checksum(buffer, body_size);
+    return (uint32_t)size;
+}
+
+/* The header alone is plausible: magic, version, sizes. */
+static bool bl_log_header_plausible(const bl_log_record_header_t *h, uint64_t available) {
+    return memcmp(h->magic, BL_LOG_MAGIC, 4) == 0 && h->version == BL_LOG_VERSION &&
+           h->reserved0 == 0 && h->record_size % BL_LOG_ALIGN == 0 &&
+           (uint64_t)h->record_size >= BL_LOG_BODY_OFFSET + (uint64_t)h->body_size &&
+           h->record_size <= available;
+}
+
+int bl_log_record_check(const uint8_t *record, uint64_t available) {
+    if (available < BL_LOG_ALIGN) return -EBADMSG;
+    const bl_log_record_header_t *h = (const bl_log_record_header_t *)record;
+    if (!bl_log_header_plausible(h, available)) return -EBADMSG;
+    if (h->checksum != bl_log_checksum(record, h->body_size)) return -EBADMSG;
+    const bl_block_header_t *block = (const bl_block_header_t *)(record + BL_LOG_RECORD_HEADER_SIZE);
+    if (block->height != h->height) return -EBADMSG;
+    return 0;
+}
+
+int bl_log_block_requests(const bl_log_block_t *block,
+                          int (*visit)(void *ctx, uint16_t op, uint32_t count, const void *records),
+                          void *ctx) {
+    uint64_t at = 0, events = 0;
+    for (uint32_t r = 0; r < block->header->request_count; r++) {
+        bl_log_request_header_t request;
+        if (at + sizeof(request) > block->body_size) return -EBADMSG;
+        memcpy(&request, block->body + at, sizeof(request));
+        at += sizeof(request);
+        int size = bl_op_request_record_size(request.op);
+        if (size <= 0 || request.reserved != 0 || request.count == 0 ||
+            request.count > BL_BATCH_EVENTS_MAX)
+            return -EBADMSG;
+        uint64_t bytes = (uint64_t)request.count * (uint64_t)size;
+        if (at + bytes > block->body_size) return -EBADMSG;
+        int rc = visit ? visit(ctx, request.op, request.count, block->body + at) : 0;
+        if (rc != 0) return rc;
+        at += bytes;
+        events += request.count;
+    }
+    if (at != block->body_size || events != block->header->event_count) return -EBADMSG;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Segments.                                                                                  */
+
+/* log->dir is at most BL_LOG_PATH_MAX - 32 bytes (checked at open), so this always fits. */
+static void bl_log_segment_path(const bl_log_t *log, uint64_t first_height,
+                                char path[BL_LOG_PATH_MAX]) {
+    int n = snprintf(path, BL_LOG_PATH_MAX, "%.*s/log-%020" PRIu64 ".wal",
+                     (int)(BL_LOG_PATH_MAX - 32), log->dir, first_height);
+    BL_ASSERT(n > 0 && n < (int)BL_LOG_PATH_MAX);
+}
+
+static int bl_u64_compare(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int bl_log_segments_list(bl_log_t *log) {
+    DIR *dir = opendir(log->dir);
+    if (dir == NULL) return -errno;
+    log->segments = calloc(BL_LOG_SEGMENTS_MAX, sizeof(uint64_t));
+    if (log->segments == NULL) {
+        closedir(dir);
+        return -ENOMEM;
+    }
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        uint64_t height;
+        char tail;
+        if (strlen(entry->d_name) != 28 ||
+            sscanf(entry->d_name, "log-%20" SCNu64 ".wa%c", &height, &tail) != 2 || tail != 'l')
+            continue;
+        if (log->segments_count == BL_LOG_SEGMENTS_MAX) {
+            closedir(dir);
+            return -EMFILE;
+        }
+        log->segments[log->segments_count++] = height;
+    }
+    closedir(dir);
+    qsort(log->segments, log->segments_count, sizeof(uint64_t), bl_u64_compare);
+    return 0;
+}
+
+static int bl_log_segment_open(bl_log_t *log, uint64_t first_height, int flags) {
+    char path[BL_LOG_PATH_MAX];
+    bl_log_segment_path(log, first_height, path);
+    int fd = log->io->open(log->io->ctx, path, flags | O_DIRECT, 0644);
+    if (fd == -EINVAL) fd = log->io->open(log->io->ctx, path, flags, 0644); /* no O_DIRECT */
+    return fd;
+}
+
+/* Creates and preallocates the segment whose first block is `first_height`, and makes its
+ * directory entry durable; it becomes the writer's segment. */
+static int bl_log_segment_create(bl_log_t *log, uint64_t first_height) {
+    BL_ASSERT(log->segments_count < BL_LOG_SEGMENTS_MAX);
+    int fd = bl_log_segment_open(log, first_height, O_RDWR | O_CREAT | O_EXCL);
+    if (fd < 0) return fd;
+    int rc = log->io->fallocate(log->io->ctx, fd, (off_t)log->segment_size);
+    if (rc == 0) rc = log->io->fsync(log->io->ctx, fd);
+    if (rc == 0) rc = bl_io_dir_sync(log->io, log->dir);
+    if (rc != 0) {
+        log->io->close(log->io->ctx, fd);
+        return rc;
+    }
+    if (log->fd >= 0) log->io->close(log->io->ctx, log->fd);
+    log->fd = fd;
+    log->offset = 0;
+    log->segments[log->segments_count++] = first_height;
+    return 0;
+}
+
+int bl_log_segments_remove_below(bl_log_t *log, uint64_t height) {
+    /* Segment i holds heights [segments[i], segments[i + 1]); the last one is never removed. */
+    uint32_t removable = 0;
+    while (removable + 1 < log->segments_count && log->segments[removable + 1] <= height)
+        removable++;
+    for (uint32_t i = 0; i < removable; i++) {
+        char path[BL_LOG_PATH_MAX];
+        bl_log_segment_path(log, log->segments[i], path);
+        int rc = log->io->unlink(log->io->ctx, path);
+        if (rc != 0 && rc != -ENOENT) return rc;
+    }
+    memmove(log->segments, log->segments + removable,
+            (log->segments_count - removable) * sizeof(uint64_t));
+    log->segments_count -= removable;
+    return removable > 0 ? bl_io_dir_sync(log->io, log->dir) : 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Recovery.                                                                                  */
+
+static int bl_log_buffer_reserve(bl_log_t *log, uint64_t size) {
+    if (size <= log->buffer_size) return 0;
+    uint64_t want = bl_align_up(size > 2 * log->buffer_size ? size : 2 * log->buffer_size);
+    void *buffer = NULL;
+    if (posix_memalign(&buffer, BL_LOG_ALIGN, want) != 0) return -ENOMEM;
+    if (log->buffer_size > 0) memcpy(buffer, log->buffer, log->buffer_size); /* keep what was read */
+    free(log->buffer);
+    log->buffer = buffer;
+    log->buffer_size = want;
+    return 0;
+}
+
+/* Reads the record at `offset` of `fd` into log->buffer and checks it: 0, -EBADMSG (not a
+ * valid record: torn, corrupt, or never written), or -errno. */
+static int bl_log_record_read(bl_log_t *log, int fd, uint64_t offset, uint64_t file_size) {
+    if (offset + BL_LOG_ALIGN > file_size) return -EBADMSG;
+    int rc = bl_log_buffer_reserve(log, BL_LOG_ALIGN);
+    if (rc != 0) return rc;
+    ssize_t n = bl_io_pread_all(log->io, fd, log->buffer, BL_LOG_ALIGN, (off_t)offset);
+    if (n < 0) return (int)n;
+    if (n < BL_LOG_ALIGN) return -EBADMSG;
+    const bl_log_record_header_t *h = (const bl_log_record_header_t *)log->buffer;
+    if (!bl_log_header_plausible(h, file_size - offset)) return -EBADMSG;
+    uint32_t size = h->record_size;
+    if (size > BL_LOG_ALIGN) {
+        if ((rc = bl_log_buffer_reserve(log, size)) != 0) return rc;
+        n = bl_io_pread_all(log->io, fd, log->buffer + BL_LOG_ALIGN, size - BL_LOG_ALIGN,
+                            (off_t)(offset + BL_LOG_ALIGN));
+        if (n < 0) return (int)n;
+        if (n < size - BL_LOG_ALIGN) return -EBADMSG;
+    }
+    return bl_log_record_check(log->buffer, size);
+}
+
+static int64_t bl_file_size(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return -errno;
+    return st.st_size;
+}
+
+/* Looks for a valid record with a height above `height` in segment `s` from `offset` on, and
+ * in the segments after it up to (not including) `s_end`. Returns 1 (found: *where_segment,
+ * *where_offset), 0, or -errno. */
+static int bl_log_find_later(bl_log_t *log, uint32_t s, uint32_t s_end, uint64_t offset,
+                             uint64_t height, uint32_t *where_segment, uint64_t *where_offset) {
+    for (; s < s_end; s++, offset = 0) {
+        int fd = bl_log_segment_open(log, log->segments[s], O_RDONLY);
+        if (fd < 0) return fd;
+        int64_t size = bl_file_size(fd);
+        int found = size < 0 ? (int)size : 0;
+        for (uint64_t at = offset; found == 0 && at + BL_LOG_ALIGN <= (uint64_t)size;
+             at += BL_LOG_ALIGN) {
+            int rc = bl_log_record_read(log, fd, at, (uint64_t)size);
+            if (rc == 0 && ((const bl_log_record_header_t *)log->buffer)->height > height) {
+                *where_segment = s;
+                *where_offset = at;
+                found = 1;
+            } else if (rc != 0 && rc != -EBADMSG) {
+                found = rc;
+            }
+        }
+        log->io->close(log->io->ctx, fd);
+        if (found != 0) return found;
+    }
+    return 0;
+}
+
+/* No valid block at (segment s, offset). If a valid later block follows it, anywhere up to
+ * segment s_end, the log is corrupt in the middle: say where and refuse. */
+static int bl_log_check_nothing_later(bl_log_t *log, uint32_t s, uint32_t s_end,
+                                      uint64_t offset) {
+    uint32_t later_s = 0;
+    uint64_t later_offset = 0;
+    int rc = bl_log_find_later(log, s, s_end, offset + BL_LOG_ALIGN, log->height, &later_s,
+                               &later_offset);
+    if (rc <= 0) return rc;
+    char bad[BL_LOG_PATH_MAX], good[BL_LOG_PATH_MAX];
+    bl_log_segment_path(log, log->segments[s], bad);
+    bl_log_segment_path(log, log->segments[later_s], good);
+    fprintf(stderr,
+            "ballast: log corrupt: %s at offset %" PRIu64 " holds no valid block after height "
+            "%" PRIu64 ", but %s at offset %" PRIu64 " holds a valid later block; refusing to "
+            "start\n",
+            bad, offset, log->height, good, later_offset);
+    return -EBADMSG;
+}
+
+/* Torn tail at (segment s, offset): zero what the torn record may have written, drop later
+ * segments (they hold no valid block), and make segment s the writer's. */
+static int bl_log_truncate(bl_log_t *log, uint32_t s, uint64_t offset) {
+    int fd = bl_log_segment_open(log, log->segments[s], O_RDWR);
+    if (fd < 0) return fd;
+    int64_t size = bl_file_size(fd);
+    int rc = size < 0 ? (int)size : 0;
+    uint64_t zero_end = offset;
+    if (rc == 0 && offset + BL_LOG_ALIGN <= (uint64_t)size) {
+        ssize_t n = bl_io_pread_all(log->io, fd, log->buffer, BL_LOG_ALIGN, (off_t)offset);
+        const bl_log_record_header_t *h = (const bl_log_record_header_t *)log->buffer;
+        uint64_t claimed = BL_LOG_ALIGN;
+        if (n == BL_LOG_ALIGN && memcmp(h->magic, BL_LOG_MAGIC, 4) == 0 &&
+            h->record_size % BL_LOG_ALIGN == 0 && h->record_size > claimed)
+            claimed = h->record_size;
+        zero_end = offset + claimed < (uint64_t)size ? offset + claimed : (uint64_t)size;
+        for (uint64_t at = offset; at < zero_end && rc == 0; at += BL_LOG_ALIGN) {
+            n = bl_io_pread_all(log->io, fd, log->buffer, BL_LOG_ALIGN, (off_t)at);
+            bool zero = n == BL_LOG_ALIGN;
+            for (uint32_t i = 0; zero && i < BL_LOG_ALIGN; i++) zero = log->buffer[i] == 0;
+            if (zero) continue;
+            memset(log->buffer, 0, BL_LOG_ALIGN);
+            rc = bl_io_pwrite_all(log->io, fd, log->buffer, BL_LOG_ALIGN, (off_t)at);
+        }
+        if (rc == 0) rc = log->io->fdatasync(log->io->ctx, fd);
+    }
+    for (uint32_t later = s + 1; later < log->segments_count && rc == 0; later++) {
+        char path[BL_LOG_PATH_MAX];
+        bl_log_segment_path(log, log->segments[later], path);
+        rc = log->io->unlink(log->io->ctx, path);
+    }
+    if (rc == 0 && s + 1 < log->segments_count) rc = bl_io_dir_sync(log->io, log->dir);
+    if (rc != 0) {
+        log->io->close(log->io->ctx, fd);
+        return rc;
+    }
+    log->segments_count = s + 1;
+    log->fd = fd;
+    log->offset = offset;
+    return 0;
+}
+
+/* Checks one valid record against the chain so far; on success it becomes the last block and
+ * is replayed if at or past from_height. 0, -EBADMSG (gap, broken chain, malformed body: with
+ * a message) or what `replay` returned. */
+static int bl_log_accept(bl_log_t *log, uint32_t s, uint64_t offset, uint64_t from_height,
+                         bool first, bl_log_replay_t replay, void *ctx) {
+    const bl_log_record_header_t *h = (const bl_log_record_header_t *)log->buffer;
+    bl_log_block_t block = {
+        .header = (const bl_block_header_t *)(log->buffer + BL_LOG_RECORD_HEADER_SIZE),
+        .body = log->buffer + BL_LOG_BODY_OFFSET,
+        .body_size = h->body_size};
+    char path[BL_LOG_PATH_MAX];
+    bl_log_segment_path(log, log->segments[s], path);
+    if (first && block.header->height > from_height) {
+        fprintf(stderr, "ballast: log starts at height %" PRIu64 " (%s) but recovery needs "
+                "height %" PRIu64 "\n", block.header->height, path, from_height);
+        return -EBADMSG;
+    }
+    if (!first && (block.header->height != log->height + 1 ||
+                   memcmp(block.header->prev_hash, log->hash, 32) != 0)) {
+        fprintf(stderr, "ballast: log chain broken: %s at offset %" PRIu64 ": block %" PRIu64
+                " does not follow block %" PRIu64 "\n", path, offset, block.header->height,
+                log->height);
+        return -EBADMSG;
+    }
+    if (bl_log_block_requests(&block, NULL, NULL) != 0) {
+        fprintf(stderr, "ballast: log corrupt: %s at offset %" PRIu64 ": block %" PRIu64
+                " has a malformed body\n", path, offset, block.header->height);
+        return -EBADMSG;
+    }
+    if (block.header->height >= from_height && replay != NULL) {
+        int rc = replay(ctx, &block);
+        if (rc != 0) return rc;
+    }
+    log->height = block.header->height;
+    memcpy(log->hash, block.header->hash, 32);
+    return 0;
+}
+
+/* Reads every segment in order, replaying from `from_height`, and leaves the writer after the
+ * last valid block. */
+static int bl_log_recover(bl_log_t *log, uint64_t from_height, bl_log_replay_t replay, void *ctx) {
+    bool first = true;
+    for (uint32_t s = 0; s < log->segments_count; s++) {
+        int fd = bl_log_segment_open(log, log->segments[s], O_RDONLY);
+        if (fd < 0) return fd;
+        int64_t size = bl_file_size(fd);
+        uint64_t offset = 0;
+        int rc = size < 0 ? (int)size : 0;
+        while (rc == 0 && (rc = bl_log_record_read(log, fd, offset, (uint64_t)size)) == 0) {
+            rc = bl_log_accept(log, s, offset, from_height, first, replay, ctx);
+            if (rc != 0) {
+                log->io->close(log->io->ctx, fd);
+                return rc;
+            }
+            first = false;
+            offset += ((const bl_log_record_header_t *)log->buffer)->record_size;
+        }
+        log->io->close(log->io->ctx, fd);
+        if (rc != -EBADMSG) return rc; /* an I/O error */
+
+        /* No valid block at `offset`. If the next segment starts right after the last block,
+         * this segment was simply full: the rest of it must hold nothing valid. */
+        bool rolled = !first && s + 1 < log->segments_count &&
+                      log->segments[s + 1] == log->height + 1;
+        if (rolled) {
+            if ((rc = bl_log_check_nothing_later(log, s, s + 1, offset)) != 0) return rc;
+            continue;
+        }
+        /* Otherwise the log ends here: a torn tail, unless a valid later block follows. */
+        if ((rc = bl_log_check_nothing_later(log, s, log->segments_count, offset)) != 0)
+            return rc;
+        return bl_log_truncate(log, s, offset);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Open and close.                                                                            */
+
+int bl_log_open(bl_log_t **out, const bl_log_config_t *config, uint64_t from_height,
+                bl_log_replay_t replay, void *ctx) {
+    if (config->segment_size_bytes != 0 &&
+        (config->segment_size_bytes % BL_LOG_ALIGN != 0 ||
+         config->segment_size_bytes < BL_LOG_SEGMENT_SIZE_MIN))
+        return -EINVAL;
+    if (strlen(config->dir) + 32 >= BL_LOG_PATH_MAX) return -ENAMETOOLONG;
+    bl_log_t *log = calloc(1, sizeof(*log));
+    if (log == NULL) return -ENOMEM;
+    log->io = config->io ? config->io : &bl_io_system;
+    strcpy(log->dir, config->dir);
+    log->segment_size = config->segment_size_bytes ? config->segment_size_bytes
+                                                   : BL_LOG_SEGMENT_SIZE_DEFAULT;
+    log->fd = -1;
+    log->event_fd = -1;
+
+    int rc = bl_log_segments_list(log);
+    if (rc == 0) rc = bl_log_recover(log, from_height, replay, ctx);
+    if (rc == 0 && log->height + 1 < from_height) {
+        fprintf(stderr, "ballast: log ends at height %" PRIu64 " but recovery needs height %"
+                PRIu64 "\n", log->height, from_height - 1);
+        rc = -EBADMSG;
+    }
+    if (rc == 0) rc = io_uring_queue_init(8, &log->ring, 0);
+    if (rc == 0) {
+        log->ring_ready = true;
+        log->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (log->event_fd < 0) rc = -errno;
+    }
+    if (rc == 0) rc = io_uring_register_eventfd(&log->ring, log->event_fd);
+    free(log->buffer);
+    log->buffer = NULL;
+    log->buffer_size = 0;
+    if (rc != 0) {
+        bl_log_close(log);
+        return rc;
+    }
+    *out = log;
+    return 0;
+}
+
+void bl_log_close(bl_log_t *log) {
+    if (log == NULL) return;
+    if (log->in_flight) (void)bl_log_append_wait(log, -1);
+    if (log->ring_ready) io_uring_queue_exit(&log->ring);
+    if (log->event_fd >= 0) close(log->event_fd);
+    if (log->fd >= 0) log->io->close(log->io->ctx, log->fd);
+    free(log->segments);
+    free(log->buffer);
+    free(log);
+}
+
+uint64_t bl_log_height(const bl_log_t *log) {
+    return log->height;
+}
+
+const uint8_t *bl_log_hash(const bl_log_t *log) {
+    return log->hash;
+}
+
+int bl_log_ring_fd(const bl_log_t *log) {
+    return log->event_fd;
+}
+
+bool bl_log_append_in_flight(const bl_log_t *log) {
+    return log->in_flight;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Appending.                                                                                 */
+
+int bl_log_append_submit(bl_log_t *log, const uint8_t *record, uint32_t record_size,
+                         const bl_block_header_t *header) {
+    BL_ASSERT(!log->in_flight);
+    BL_ASSERT(record_size % BL_LOG_ALIGN == 0 && record_size > 0);
+    BL_ASSERT(header->height == log->height + 1);
+    BL_ASSERT(memcmp(header->prev_hash, log->hash, 32) == 0);
+    if (log->failed) return -EROFS;
+    if (record_size > log->segment_size) return -EFBIG;
+    if (log->fd < 0 || log->offset + record_size > log->segment_size) {
+        int rc = bl_log_segment_create(log, header->height);
+        if (rc != 0) {
+            log->failed = true;
+            return rc;
+        }
+    }
+    log->in_flight = true;
+    log->in_flight_size = record_size;
+    log->in_flight_height = header->height;
+    memcpy(log->in_flight_hash, header->hash, 32);
+    log->result = 0;
+
+    int64_t fault = log->io->append_fault(log->io->ctx, log->offset, record_size);
+    if (fault != 0) { /* injected: complete now, without io_uring */
+        log->completions_pending = 0;
+        if (fault > 0 && fault < record_size)
+            (void)bl_io_pwrite_all(log->io, log->fd, record, (size_t)fault, (off_t)log->offset);
+        log->result = fault < 0 ? (int)fault : -EIO;
+        uint64_t one = 1;
+        if (write(log->event_fd, &one, sizeof(one)) < 0) { /* the counter cannot overflow */
+        }
+        return 0;
+    }
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&log->ring);
+    BL_ASSERT(sqe != NULL);
+    io_uring_prep_write(sqe, log->fd, record, record_size, log->offset);
+    sqe->flags |= IOSQE_IO_LINK;
+    io_uring_sqe_set_data64(sqe, BL_LOG_OP_WRITE);
+    sqe = io_uring_get_sqe(&log->ring);
+    BL_ASSERT(sqe != NULL);
+    io_uring_prep_fsync(sqe, log->fd, IORING_FSYNC_DATASYNC);
+    io_uring_sqe_set_data64(sqe, BL_LOG_OP_SYNC);
+    log->completions_pending = 2;
+    int submitted = io_uring_submit(&log->ring);
+    if (submitted != 2) {
+        log->in_flight = false;
+        log->failed = true;
+        return submitted < 0 ? submitted : -EIO;
+    }
+    return 0;
+}
+
+static int bl_log_append_finish(bl_log_t *log) {
+    uint64_t count;
+    if (read(log->event_fd, &count, sizeof(count)) < 0) { /* drained; nothing was pending */
+    }
+    log->in_flight = false;
+    if (log->result != 0) {
+        log->failed = true;
+        return log->result;
+    }
+    log->offset += log->in_flight_size;
+    log->height = log->in_flight_height;
+    memcpy(log->hash, log->in_flight_hash, 32);
+    return 0;
+}
+
+static void bl_log_cqe_take(bl_log_t *log, struct io_uring_cqe *cqe) {
+    int res = cqe->res;
+    uint64_t op = io_uring_cqe_get_data64(cqe);
+    if (op == BL_LOG_OP_WRITE && res >= 0 && (uint32_t)res != log->in_flight_size) res = -EIO;
+    if (res < 0 && log->result == 0) log->result = res == -ECANCELED ? -EIO : res;
+    io_uring_cqe_seen(&log->ring, cqe);
+    BL_ASSERT(log->completions_pending > 0);
+    log->completions_pending--;
+}
+
+int bl_log_append_poll(bl_log_t *log) {
+    BL_ASSERT(log->in_flight);
+    struct io_uring_cqe *cqe;
+    while (log->completions_pending > 0 && io_uring_peek_cqe(&log->ring, &cqe) == 0)
+        bl_log_cqe_take(log, cqe);
+    if (log->completions_pending > 0) return -EAGAIN;
+    return bl_log_append_finish(log);
+}
+
+int bl_log_append_wait(bl_log_t *log, int64_t timeout_ns) {
+    BL_ASSERT(log->in_flight);
+    while (log->completions_pending > 0) {
+        struct io_uring_cqe *cqe;
+        int rc;
+        if (timeout_ns < 0) {
+            rc = io_uring_wait_cqe(&log->ring, &cqe);
+        } else {
+            struct __kernel_timespec ts = {.tv_sec = timeout_ns / 1000000000,
+                                           .tv_nsec = timeout_ns % 1000000000};
+            rc = io_uring_wait_cqe_timeout(&log->ring, &cqe, &ts);
+        }
+        if (rc == -EINTR) continue;
+        if (rc == -ETIME) return -ETIME;
+        if (rc != 0) { /* the ring itself failed: the append's fate is unknown */
+            log->result = rc;
+            log->completions_pending = 0;
+            break;
+        }
+        bl_log_cqe_take(log, cqe);
+    }
+    return bl_log_append_finish(log);
+}
