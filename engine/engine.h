@@ -87,8 +87,9 @@ void bl_engine_destroy(bl_engine_t *engine);
  * deadline is at or before it), then the requests in order. Timestamps are handed out one by
  * one from `timestamp`, as PROTOCOL.md says. A block with no requests only expires.
  * Returns 0; -EINVAL (nothing executed) when `timestamp` is not past the last timestamp
- * handed out, an op is not a create op, a count is 0 or above BL_BATCH_EVENTS_MAX, or the
- * block's events exceed block_events_max. */
+ * handed out, an op is not a create op, a count is 0 or above BL_BATCH_EVENTS_MAX, the
+ * block's events exceed block_events_max, or `timestamp` is so close to 2^64 - 1 ns (the
+ * year 2554) that the block's events plus every queued expiry might not get a timestamp. */
 int bl_engine_block_execute(bl_engine_t *engine, uint64_t timestamp, bl_request_t *requests,
                             uint32_t requests_count);
 

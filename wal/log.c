@@ -85,6 +85,16 @@ static uint64_t bl_align_up(uint64_t n) {
     return (n + BL_LOG_ALIGN - 1) & ~(uint64_t)(BL_LOG_ALIGN - 1);
 }
 
+/* Adds one request to a block hash as PROTOCOL.md streams it: op, 2 zero bytes, count, body. */
+static int bl_log_hash_request(void *ctx, uint16_t op, uint32_t count, const void *records) {
+    uint8_t head[8] = {0};
+    memcpy(head, &op, 2);
+    memcpy(head + 4, &count, 4);
+    crypto_generichash_update(ctx, head, sizeof(head));
+    crypto_generichash_update(ctx, records, (uint64_t)count * (uint64_t)bl_op_request_record_size(op));
+    return 0;
+}
+
 uint32_t bl_log_record_seal(uint8_t *buffer, uint64_t capacity, bl_block_header_t *header,
                             uint32_t body_size) {
     uint64_t size = bl_align_up(BL_LOG_BODY_OFFSET + (uint64_t)body_size);
@@ -96,7 +106,9 @@ uint32_t bl_log_record_seal(uint8_t *buffer, uint64_t capacity, bl_block_header_
     crypto_generichash_init(&state, NULL, 0, 32);
     crypto_generichash_update(&state, header->prev_hash, 32);
     crypto_generichash_update(&state, (const uint8_t *)header, 32);
-    crypto_generichash_update(&state, body, body_size);
+    bl_log_block_t block = {.header = header, .body = body, .body_size = body_size};
+    int rc = bl_log_block_requests(&block, bl_log_hash_request, &state);
+    BL_ASSERT(rc == 0); /* the caller built a well-formed body */
     crypto_generichash_final(&state, header->hash, 32);
 
     bl_log_record_header_t *h = (bl_log_record_header_t *)buffer;
@@ -140,7 +152,7 @@ int bl_log_block_requests(const bl_log_block_t *block,
         memcpy(&request, block->body + at, sizeof(request));
         at += sizeof(request);
         int size = bl_op_request_record_size(request.op);
-        if (size <= 0 || request.reserved != 0 || request.count == 0 ||
+        if (size <= 0 || request.reserved0 != 0 || request.reserved1 != 0 || request.count == 0 ||
             request.count > BL_BATCH_EVENTS_MAX)
             return -EBADMSG;
         uint64_t bytes = (uint64_t)request.count * (uint64_t)size;

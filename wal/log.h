@@ -14,9 +14,11 @@
  *     32  32  reserved (0)
  *     64 128  BlockHeader (PROTOCOL.md): height, timestamp, request_count, event_count,
  *             prev_hash, hash
- *    192   .  body: for each request, op u16, 0 u16, count u32, then count 128-byte records
- * The body is exactly the byte stream the block hash covers after prev_hash and header bytes
- * 0..31, so hash = BLAKE2b-256(prev_hash | header[0..31] | body).
+ *    192   .  body: for each request, op u16, 0 u16, count u32, 0 u64, then count 128-byte
+ *             records (16-byte request headers keep every record 16-byte aligned in memory)
+ * The block hash is PROTOCOL.md's: BLAKE2b-256 over prev_hash, header bytes 0..31, then for
+ * each request op u16, 2 zero bytes, count u32 and its records (the body without the 8 zero
+ * bytes of each request header).
  *
  * Segments are files `log-<first height, 20 digits>.wal` in the data directory, preallocated
  * to segment_size_bytes. A record never spans segments: when one does not fit, the writer
@@ -43,7 +45,7 @@
 #define BL_LOG_ALIGN 4096u
 #define BL_LOG_RECORD_HEADER_SIZE 64u
 #define BL_LOG_BODY_OFFSET (BL_LOG_RECORD_HEADER_SIZE + sizeof(bl_block_header_t))
-#define BL_LOG_REQUEST_HEADER_SIZE 8u
+#define BL_LOG_REQUEST_HEADER_SIZE 16u
 #define BL_LOG_SEGMENT_SIZE_DEFAULT (256ull << 20)
 #define BL_LOG_SEGMENT_SIZE_MIN (1ull << 20)
 
@@ -63,11 +65,13 @@ _Static_assert(sizeof(bl_log_record_header_t) == BL_LOG_RECORD_HEADER_SIZE, "rec
 /* A request as stored in a block body. */
 typedef struct bl_log_request_header {
     uint16_t op;
-    uint16_t reserved;
+    uint16_t reserved0;
     uint32_t count;
+    uint64_t reserved1;
 } bl_log_request_header_t;
 
 _Static_assert(sizeof(bl_log_request_header_t) == BL_LOG_REQUEST_HEADER_SIZE, "request header");
+_Static_assert(BL_LOG_BODY_OFFSET % 16 == 0, "records in a body are 16-byte aligned");
 
 /* One block as read back: points into a buffer owned by the reader. */
 typedef struct bl_log_block {

@@ -2,12 +2,8 @@
  * Protocol vectors: checks the bytes of /work/shared/vectors/protocol-v1.json (path in env
  * BL_VECTORS) against common/hash.h, the record layouts of include/ballast/protocol.h, frame
  * encoding and decoding, the block hash (BLAKE2b-256 through libsodium) and the engine's state
- * digest. Also checks the name and size tables of protocol.h.
- *
- * The vectors file has a fixed, simple shape (an array of flat objects whose values are
- * strings), so it is read with a purpose-built scanner rather than a JSON library: find the
- * object by its "name", then a field's string value within that object. Every hex value is
- * decoded into bytes and compared byte for byte.
+ * digest. Also checks the name and size tables of protocol.h. Every hex value is decoded into
+ * bytes (tests/common/vectors.h) and compared byte for byte.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,95 +20,7 @@
 #include "ballast/protocol.h"
 #include "common/hash.h"
 #include "engine/engine.h"
-
-#define VECTORS_SIZE_MAX (1u << 20)
-#define HEX_BYTES_MAX 4096u
-
-static char *g_vectors; /* the whole file, NUL-terminated */
-
-/* ------------------------------------------------------------------------------------------ */
-/* The vectors scanner.                                                                       */
-
-static char *vectors_load(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        return NULL;
-    }
-    char *text = malloc(VECTORS_SIZE_MAX + 1);
-    size_t size = text ? fread(text, 1, VECTORS_SIZE_MAX, f) : 0;
-    fclose(f);
-    if (text == NULL || size == 0 || size == VECTORS_SIZE_MAX) {
-        free(text);
-        return NULL;
-    }
-    text[size] = '\0';
-    return text;
-}
-
-/* Start and end of the object whose "name" is `name` (the end is the next object's "name" or
- * the end of the file). */
-static bool vector_find(const char *name, const char **start, const char **end) {
-    char key[128];
-    snprintf(key, sizeof(key), "\"name\": \"%s\"", name);
-    const char *at = strstr(g_vectors, key);
-    if (at == NULL) {
-        return false;
-    }
-    const char *next = strstr(at + strlen(key), "\"name\":");
-    *start = at;
-    *end = next ? next : at + strlen(at);
-    return true;
-}
-
-/* Copies the string value of `field` in vector `name` into `out` (NUL-terminated). */
-static void vector_string(const char *name, const char *field, char *out, size_t out_size) {
-    const char *start, *end;
-    if (!vector_find(name, &start, &end)) {
-        fail_msg("vector %s not found", name);
-    }
-    char key[128];
-    snprintf(key, sizeof(key), "\"%s\": \"", field);
-    const char *at = strstr(start, key);
-    if (at == NULL || at >= end) {
-        fail_msg("vector %s has no field %s", name, field);
-    }
-    at += strlen(key);
-    const char *close = strchr(at, '"');
-    assert_non_null(close);
-    size_t length = (size_t)(close - at);
-    assert_true(length < out_size);
-    memcpy(out, at, length);
-    out[length] = '\0';
-}
-
-static int hex_digit(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-/* Decodes the hex string `field` of vector `name` into `out`; returns the byte count. */
-static size_t vector_bytes(const char *name, const char *field, uint8_t *out, size_t out_size) {
-    static char hex[2 * HEX_BYTES_MAX + 1];
-    vector_string(name, field, hex, sizeof(hex));
-    size_t length = strlen(hex);
-    assert_int_equal(length % 2, 0);
-    assert_true(length / 2 <= out_size);
-    for (size_t i = 0; i < length / 2; i++) {
-        int hi = hex_digit(hex[2 * i]);
-        int lo = hex_digit(hex[2 * i + 1]);
-        assert_true(hi >= 0 && lo >= 0);
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return length / 2;
-}
+#include "tests/common/vectors.h"
 
 /* A big-endian hex field read as an unsigned integer (up to 128 bits). */
 static bl_u128_t vector_be_u128(const char *name, const char *field) {
@@ -135,14 +43,7 @@ static void assert_u128(bl_u128_t got, bl_u128_t want) {
 }
 
 static int group_setup(void **state) {
-    const char *path = getenv("BL_VECTORS");
-    if (path == NULL) {
-        fprintf(stderr, "test_protocol: env BL_VECTORS must name protocol-v1.json\n");
-        return -1;
-    }
-    g_vectors = vectors_load(path);
-    if (g_vectors == NULL) {
-        fprintf(stderr, "test_protocol: cannot read %s\n", path);
+    if (vectors_open("test_protocol") != 0) {
         return -1;
     }
     if (sodium_init() < 0) {
@@ -152,8 +53,7 @@ static int group_setup(void **state) {
 }
 
 static int group_teardown(void **state) {
-    free(g_vectors);
-    g_vectors = NULL;
+    vectors_close();
     return 0;
 }
 

@@ -121,13 +121,12 @@ static void *model_alloc_or_die(void *p) {
     return p;
 }
 
-#define MODEL_ASSERT(expr)                                                                     \
-    do {                                                                                       \
-        if (!(expr)) {                                                                         \
-            fprintf(stderr, "model: assertion failed: %s (%s:%d)\n", #expr, __FILE__,         \
-                    __LINE__);                                                                 \
-            abort();                                                                           \
-        }                                                                                      \
+#define MODEL_ASSERT(expr)                                                                       \
+    do {                                                                                         \
+        if (!(expr)) {                                                                           \
+            fprintf(stderr, "model: assertion failed: %s (%s:%d)\n", #expr, __FILE__, __LINE__); \
+            abort();                                                                             \
+        }                                                                                        \
     } while (0)
 
 /* Grows *array (of `size`-byte items) so that it holds at least `needed` items. */
@@ -288,8 +287,8 @@ static void model_chain_rollback(bl_model_t *m) {
     }
     while (m->transfers_count > m->chain_transfers_count) {
         m->transfers_count--;
-        model_index_remove_newest(&m->transfers_index,
-                                  m->transfers[m->transfers_count].record.id, m->transfers_count);
+        model_index_remove_newest(&m->transfers_index, m->transfers[m->transfers_count].record.id,
+                                  m->transfers_count);
     }
     MODEL_ASSERT(m->expiring_scanned <= m->transfers_count);
 }
@@ -343,8 +342,9 @@ static uint32_t model_account_create(bl_model_t *m, const bl_account_t *a, uint6
     }
     const model_account_t *stored = model_account_find(m, a->id);
     if (stored != NULL) {
-        return model_account_equal(&stored->record, a) ? BL_CREATE_ACCOUNT_EXISTS
-                                                        : BL_CREATE_ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS;
+        return model_account_equal(&stored->record, a)
+                   ? BL_CREATE_ACCOUNT_EXISTS
+                   : BL_CREATE_ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS;
     }
     if (m->accounts_count >= m->accounts_max) {
         return BL_CREATE_ACCOUNT_CAPACITY_EXHAUSTED;
@@ -686,8 +686,8 @@ static void model_block_expire(bl_model_t *m, uint64_t block_timestamp, uint64_t
     for (uint64_t position = m->expiring_scanned; position < m->transfers_count; position++) {
         const bl_transfer_t *t = &m->transfers[position].record;
         if ((t->flags & BL_TRANSFER_PENDING) && t->timeout > 0) {
-            model_array_reserve((void **)&m->expiring, &m->expiring_capacity,
-                                m->expiring_count + 1, sizeof(uint64_t));
+            model_array_reserve((void **)&m->expiring, &m->expiring_capacity, m->expiring_count + 1,
+                                sizeof(uint64_t));
             m->expiring[m->expiring_count++] = position;
         }
     }
@@ -752,8 +752,8 @@ static bool model_event_linked(uint16_t op, const void *events, uint32_t i) {
 static void model_chain_execute(bl_model_t *m, uint16_t op, const void *events, uint32_t first,
                                 uint32_t last, uint64_t *timestamp_next) {
     /* Both tables number these the same; checked by the static asserts below. */
-    const uint32_t code_exists = op == BL_OP_CREATE_ACCOUNTS ? BL_CREATE_ACCOUNT_EXISTS
-                                                             : BL_CREATE_TRANSFER_EXISTS;
+    const uint32_t code_exists =
+        op == BL_OP_CREATE_ACCOUNTS ? BL_CREATE_ACCOUNT_EXISTS : BL_CREATE_TRANSFER_EXISTS;
     bool chained = last > first;
     if (chained) {
         model_chain_begin(m);
@@ -796,8 +796,8 @@ static void model_request_execute(bl_model_t *m, bl_request_t *request, uint64_t
     /* Room for everything this request could create, so nothing moves or rehashes inside it
      * (see the file header). */
     if (request->op == BL_OP_CREATE_ACCOUNTS) {
-        model_array_reserve((void **)&m->accounts, &m->accounts_capacity,
-                            m->accounts_count + count, sizeof(model_account_t));
+        model_array_reserve((void **)&m->accounts, &m->accounts_capacity, m->accounts_count + count,
+                            sizeof(model_account_t));
         model_index_reserve(&m->accounts_index, m->accounts_count + count);
     } else {
         model_array_reserve((void **)&m->transfers, &m->transfers_capacity,

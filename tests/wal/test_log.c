@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "common/hash.h"
+#include "tests/common/vectors.h"
 #include "wal/log.h"
 
 #define BLOCKS_MAX 64u
@@ -42,7 +43,8 @@ typedef struct appended {
 } appended_t;
 
 static uint8_t *g_buffer;
-static const uint64_t g_buffer_size = BL_LOG_BODY_OFFSET + 8 + EVENTS_MAX * 128 + BL_LOG_ALIGN;
+static const uint64_t g_buffer_size =
+    BL_LOG_BODY_OFFSET + BL_LOG_REQUEST_HEADER_SIZE + EVENTS_MAX * 128 + BL_LOG_ALIGN;
 
 static void dir_make(char *dir) {
     strcpy(dir, "/tmp/bl_test_log_XXXXXX");
@@ -92,7 +94,8 @@ static int append_one(bl_log_t *log, appended_t *appended, uint32_t events) {
     if (rc == 0 && appended != NULL) {
         appended->headers[header.height] = header;
         appended->body_hash[header.height] =
-            bl_hash64(g_buffer + BL_LOG_BODY_OFFSET, 8 + (uint64_t)events * 128);
+            bl_hash64(g_buffer + BL_LOG_BODY_OFFSET,
+                      BL_LOG_REQUEST_HEADER_SIZE + (uint64_t)events * 128);
         appended->count = header.height;
     }
     return rc;
@@ -221,7 +224,7 @@ static void test_log_torn_tail_is_truncated(void **state) {
         bl_log_close(log);
         uint64_t start, size;
         record_span(dir, 10, &start, &size);
-        uint64_t used = BL_LOG_BODY_OFFSET + appended.headers[10].event_count * 128ull + 8;
+        uint64_t used = BL_LOG_BODY_OFFSET + appended.headers[10].event_count * 128ull + BL_LOG_REQUEST_HEADER_SIZE;
         file_damage(path, start + rng() % used, start + size, trial % 2);
 
         replayed_t r = {.expected = &appended};
@@ -250,12 +253,34 @@ static void test_log_middle_damage_is_refused(void **state) {
         bl_log_close(log);
         uint64_t height = 1 + rng() % 9, start, size;
         record_span(dir, height, &start, &size);
-        uint64_t used = BL_LOG_BODY_OFFSET + appended.headers[height].event_count * 128ull + 8;
+        uint64_t used = BL_LOG_BODY_OFFSET + appended.headers[height].event_count * 128ull + BL_LOG_REQUEST_HEADER_SIZE;
         file_damage(path, start + rng() % used, start + size, trial % 2);
         replayed_t r = {.expected = &appended};
         log_open(dir, 0, NULL, 1, replay_check, &r, -EBADMSG);
         dir_remove(dir);
     }
+}
+
+/* The log's block hash is PROTOCOL.md's: vector block_hash_1. */
+static void test_log_block_hash_vector(void **state) {
+    (void)state;
+    uint8_t header_bytes[32], hash[32], record[128];
+    assert_int_equal(vector_bytes("block_hash_1", "header_bytes_0_31", header_bytes, 32), 32);
+    assert_int_equal(vector_bytes("block_hash_1", "hash", hash, 32), 32);
+    assert_int_equal(vector_bytes("account_record", "record", record, 128), 128);
+    bl_block_header_t header;
+    memset(&header, 0, sizeof(header));
+    memcpy(&header, header_bytes, 32); /* height 1, T, 1 request, 1 event; prev_hash zeros */
+    uint8_t *body = g_buffer + BL_LOG_BODY_OFFSET;
+    bl_log_request_header_t request = {.op = BL_OP_CREATE_ACCOUNTS, .count = 1};
+    memcpy(body, &request, sizeof(request));
+    memcpy(body + sizeof(request), record, 128);
+    uint32_t size = bl_log_record_seal(g_buffer, g_buffer_size, &header, sizeof(request) + 128);
+    assert_memory_equal(header.hash, hash, 32);
+    assert_memory_equal(g_buffer + BL_LOG_RECORD_HEADER_SIZE + 64, hash, 32);
+    assert_int_equal(bl_log_record_check(g_buffer, size), 0);
+    g_buffer[BL_LOG_BODY_OFFSET + 40] ^= 1; /* any changed body byte fails the checksum */
+    assert_int_equal(bl_log_record_check(g_buffer, size), -EBADMSG);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -345,7 +370,9 @@ int main(void) {
     printf("test_log: seed %llu (rerun: BL_SEED=%llu ./test_log)\n", (unsigned long long)g_seed,
            (unsigned long long)g_seed);
     assert_int_equal(posix_memalign((void **)&g_buffer, BL_LOG_ALIGN, g_buffer_size), 0);
+    if (vectors_open("test_log") != 0) return 1;
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_log_block_hash_vector),
         cmocka_unit_test(test_log_append_and_replay),
         cmocka_unit_test(test_log_segments_roll_and_remove),
         cmocka_unit_test(test_log_torn_tail_is_truncated),
@@ -357,5 +384,6 @@ int main(void) {
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     free(g_buffer);
+    vectors_close();
     return failed;
 }

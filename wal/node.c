@@ -1,0 +1,667 @@
+/*
+ * The node (see node.h): one thread that owns the log, the engine and the checkpoints.
+ *
+ * Submission: a lock-free stack (Treiber) that any thread pushes to; the node thread takes the
+ * whole stack at once with an exchange and reverses it into its FIFO, so submission order is
+ * kept. A push that finds the stack empty writes an eventfd, which is all the node waits on
+ * when idle; a push onto a non-empty stack needs no wake-up, because the node takes the stack
+ * before it sleeps again.
+ *
+ * The loop, on the node thread:
+ *   1. a block is in flight: wait for its write+fdatasync; then execute it in the engine and
+ *      complete its requests (or, on a disk error, go read-only and complete them read_only);
+ *   2. else run reads at the head of the FIFO (everything before them has completed);
+ *   3. else pack the creates at the head of the FIFO (up to block_events_max events) into a
+ *      block, seal it and submit it; or, with no creates but an expiry due, an empty block;
+ *   4. else sleep until a submission or the next expiry deadline (at most 1 s).
+ * Every time it goes round it reaps a finished checkpoint child and starts one when due.
+ *
+ * State owned by the node thread: the FIFO, the log, the engine, the block buffer. The
+ * submission stack and the unanswered-request count are shared (atomics).
+ */
+#define _GNU_SOURCE
+#include "wal/node.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/assert.h"
+#include "common/hash.h"
+#include "wal/checkpoint.h"
+#include "wal/log.h"
+
+#define BL_META_MAGIC "BLMETA01"
+#define BL_NODE_PATH_MAX 4096u
+#define BL_NODE_IDLE_NS (1000ull * 1000 * 1000) /* expiry never waits longer than this */
+
+/* ballast.meta: what a data directory is, fixed when it is created. */
+typedef struct bl_meta {
+    uint8_t magic[8];
+    uint64_t accounts_max;
+    uint64_t transfers_max;
+    uint8_t reserved[96];
+    uint64_t checksum; /* XXH3-64 of bytes 0..119 */
+} bl_meta_t;
+
+_Static_assert(sizeof(bl_meta_t) == 128, "meta size");
+
+struct bl_node {
+    bl_node_config_t config;
+    const bl_io_t *io;
+    char dir[BL_NODE_PATH_MAX];
+    bl_engine_t *engine;
+    bl_log_t *log;
+    uint64_t started_ns;
+
+    /* Shared with submitters. */
+    _Atomic(bl_node_request_t *) submitted;
+    atomic_uint unanswered;
+    atomic_bool closing;
+    int wake_fd;
+
+    /* Node thread. */
+    pthread_t thread;
+    bool thread_started;
+    bl_node_request_t *fifo_head, *fifo_tail;
+    bool read_only;
+    uint8_t *block_buffer;
+    uint64_t block_buffer_size;
+    bl_block_header_t block_header;        /* the block in flight */
+    bl_node_request_t **block_requests;    /* its requests */
+    uint32_t block_requests_count;
+    bl_request_t *engine_requests;         /* scratch for executing a block */
+    bl_event_result_t *scratch_results;    /* replay: results nobody reads */
+    uint64_t blocks_since_checkpoint;
+    uint64_t log_bytes_since_checkpoint;
+    pid_t checkpoint_pid;
+    uint64_t checkpoint_pending_height;
+    uint64_t checkpoint_previous_height;
+
+    /* Read by bl_node_stats_get from any thread: atomics (relaxed). */
+    bl_node_stats_t stats;
+};
+
+#define BL_STAT_SET(node, field, value) __atomic_store_n(&(node)->stats.field, (value), __ATOMIC_RELAXED)
+#define BL_STAT_GET(node, field) __atomic_load_n(&(node)->stats.field, __ATOMIC_RELAXED)
+
+static uint64_t bl_clock_realtime_ns(void *ctx) {
+    (void)ctx;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * BL_NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t bl_clock_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * BL_NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+static void bl_node_say(const bl_node_t *node, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void bl_node_say(const bl_node_t *node, const char *format, ...) {
+    if (node->config.quiet) return;
+    va_list args;
+    va_start(args, format);
+    fputs("ballast: ", stderr);
+    vfprintf(stderr, format, args);
+    fputc('\n', stderr);
+    va_end(args);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The data directory.                                                                        */
+
+static int bl_node_meta(bl_node_t *node, bool *created) {
+    char path[BL_NODE_PATH_MAX + 16]; /* dir is at most BL_NODE_PATH_MAX - 64 bytes */
+    snprintf(path, sizeof(path), "%s/ballast.meta", node->dir);
+    const bl_io_t *io = node->io;
+    bl_engine_config_t *engine = &node->config.engine;
+    bl_meta_t meta;
+    int fd = io->open(io->ctx, path, O_RDONLY, 0);
+    if (fd >= 0) {
+        ssize_t n = bl_io_pread_all(io, fd, &meta, sizeof(meta), 0);
+        io->close(io->ctx, fd);
+        if (n != sizeof(meta) || memcmp(meta.magic, BL_META_MAGIC, 8) != 0 ||
+            meta.checksum != bl_hash64(&meta, offsetof(bl_meta_t, checksum))) {
+            fprintf(stderr, "ballast: %s is damaged or not a ballast data directory\n", path);
+            return -EBADMSG;
+        }
+        if ((engine->accounts_max && engine->accounts_max != meta.accounts_max) ||
+            (engine->transfers_max && engine->transfers_max != meta.transfers_max)) {
+            fprintf(stderr, "ballast: %s was created with accounts-max %" PRIu64
+                    " and transfers-max %" PRIu64 "; capacities are fixed at creation\n",
+                    node->dir, meta.accounts_max, meta.transfers_max);
+            return -EINVAL;
+        }
+        engine->accounts_max = meta.accounts_max;
+        engine->transfers_max = meta.transfers_max;
+        *created = false;
+        return 0;
+    }
+    if (fd != -ENOENT) return fd;
+
+    /* A new data directory: it must hold no log and no checkpoint. */
+    uint64_t heights[1];
+    int checkpoints = bl_checkpoint_list(io, node->dir, heights, 1);
+    char segment[BL_NODE_PATH_MAX + 32];
+    snprintf(segment, sizeof(segment), "%s/log-%020" PRIu64 ".wal", node->dir, (uint64_t)1);
+    struct stat st;
+    if (checkpoints != 0 || stat(segment, &st) == 0) {
+        fprintf(stderr, "ballast: %s holds a log or checkpoints but no ballast.meta\n", node->dir);
+        return -EBADMSG;
+    }
+    memset(&meta, 0, sizeof(meta));
+    memcpy(meta.magic, BL_META_MAGIC, 8);
+    meta.accounts_max = engine->accounts_max ? engine->accounts_max : BL_ENGINE_ACCOUNTS_MAX_DEFAULT;
+    meta.transfers_max =
+        engine->transfers_max ? engine->transfers_max : BL_ENGINE_TRANSFERS_MAX_DEFAULT;
+    meta.checksum = bl_hash64(&meta, offsetof(bl_meta_t, checksum));
+    char tmp[BL_NODE_PATH_MAX + 32];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    fd = io->open(io->ctx, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return fd;
+    int rc = bl_io_pwrite_all(io, fd, &meta, sizeof(meta), 0);
+    if (rc == 0) rc = io->fsync(io->ctx, fd);
+    io->close(io->ctx, fd);
+    if (rc == 0) rc = io->rename(io->ctx, tmp, path);
+    if (rc == 0) rc = bl_io_dir_sync(io, node->dir);
+    engine->accounts_max = meta.accounts_max;
+    engine->transfers_max = meta.transfers_max;
+    *created = true;
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Executing blocks.                                                                          */
+
+typedef struct bl_node_block_requests {
+    bl_node_t *node;
+    uint32_t count;
+} bl_node_block_requests_t;
+
+static int bl_node_block_request_visit(void *ctx, uint16_t op, uint32_t count, const void *records) {
+    bl_node_block_requests_t *b = ctx;
+    if (op != BL_OP_CREATE_ACCOUNTS && op != BL_OP_CREATE_TRANSFERS) return -EBADMSG;
+    b->node->engine_requests[b->count++] = (bl_request_t){
+        .op = op, .count = count, .events = records, .results = b->node->scratch_results};
+    return 0;
+}
+
+/* Replay: executes a logged block in the engine. */
+static int bl_node_replay(void *ctx, const bl_log_block_t *block) {
+    bl_node_t *node = ctx;
+    bl_node_block_requests_t b = {.node = node};
+    int rc = bl_log_block_requests(block, bl_node_block_request_visit, &b);
+    if (rc != 0) return rc;
+    /* Requests share one results buffer: replay's results are not read. */
+    rc = bl_engine_block_execute(node->engine, block->header->timestamp, node->engine_requests,
+                                 b.count);
+    if (rc != 0) {
+        fprintf(stderr, "ballast: log block %" PRIu64 " cannot be executed (timestamp %" PRIu64
+                " after %" PRIu64 ")\n", block->header->height, block->header->timestamp,
+                bl_engine_timestamp_last(node->engine));
+        return -EBADMSG;
+    }
+    node->stats.replayed_blocks++;
+    node->stats.replayed_events += block->header->event_count;
+    return 0;
+}
+
+static void bl_node_complete(bl_node_t *node, bl_node_request_t *request, uint32_t status) {
+    request->status = status;
+    if (status != BL_FRAME_OK) request->reply_count = 0;
+    atomic_fetch_sub_explicit(&node->unanswered, 1, memory_order_relaxed);
+    request->done(request);
+}
+
+/* The block in flight is durable: execute it and complete its requests. */
+static void bl_node_block_execute(bl_node_t *node) {
+    bl_engine_t *engine = node->engine;
+    for (uint32_t r = 0; r < node->block_requests_count; r++) {
+        bl_node_request_t *request = node->block_requests[r];
+        node->engine_requests[r] = (bl_request_t){.op = request->op,
+                                                  .count = request->count,
+                                                  .events = request->body,
+                                                  .results = request->reply};
+    }
+    int rc = bl_engine_block_execute(engine, node->block_header.timestamp, node->engine_requests,
+                                     node->block_requests_count);
+    BL_ASSERT(rc == 0); /* the node chose a valid timestamp and valid requests */
+    for (uint32_t r = 0; r < node->block_requests_count; r++) {
+        node->block_requests[r]->reply_count = node->engine_requests[r].results_count;
+        bl_node_complete(node, node->block_requests[r], BL_FRAME_OK);
+    }
+    node->block_requests_count = 0;
+    node->blocks_since_checkpoint++;
+    BL_STAT_SET(node, blocks, node->stats.blocks + 1);
+}
+
+static void bl_node_read_only(bl_node_t *node, int rc) {
+    if (!node->read_only)
+        bl_node_say(node, "log write failed (%s): read-only from now on; everything acknowledged "
+                    "is on disk; reads go on", strerror(-rc));
+    node->read_only = true;
+    BL_STAT_SET(node, read_only, true);
+}
+
+/* The append of the block in flight finished with `rc`. */
+static void bl_node_block_done(bl_node_t *node, int rc) {
+    if (rc == 0) {
+        bl_node_block_execute(node);
+        return;
+    }
+    bl_node_read_only(node, rc);
+    for (uint32_t r = 0; r < node->block_requests_count; r++)
+        bl_node_complete(node, node->block_requests[r], BL_FRAME_READ_ONLY);
+    node->block_requests_count = 0;
+}
+
+static bool bl_op_is_create(uint16_t op) {
+    return op == BL_OP_CREATE_ACCOUNTS || op == BL_OP_CREATE_TRANSFERS;
+}
+
+/* Packs the creates at the head of the FIFO into a block and submits it. Returns whether a
+ * block went out. With `empty_ok`, a block without requests (expiry only) may go out. */
+static bool bl_node_block_start(bl_node_t *node, bool empty_ok) {
+    uint8_t *body = node->block_buffer + BL_LOG_BODY_OFFSET;
+    uint64_t body_size = 0;
+    uint32_t events = 0;
+    node->block_requests_count = 0;
+    while (node->fifo_head != NULL && bl_op_is_create(node->fifo_head->op) &&
+           events + node->fifo_head->count <= node->config.engine.block_events_max) {
+        bl_node_request_t *request = node->fifo_head;
+        node->fifo_head = request->next;
+        if (node->fifo_head == NULL) node->fifo_tail = NULL;
+        bl_log_request_header_t header = {.op = request->op, .count = request->count};
+        memcpy(body + body_size, &header, sizeof(header));
+        memcpy(body + body_size + sizeof(header), request->body, (uint64_t)request->count * 128);
+        body_size += sizeof(header) + (uint64_t)request->count * 128;
+        events += request->count;
+        node->block_requests[node->block_requests_count++] = request;
+    }
+    if (node->block_requests_count == 0 && !empty_ok) return false;
+
+    bl_block_header_t *h = &node->block_header;
+    memset(h, 0, sizeof(*h));
+    h->height = bl_log_height(node->log) + 1;
+    uint64_t now = node->config.clock_ns(node->config.clock_ctx);
+    uint64_t floor = bl_engine_timestamp_last(node->engine) + 1;
+    h->timestamp = now > floor ? now : floor;
+    h->request_count = node->block_requests_count;
+    h->event_count = events;
+    memcpy(h->prev_hash, bl_log_hash(node->log), 32);
+    uint32_t size = bl_log_record_seal(node->block_buffer, node->block_buffer_size, h,
+                                       (uint32_t)body_size);
+    int rc = bl_log_append_submit(node->log, node->block_buffer, size, h);
+    if (rc != 0) {
+        bl_node_block_done(node, rc);
+        return false;
+    }
+    node->log_bytes_since_checkpoint += size;
+    return true;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reads.                                                                                     */
+
+static void bl_node_status_fill(bl_node_t *node, bl_server_status_t *status) {
+    memset(status, 0, sizeof(*status));
+    status->protocol_version = BL_PROTOCOL_VERSION;
+    status->partitions = bl_engine_partitions(node->engine);
+    status->block_height = bl_log_height(node->log);
+    status->accounts_count = bl_engine_accounts_count(node->engine);
+    status->transfers_count = bl_engine_transfers_count(node->engine);
+    status->checkpoint_height = node->stats.checkpoint_height;
+    status->uptime_ns = bl_clock_monotonic_ns() - node->started_ns;
+    status->state_digest = bl_engine_digest(node->engine);
+}
+
+static void bl_node_read(bl_node_t *node, bl_node_request_t *request) {
+    switch (request->op) {
+    case BL_OP_PING:
+        request->reply_count = 0;
+        break;
+    case BL_OP_STATUS:
+        bl_node_status_fill(node, request->reply);
+        request->reply_count = 1;
+        break;
+    case BL_OP_LOOKUP_ACCOUNTS:
+        request->reply_count =
+            bl_engine_lookup_accounts(node->engine, request->body, request->count, request->reply);
+        break;
+    case BL_OP_LOOKUP_TRANSFERS:
+        request->reply_count =
+            bl_engine_lookup_transfers(node->engine, request->body, request->count, request->reply);
+        break;
+    default:
+        bl_node_complete(node, request, BL_FRAME_BAD_OP);
+        return;
+    }
+    bl_node_complete(node, request, BL_FRAME_OK);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Checkpoints.                                                                               */
+
+static void bl_node_checkpoint_done(bl_node_t *node, uint64_t height) {
+    BL_STAT_SET(node, checkpoint_height, height);
+    BL_STAT_SET(node, checkpoints, node->stats.checkpoints + 1);
+    /* Keep this checkpoint and the one before, and the log from the one before on, so a
+     * damaged newest checkpoint still leaves a way back. */
+    uint64_t keep = node->checkpoint_previous_height;
+    node->checkpoint_previous_height = height;
+    int rc = bl_checkpoint_remove_below(node->io, node->dir, keep);
+    if (rc == 0 && keep > 0) rc = bl_log_segments_remove_below(node->log, keep + 1);
+    if (rc != 0) bl_node_say(node, "removing old checkpoints or log segments failed: %s",
+                             strerror(-rc));
+}
+
+static void bl_node_checkpoint_reap(bl_node_t *node, bool wait) {
+    if (node->checkpoint_pid <= 0) return;
+    int status;
+    pid_t pid = waitpid(node->checkpoint_pid, &status, wait ? 0 : WNOHANG);
+    if (pid == 0) return;
+    node->checkpoint_pid = 0;
+    if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        bl_node_say(node, "checkpoint at height %" PRIu64 " failed; the log still has it all",
+                    node->checkpoint_pending_height);
+        return;
+    }
+    bl_node_checkpoint_done(node, node->checkpoint_pending_height);
+}
+
+static void bl_node_checkpoint_maybe(bl_node_t *node) {
+    bl_node_checkpoint_reap(node, false);
+    if (node->checkpoint_pid > 0 || node->read_only) return;
+    if (node->blocks_since_checkpoint < node->config.checkpoint_blocks &&
+        node->log_bytes_since_checkpoint < node->config.checkpoint_log_bytes)
+        return;
+    uint64_t height = bl_log_height(node->log);
+    uint64_t t0 = bl_clock_monotonic_ns();
+    pid_t pid = bl_checkpoint_fork(node->io, node->dir, node->engine, height);
+    uint64_t pause = bl_clock_monotonic_ns() - t0;
+    if (pause > node->stats.checkpoint_pause_ns_max) BL_STAT_SET(node, checkpoint_pause_ns_max, pause);
+    node->blocks_since_checkpoint = 0;
+    node->log_bytes_since_checkpoint = 0;
+    if (pid < 0) {
+        bl_node_say(node, "cannot start a checkpoint: %s", strerror((int)-pid));
+        return;
+    }
+    node->checkpoint_pid = pid;
+    node->checkpoint_pending_height = height;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The loop.                                                                                  */
+
+static void bl_node_take_submissions(bl_node_t *node) {
+    bl_node_request_t *stack = atomic_exchange_explicit(&node->submitted, NULL,
+                                                        memory_order_acquire);
+    bl_node_request_t *reversed = NULL, *last = stack;
+    while (stack != NULL) {
+        bl_node_request_t *next = stack->next;
+        stack->next = reversed;
+        reversed = stack;
+        stack = next;
+    }
+    if (reversed == NULL) return;
+    if (node->fifo_tail != NULL) {
+        node->fifo_tail->next = reversed;
+    } else {
+        node->fifo_head = reversed;
+    }
+    node->fifo_tail = last;
+}
+
+static void bl_node_sleep(bl_node_t *node, uint64_t timeout_ns) {
+    struct pollfd fd = {.fd = node->wake_fd, .events = POLLIN};
+    int timeout_ms = (int)((timeout_ns + 999999) / 1000000);
+    if (poll(&fd, 1, timeout_ms) > 0) {
+        uint64_t count;
+        if (read(node->wake_fd, &count, sizeof(count)) < 0) { /* EAGAIN: someone else read it */
+        }
+    }
+}
+
+static void *bl_node_main(void *arg) {
+    bl_node_t *node = arg;
+    for (;;) {
+        bl_node_take_submissions(node);
+        if (bl_log_append_in_flight(node->log)) {
+            bl_node_block_done(node, bl_log_append_wait(node->log, -1));
+            continue;
+        }
+        bl_node_checkpoint_maybe(node);
+        if (node->fifo_head != NULL && !bl_op_is_create(node->fifo_head->op)) {
+            bl_node_request_t *request = node->fifo_head;
+            node->fifo_head = request->next;
+            if (node->fifo_head == NULL) node->fifo_tail = NULL;
+            bl_node_read(node, request);
+            continue;
+        }
+        if (node->fifo_head != NULL && node->read_only) {
+            bl_node_request_t *request = node->fifo_head;
+            node->fifo_head = request->next;
+            if (node->fifo_head == NULL) node->fifo_tail = NULL;
+            bl_node_complete(node, request, BL_FRAME_READ_ONLY);
+            continue;
+        }
+        uint64_t now = node->config.clock_ns(node->config.clock_ctx);
+        uint64_t deadline = bl_engine_expiry_deadline_next(node->engine);
+        bool expiry_due = deadline <= now && !node->read_only;
+        if (node->fifo_head != NULL || expiry_due) {
+            if (bl_node_block_start(node, expiry_due)) continue;
+            if (node->fifo_head != NULL) continue; /* it went read-only: complete the rest */
+        }
+        if (atomic_load_explicit(&node->closing, memory_order_acquire) &&
+            atomic_load_explicit(&node->unanswered, memory_order_acquire) == 0)
+            break;
+        uint64_t timeout = BL_NODE_IDLE_NS;
+        if (deadline != UINT64_MAX && deadline > now && deadline - now < timeout)
+            timeout = deadline - now;
+        bl_node_sleep(node, timeout);
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Open, submit, close.                                                                       */
+
+static int bl_node_recover(bl_node_t *node) {
+    uint64_t heights[BL_CHECKPOINTS_MAX];
+    int count = bl_checkpoint_list(node->io, node->dir, heights, BL_CHECKPOINTS_MAX);
+    if (count < 0) return count;
+    uint64_t from = 1;
+    for (int i = 0; i < count; i++) {
+        int rc = bl_checkpoint_load(node->io, node->dir, heights[i], node->engine);
+        if (rc == 0) {
+            from = heights[i] + 1;
+            node->checkpoint_previous_height = heights[i];
+            node->stats.checkpoint_height = heights[i];
+            bl_node_say(node, "loaded checkpoint at height %" PRIu64, heights[i]);
+            break;
+        }
+        bl_node_say(node, "checkpoint at height %" PRIu64 " is unusable (%s); trying an older one",
+                    heights[i], strerror(-rc));
+        bl_engine_destroy(node->engine); /* it may hold part of the image */
+        node->engine = NULL;
+        rc = bl_engine_create(&node->engine, &node->config.engine);
+        if (rc != 0) return rc;
+    }
+    bl_log_config_t log_config = {.dir = node->dir,
+                                  .segment_size_bytes = node->config.segment_size_bytes,
+                                  .io = node->io};
+    uint64_t t0 = bl_clock_monotonic_ns();
+    int rc = bl_log_open(&node->log, &log_config, from, bl_node_replay, node);
+    node->stats.replay_ns = bl_clock_monotonic_ns() - t0;
+    if (rc == 0 && (node->stats.replayed_blocks > 0 || from > 1))
+        bl_node_say(node, "recovered to height %" PRIu64 ": replayed %" PRIu64 " blocks (%" PRIu64
+                    " events) in %.3f s", bl_log_height(node->log), node->stats.replayed_blocks,
+                    node->stats.replayed_events, (double)node->stats.replay_ns / 1e9);
+    return rc;
+}
+
+static int bl_node_config_resolve(bl_node_t *node, const bl_node_config_t *config) {
+    node->config = *config;
+    bl_node_config_t *c = &node->config;
+    if (c->dir == NULL || strlen(c->dir) + 64 >= BL_NODE_PATH_MAX) return -EINVAL;
+    strcpy(node->dir, c->dir);
+    c->dir = node->dir;
+    node->io = c->io ? c->io : &bl_io_system;
+    if (c->checkpoint_blocks == 0) c->checkpoint_blocks = BL_NODE_CHECKPOINT_BLOCKS_DEFAULT;
+    if (c->checkpoint_log_bytes == 0) c->checkpoint_log_bytes = BL_NODE_CHECKPOINT_LOG_BYTES_DEFAULT;
+    if (c->requests_max == 0) c->requests_max = BL_NODE_REQUESTS_MAX_DEFAULT;
+    if (c->clock_ns == NULL) c->clock_ns = bl_clock_realtime_ns;
+    if (c->engine.block_events_max == 0) c->engine.block_events_max = BL_ENGINE_BLOCK_EVENTS_MAX_DEFAULT;
+    /* A block must hold the largest request. */
+    if (c->engine.block_events_max < BL_BATCH_EVENTS_MAX) return -EINVAL;
+    return 0;
+}
+
+int bl_node_open(bl_node_t **out, const bl_node_config_t *config) {
+    bl_node_t *node = calloc(1, sizeof(*node));
+    if (node == NULL) return -ENOMEM;
+    node->wake_fd = -1;
+    node->started_ns = bl_clock_monotonic_ns();
+    int rc = bl_node_config_resolve(node, config);
+    if (rc == 0 && mkdir(node->dir, 0755) != 0 && errno != EEXIST) rc = -errno;
+    bool created = false;
+    if (rc == 0) rc = bl_node_meta(node, &created);
+    uint32_t events_max = node->config.engine.block_events_max;
+    if (rc == 0) {
+        node->block_buffer_size = BL_LOG_BODY_OFFSET + (uint64_t)events_max *
+                                  (128 + BL_LOG_REQUEST_HEADER_SIZE) + BL_LOG_ALIGN;
+        node->block_buffer_size = (node->block_buffer_size + BL_LOG_ALIGN - 1) & ~(uint64_t)(BL_LOG_ALIGN - 1);
+        uint64_t segment = node->config.segment_size_bytes ? node->config.segment_size_bytes
+                                                           : BL_LOG_SEGMENT_SIZE_DEFAULT;
+        if (segment < node->block_buffer_size) {
+            fprintf(stderr, "ballast: a log segment of %" PRIu64 " bytes cannot hold a block of "
+                    "%u events (%" PRIu64 " bytes)\n", segment, events_max,
+                    node->block_buffer_size);
+            rc = -EINVAL;
+        }
+        if (rc == 0 &&
+            posix_memalign((void **)&node->block_buffer, BL_LOG_ALIGN, node->block_buffer_size))
+            rc = -ENOMEM;
+        node->block_requests = calloc(events_max, sizeof(bl_node_request_t *));
+        node->engine_requests = calloc(events_max, sizeof(bl_request_t));
+        node->scratch_results = calloc(BL_BATCH_EVENTS_MAX, sizeof(bl_event_result_t));
+        if (!node->block_requests || !node->engine_requests || !node->scratch_results) rc = -ENOMEM;
+    }
+    if (rc == 0) rc = bl_engine_create(&node->engine, &node->config.engine);
+    if (rc == 0) rc = bl_node_recover(node);
+    if (rc == 0) {
+        node->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (node->wake_fd < 0) rc = -errno;
+    }
+    if (rc == 0) {
+        rc = -pthread_create(&node->thread, NULL, bl_node_main, node);
+        node->thread_started = rc == 0;
+    }
+    if (rc != 0) {
+        bl_node_close(node);
+        return rc;
+    }
+    if (created) bl_node_say(node, "created data directory %s", node->dir);
+    *out = node;
+    return 0;
+}
+
+void bl_node_submit(bl_node_t *node, bl_node_request_t *request) {
+    request->reply_count = 0;
+    if (atomic_load_explicit(&node->closing, memory_order_acquire)) {
+        request->status = BL_FRAME_SHUTTING_DOWN;
+        request->done(request);
+        return;
+    }
+    unsigned unanswered = atomic_fetch_add_explicit(&node->unanswered, 1, memory_order_relaxed);
+    if (unanswered >= node->config.requests_max) {
+        atomic_fetch_sub_explicit(&node->unanswered, 1, memory_order_relaxed);
+        request->status = BL_FRAME_BUSY;
+        request->done(request);
+        return;
+    }
+    bl_node_request_t *head = atomic_load_explicit(&node->submitted, memory_order_relaxed);
+    do {
+        request->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&node->submitted, &head, request,
+                                                    memory_order_release, memory_order_relaxed));
+    if (head == NULL) {
+        uint64_t one = 1;
+        if (write(node->wake_fd, &one, sizeof(one)) < 0) { /* the counter cannot overflow */
+        }
+    }
+}
+
+static void bl_node_call_done(bl_node_request_t *request) {
+    sem_post(request->ctx);
+}
+
+uint32_t bl_node_call(bl_node_t *node, bl_node_request_t *request) {
+    sem_t done;
+    sem_init(&done, 0, 0);
+    request->done = bl_node_call_done;
+    request->ctx = &done;
+    bl_node_submit(node, request);
+    while (sem_wait(&done) != 0) {
+    }
+    sem_destroy(&done);
+    return request->status;
+}
+
+void bl_node_close(bl_node_t *node) {
+    if (node == NULL) return;
+    if (node->thread_started) {
+        atomic_store_explicit(&node->closing, true, memory_order_release);
+        uint64_t one = 1;
+        if (write(node->wake_fd, &one, sizeof(one)) < 0) {
+        }
+        pthread_join(node->thread, NULL);
+        bl_node_checkpoint_reap(node, true);
+        uint64_t height = bl_log_height(node->log);
+        if (!node->read_only && height > node->stats.checkpoint_height) {
+            int rc = bl_checkpoint_write(node->io, node->dir, node->engine, height);
+            if (rc == 0) {
+                bl_node_checkpoint_done(node, height);
+            } else {
+                bl_node_say(node, "final checkpoint failed (%s); the log still has it all",
+                            strerror(-rc));
+            }
+        }
+    }
+    if (node->wake_fd >= 0) close(node->wake_fd);
+    bl_log_close(node->log);
+    bl_engine_destroy(node->engine);
+    free(node->block_buffer);
+    free(node->block_requests);
+    free(node->engine_requests);
+    free(node->scratch_results);
+    free(node);
+}
+
+void bl_node_stats_get(bl_node_t *node, bl_node_stats_t *stats) {
+    stats->blocks = BL_STAT_GET(node, blocks);
+    stats->checkpoints = BL_STAT_GET(node, checkpoints);
+    stats->checkpoint_pause_ns_max = BL_STAT_GET(node, checkpoint_pause_ns_max);
+    stats->checkpoint_height = BL_STAT_GET(node, checkpoint_height);
+    stats->replayed_blocks = BL_STAT_GET(node, replayed_blocks);
+    stats->replayed_events = BL_STAT_GET(node, replayed_events);
+    stats->replay_ns = BL_STAT_GET(node, replay_ns);
+    stats->read_only = BL_STAT_GET(node, read_only);
+}
