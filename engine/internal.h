@@ -72,7 +72,8 @@ static inline uint64_t bl_index_filter_bit(uint64_t hash) {
     return 1ull << (32 + ((hash >> 32) & 31));
 }
 
-static inline void bl_index_prefetch(const bl_index_t *index, uint64_t hash) {
+static inline __attribute__((always_inline)) void bl_index_prefetch(const bl_index_t *index,
+                                                                   uint64_t hash) {
     __builtin_prefetch(&index->buckets[hash & index->mask]);
 }
 
