@@ -367,7 +367,8 @@ static void bl_node_checkpoint_done(bl_node_t *node, uint64_t height) {
     uint64_t keep = node->checkpoint_previous_height;
     node->checkpoint_previous_height = height;
     int rc = bl_checkpoint_remove_below(node->io, node->dir, keep);
-    if (rc == 0 && keep > 0) rc = bl_log_segments_remove_below(node->log, keep + 1);
+    if (rc == 0 && keep > 0 && !node->config.log_retain_all)
+        rc = bl_log_segments_remove_below(node->log, keep + 1);
     if (rc != 0) bl_node_say(node, "removing old checkpoints or log segments failed: %s",
                              strerror(-rc));
 }

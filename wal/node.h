@@ -42,6 +42,7 @@ typedef struct bl_node_config {
     uint64_t checkpoint_blocks;           /* checkpoint after this many blocks; 0: default */
     uint64_t checkpoint_log_bytes;        /* or this many bytes of log; 0: default */
     uint32_t requests_max;                /* unanswered requests before busy; 0: default */
+    bool log_retain_all;                  /* never remove log segments (audit, replay tests) */
     const bl_io_t *io;                    /* NULL: the real disk */
     uint64_t (*clock_ns)(void *ctx);      /* NULL: CLOCK_REALTIME */
     void *clock_ctx;
