@@ -31,6 +31,7 @@
 #include <cmocka.h>
 
 #include "common/hash.h"
+#include "tests/common/util.h"
 #include "wal/node.h"
 
 #define ACCOUNTS 100u
@@ -50,7 +51,6 @@ typedef struct msg {
 
 _Static_assert(sizeof(msg_t) == 16, "pipe message");
 
-static uint64_t g_seed;
 static char g_dir[64];
 
 /* The transfer with a given id: a pure function of the id, so parent and child agree. */
@@ -278,16 +278,13 @@ static void test_crash_sigkill_loses_nothing_acknowledged(void **state) {
     (void)state;
     const char *kills_env = getenv("BL_CRASH_KILLS");
     uint32_t kills = kills_env ? (uint32_t)strtoul(kills_env, NULL, 10) : 24;
-    uint64_t rng = g_seed;
-    strcpy(g_dir, "/tmp/bl_test_crash_XXXXXX");
-    assert_non_null(mkdtemp(g_dir));
+    dir_make(g_dir, "bl_test_crash");
     uint64_t acked_total = 0;
     for (uint32_t round = 0; round < kills; round++) {
         int fds[2];
         assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
-        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-        uint32_t partitions = 1 + (uint32_t)(rng >> 40) % 4;
-        uint32_t delay_ms = 20 + (uint32_t)(rng >> 20) % 180;
+        uint32_t partitions = 1 + (uint32_t)(rng() % 4);
+        uint32_t delay_ms = 20 + (uint32_t)(rng() % 180);
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
@@ -311,16 +308,11 @@ static void test_crash_sigkill_loses_nothing_acknowledged(void **state) {
     print_message("crash: %u kills, %llu acknowledged transfers all present\n", kills,
                   (unsigned long long)acked_total);
     assert_true(acked_total > 0); /* the children did get work acknowledged */
-    char command[128];
-    snprintf(command, sizeof(command), "rm -rf %s", g_dir);
-    assert_int_equal(system(command), 0);
+    dir_remove(g_dir);
 }
 
 int main(void) {
-    const char *seed = getenv("BL_SEED");
-    g_seed = seed ? strtoull(seed, NULL, 10) : (uint64_t)time(NULL);
-    printf("test_crash: seed %llu (rerun: BL_SEED=%llu ./test_crash)\n", (unsigned long long)g_seed,
-           (unsigned long long)g_seed);
+    seed_init("test_crash");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crash_sigkill_loses_nothing_acknowledged),
     };

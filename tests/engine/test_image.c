@@ -20,22 +20,13 @@
 
 #include <cmocka.h>
 
+#include "tests/common/util.h"
 #include "engine/engine.h"
 
 #define ACCOUNTS 200u
 #define ACCOUNTS_MAX 512u
 #define TRANSFERS_MAX 65536u
 #define BATCH 256u
-
-static uint64_t g_seed;
-static uint64_t g_rng;
-
-static uint64_t rng(void) { /* splitmix64 */
-    uint64_t z = (g_rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 static bl_engine_t *engine_new(uint32_t partitions) {
     bl_engine_config_t config = {.partitions = partitions,
@@ -239,10 +230,7 @@ static void test_image_capacity_must_match(void **state) {
 }
 
 int main(void) {
-    const char *seed = getenv("BL_SEED");
-    g_seed = seed ? strtoull(seed, NULL, 10) : (uint64_t)time(NULL);
-    printf("test_image: seed %llu (rerun: BL_SEED=%llu ./test_image)\n",
-           (unsigned long long)g_seed, (unsigned long long)g_seed);
+    seed_init("test_image");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_image_round_trip_across_partitions),
         cmocka_unit_test(test_image_damage_is_refused),

@@ -19,21 +19,13 @@
 
 #include <cmocka.h>
 
+#include "tests/common/util.h"
 #include "common/hash.h"
 #include "tests/common/vectors.h"
 #include "wal/log.h"
 
 #define BLOCKS_MAX 64u
 #define EVENTS_MAX 2048u
-
-static uint64_t g_seed, g_rng;
-
-static uint64_t rng(void) {
-    uint64_t z = (g_rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 /* What a test appended: each block's header and a checksum of its body. */
 typedef struct appended {
@@ -45,17 +37,6 @@ typedef struct appended {
 static uint8_t *g_buffer;
 static const uint64_t g_buffer_size =
     BL_LOG_BODY_OFFSET + BL_LOG_REQUEST_HEADER_SIZE + EVENTS_MAX * 128 + BL_LOG_ALIGN;
-
-static void dir_make(char *dir) {
-    strcpy(dir, "/tmp/bl_test_log_XXXXXX");
-    assert_non_null(mkdtemp(dir));
-}
-
-static void dir_remove(const char *dir) {
-    char command[256];
-    snprintf(command, sizeof(command), "rm -rf '%s'", dir);
-    assert_int_equal(system(command), 0);
-}
 
 static bl_log_t *log_open(const char *dir, uint64_t segment_size, const bl_io_t *io,
                           uint64_t from_height, bl_log_replay_t replay, void *ctx, int expect) {
@@ -122,7 +103,7 @@ static int replay_check(void *ctx, const bl_log_block_t *block) {
 static void test_log_append_and_replay(void **state) {
     (void)state;
     char dir[64];
-    dir_make(dir);
+    dir_make(dir, "bl_test_log");
     appended_t appended = {0};
     bl_log_t *log = log_open(dir, 0, NULL, 1, NULL, NULL, 0);
     assert_int_equal(bl_log_height(log), 0);
@@ -149,7 +130,7 @@ static void test_log_append_and_replay(void **state) {
 static void test_log_segments_roll_and_remove(void **state) {
     (void)state;
     char dir[64];
-    dir_make(dir);
+    dir_make(dir, "bl_test_log");
     appended_t appended = {0};
     bl_log_t *log = log_open(dir, BL_LOG_SEGMENT_SIZE_MIN, NULL, 1, NULL, NULL, 0);
     for (int b = 0; b < 60; b++) assert_int_equal(append_one(log, &appended, 1000 + rng() % 1000), 0);
@@ -216,7 +197,7 @@ static void test_log_torn_tail_is_truncated(void **state) {
     (void)state;
     for (int trial = 0; trial < 24; trial++) {
         char dir[64], path[128];
-        dir_make(dir);
+        dir_make(dir, "bl_test_log");
         snprintf(path, sizeof(path), "%s/log-%020llu.wal", dir, 1ull);
         appended_t appended = {0};
         bl_log_t *log = log_open(dir, 0, NULL, 1, NULL, NULL, 0);
@@ -245,7 +226,7 @@ static void test_log_middle_damage_is_refused(void **state) {
     (void)state;
     for (int trial = 0; trial < 24; trial++) {
         char dir[64], path[128];
-        dir_make(dir);
+        dir_make(dir, "bl_test_log");
         snprintf(path, sizeof(path), "%s/log-%020llu.wal", dir, 1ull);
         appended_t appended = {0};
         bl_log_t *log = log_open(dir, 0, NULL, 1, NULL, NULL, 0);
@@ -316,7 +297,7 @@ static bl_io_t fault_io(void) {
 
 static void fault_case(int64_t fail_with, int expect) {
     char dir[64];
-    dir_make(dir);
+    dir_make(dir, "bl_test_log");
     appended_t appended = {0};
     g_faults = (faults_t){.fail_at = 4, .fail_with = fail_with};
     bl_io_t io = fault_io();
@@ -353,7 +334,7 @@ static void test_log_fault_torn_write(void **state) {
 static void test_log_fault_segment_full_disk(void **state) {
     (void)state;
     char dir[64];
-    dir_make(dir);
+    dir_make(dir, "bl_test_log");
     g_faults = (faults_t){.fallocate_error = -ENOSPC};
     bl_io_t io = fault_io();
     bl_log_t *log = log_open(dir, 0, &io, 1, NULL, NULL, 0);
@@ -364,11 +345,7 @@ static void test_log_fault_segment_full_disk(void **state) {
 }
 
 int main(void) {
-    const char *seed = getenv("BL_SEED");
-    g_seed = seed ? strtoull(seed, NULL, 10) : (uint64_t)time(NULL);
-    g_rng = g_seed;
-    printf("test_log: seed %llu (rerun: BL_SEED=%llu ./test_log)\n", (unsigned long long)g_seed,
-           (unsigned long long)g_seed);
+    seed_init("test_log");
     assert_int_equal(posix_memalign((void **)&g_buffer, BL_LOG_ALIGN, g_buffer_size), 0);
     if (vectors_open("test_log") != 0) return 1;
     const struct CMUnitTest tests[] = {

@@ -21,29 +21,10 @@
 
 #include <cmocka.h>
 
+#include "tests/common/util.h"
 #include "wal/node.h"
 
 #define ACCOUNTS 64u
-
-static uint64_t g_seed, g_rng;
-
-static uint64_t rng(void) {
-    uint64_t z = (g_rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static void dir_make(char *dir) {
-    strcpy(dir, "/tmp/bl_test_node_XXXXXX");
-    assert_non_null(mkdtemp(dir));
-}
-
-static void dir_remove(const char *dir) {
-    char command[256];
-    snprintf(command, sizeof(command), "rm -rf '%s'", dir);
-    assert_int_equal(system(command), 0);
-}
 
 /* A clock the test moves. */
 static _Atomic uint64_t g_now = 1700000000000000000ull;
@@ -126,7 +107,7 @@ static uint32_t lookup_transfers(bl_node_t *node, const bl_u128_t *ids, uint32_t
 static void test_node_durable_and_recovered(void **state) {
     (void)state;
     char dir[64];
-    dir_make(dir);
+    dir_make(dir, "bl_test_node");
     bl_node_config_t config = config_make(dir, 2);
     bl_node_t *node = node_open(&config);
     assert_int_equal(create_accounts(node, ACCOUNTS), BL_FRAME_OK);
@@ -182,7 +163,7 @@ static void test_node_durable_and_recovered(void **state) {
 static void test_node_replay_deterministic_across_partitions(void **state) {
     (void)state;
     char dir[64];
-    dir_make(dir);
+    dir_make(dir, "bl_test_node");
     bl_node_config_t config = config_make(dir, 3);
     config.checkpoint_blocks = 1000000;
     bl_node_t *node = node_open(&config);
@@ -279,7 +260,7 @@ static void *submitter_main(void *arg) {
 static void test_node_group_commit(void **state) {
     (void)state;
     char dir[64];
-    dir_make(dir);
+    dir_make(dir, "bl_test_node");
     bl_node_config_t config = config_make(dir, 2);
     bl_node_t *node = node_open(&config);
     assert_int_equal(create_accounts(node, ACCOUNTS), BL_FRAME_OK);
@@ -309,7 +290,7 @@ static void test_node_group_commit(void **state) {
 static void test_node_expiry_without_traffic(void **state) {
     (void)state;
     char dir[64];
-    dir_make(dir);
+    dir_make(dir, "bl_test_node");
     bl_node_config_t config = config_make(dir, 2);
     bl_node_t *node = node_open(&config);
     assert_int_equal(create_accounts(node, ACCOUNTS), BL_FRAME_OK);
@@ -340,7 +321,7 @@ static void test_node_expiry_without_traffic(void **state) {
 static void test_node_checkpoints_and_fallback(void **state) {
     (void)state;
     char dir[64];
-    dir_make(dir);
+    dir_make(dir, "bl_test_node");
     bl_node_config_t config = config_make(dir, 2);
     config.checkpoint_blocks = 4;
     bl_node_t *node = node_open(&config);
@@ -393,7 +374,7 @@ static int64_t fault_append(void *ctx, uint64_t offset, uint32_t size) {
 static void test_node_disk_error_read_only(void **state) {
     (void)state;
     char dir[64];
-    dir_make(dir);
+    dir_make(dir, "bl_test_node");
     bl_io_t io = bl_io_system;
     io.append_fault = fault_append;
     atomic_store(&g_appends, 0);
@@ -434,7 +415,7 @@ static void test_node_disk_error_read_only(void **state) {
 static void test_node_capacity_is_fixed(void **state) {
     (void)state;
     char dir[64];
-    dir_make(dir);
+    dir_make(dir, "bl_test_node");
     bl_node_config_t config = config_make(dir, 1);
     bl_node_t *node = node_open(&config);
     bl_node_close(node);
@@ -448,11 +429,7 @@ static void test_node_capacity_is_fixed(void **state) {
 }
 
 int main(void) {
-    const char *seed = getenv("BL_SEED");
-    g_seed = seed ? strtoull(seed, NULL, 10) : (uint64_t)time(NULL);
-    g_rng = g_seed;
-    printf("test_node: seed %llu (rerun: BL_SEED=%llu ./test_node)\n", (unsigned long long)g_seed,
-           (unsigned long long)g_seed);
+    seed_init("test_node");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_node_durable_and_recovered),
         cmocka_unit_test(test_node_replay_deterministic_across_partitions),
