@@ -63,6 +63,9 @@ struct bl_log {
     uint64_t in_flight_height;
     uint8_t in_flight_hash[32];
 
+    bool read_only;
+    uint64_t torn_offset;
+
     /* Recovery scratch. */
     uint8_t *buffer;
     uint64_t buffer_size;
@@ -95,6 +98,16 @@ static int bl_log_hash_request(void *ctx, uint16_t op, uint32_t count, const voi
     return 0;
 }
 
+int bl_log_block_hash(const bl_log_block_t *block, uint8_t hash[32]) {
+    crypto_generichash_state state;
+    crypto_generichash_init(&state, NULL, 0, 32);
+    crypto_generichash_update(&state, block->header->prev_hash, 32);
+    crypto_generichash_update(&state, (const uint8_t *)block->header, 32);
+    int rc = bl_log_block_requests(block, bl_log_hash_request, &state);
+    crypto_generichash_final(&state, hash, 32);
+    return rc;
+}
+
 uint32_t bl_log_record_seal(uint8_t *buffer, uint64_t capacity, bl_block_header_t *header,
                             uint32_t body_size) {
     uint64_t size = bl_align_up(BL_LOG_BODY_OFFSET + (uint64_t)body_size);
@@ -102,14 +115,9 @@ uint32_t bl_log_record_seal(uint8_t *buffer, uint64_t capacity, bl_block_header_
     BL_ASSERT(((uintptr_t)buffer & (BL_LOG_ALIGN - 1)) == 0);
     const uint8_t *body = buffer + BL_LOG_BODY_OFFSET;
 
-    crypto_generichash_state state;
-    crypto_generichash_init(&state, NULL, 0, 32);
-    crypto_generichash_update(&state, header->prev_hash, 32);
-    crypto_generichash_update(&state, (const uint8_t *)header, 32);
     bl_log_block_t block = {.header = header, .body = body, .body_size = body_size};
-    int rc = bl_log_block_requests(&block, bl_log_hash_request, &state);
+    int rc = bl_log_block_hash(&block, header->hash);
     BL_ASSERT(rc == 0); /* the caller built a well-formed body */
-    crypto_generichash_final(&state, header->hash, 32);
 
     bl_log_record_header_t *h = (bl_log_record_header_t *)buffer;
     memset(h, 0, sizeof(*h));
@@ -301,26 +309,43 @@ static int64_t bl_file_size(int fd) {
  * *where_offset), 0, or -errno. */
 static int bl_log_find_later(bl_log_t *log, uint32_t s, uint32_t s_end, uint64_t offset,
                              uint64_t height, uint32_t *where_segment, uint64_t *where_offset) {
-    for (; s < s_end; s++, offset = 0) {
+    /* Pages are read a chunk at a time; only a page that starts with the record magic is read
+     * and checked as a record, so scanning the unused rest of a segment is fast. */
+    uint8_t *chunk = NULL;
+    if (posix_memalign((void **)&chunk, BL_LOG_ALIGN, BL_LOG_SCAN_CHUNK) != 0) return -ENOMEM;
+    int found = 0;
+    for (; s < s_end && found == 0; s++, offset = 0) {
         int fd = bl_log_segment_open(log, log->segments[s], O_RDONLY);
-        if (fd < 0) return fd;
+        if (fd < 0) {
+            found = fd;
+            break;
+        }
         int64_t size = bl_file_size(fd);
-        int found = size < 0 ? (int)size : 0;
-        for (uint64_t at = offset; found == 0 && at + BL_LOG_ALIGN <= (uint64_t)size;
-             at += BL_LOG_ALIGN) {
-            int rc = bl_log_record_read(log, fd, at, (uint64_t)size);
-            if (rc == 0 && ((const bl_log_record_header_t *)log->buffer)->height > height) {
-                *where_segment = s;
-                *where_offset = at;
-                found = 1;
-            } else if (rc != 0 && rc != -EBADMSG) {
-                found = rc;
+        if (size < 0) found = (int)size;
+        for (uint64_t base = offset; found == 0 && base + BL_LOG_ALIGN <= (uint64_t)size;
+             base += BL_LOG_SCAN_CHUNK) {
+            ssize_t n = bl_io_pread_all(log->io, fd, chunk, BL_LOG_SCAN_CHUNK, (off_t)base);
+            if (n < 0) {
+                found = (int)n;
+                break;
+            }
+            for (uint64_t at = 0; found == 0 && at + BL_LOG_ALIGN <= (uint64_t)n;
+                 at += BL_LOG_ALIGN) {
+                if (memcmp(chunk + at, BL_LOG_MAGIC, 4) != 0) continue;
+                int rc = bl_log_record_read(log, fd, base + at, (uint64_t)size);
+                if (rc == 0 && ((const bl_log_record_header_t *)log->buffer)->height > height) {
+                    *where_segment = s;
+                    *where_offset = base + at;
+                    found = 1;
+                } else if (rc != 0 && rc != -EBADMSG) {
+                    found = rc;
+                }
             }
         }
         log->io->close(log->io->ctx, fd);
-        if (found != 0) return found;
     }
-    return 0;
+    free(chunk);
+    return found;
 }
 
 /* No valid block at (segment s, offset). If a valid later block follows it, anywhere up to
@@ -423,6 +448,20 @@ static int bl_log_accept(bl_log_t *log, uint32_t s, uint64_t offset, uint64_t fr
     return 0;
 }
 
+/* 1 if the page at (segment s, offset) is all zeros or past the end, 0 if not, or -errno. */
+static int bl_log_page_is_zero(bl_log_t *log, uint32_t s, uint64_t offset) {
+    int fd = bl_log_segment_open(log, log->segments[s], O_RDONLY);
+    if (fd < 0) return fd;
+    int rc = bl_log_buffer_reserve(log, BL_LOG_ALIGN);
+    ssize_t n = rc == 0 ? bl_io_pread_all(log->io, fd, log->buffer, BL_LOG_ALIGN, (off_t)offset)
+                        : rc;
+    log->io->close(log->io->ctx, fd);
+    if (n < 0) return (int)n;
+    for (ssize_t i = 0; i < n; i++)
+        if (log->buffer[i] != 0) return 0;
+    return 1;
+}
+
 /* Reads every segment in order, replaying from `from_height`, and leaves the writer after the
  * last valid block. */
 static int bl_log_recover(bl_log_t *log, uint64_t from_height, bl_log_replay_t replay, void *ctx) {
@@ -456,6 +495,12 @@ static int bl_log_recover(bl_log_t *log, uint64_t from_height, bl_log_replay_t r
         /* Otherwise the log ends here: a torn tail, unless a valid later block follows. */
         if ((rc = bl_log_check_nothing_later(log, s, log->segments_count, offset)) != 0)
             return rc;
+        if (log->read_only) { /* report, do not truncate; zeros are unused space, not torn */
+            log->segments_count = s + 1;
+            if ((rc = bl_log_page_is_zero(log, s, offset)) < 0) return rc;
+            if (rc == 0) log->torn_offset = offset;
+            return 0;
+        }
         return bl_log_truncate(log, s, offset);
     }
     return 0;
@@ -479,6 +524,8 @@ int bl_log_open(bl_log_t **out, const bl_log_config_t *config, uint64_t from_hei
                                                    : BL_LOG_SEGMENT_SIZE_DEFAULT;
     log->fd = -1;
     log->event_fd = -1;
+    log->read_only = config->read_only;
+    log->torn_offset = UINT64_MAX;
 
     int rc = bl_log_segments_list(log);
     if (rc == 0) rc = bl_log_recover(log, from_height, replay, ctx);
@@ -487,13 +534,14 @@ int bl_log_open(bl_log_t **out, const bl_log_config_t *config, uint64_t from_hei
                 PRIu64 "\n", log->height, from_height - 1);
         rc = -EBADMSG;
     }
-    if (rc == 0) rc = io_uring_queue_init(8, &log->ring, 0);
-    if (rc == 0) {
+    if (rc == 0 && log->read_only) log->failed = true; /* appends refused */
+    if (rc == 0 && !log->read_only) rc = io_uring_queue_init(8, &log->ring, 0);
+    if (rc == 0 && !log->read_only) {
         log->ring_ready = true;
         log->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (log->event_fd < 0) rc = -errno;
     }
-    if (rc == 0) rc = io_uring_register_eventfd(&log->ring, log->event_fd);
+    if (rc == 0 && !log->read_only) rc = io_uring_register_eventfd(&log->ring, log->event_fd);
     free(log->buffer);
     log->buffer = NULL;
     log->buffer_size = 0;
@@ -518,6 +566,10 @@ void bl_log_close(bl_log_t *log) {
 
 uint64_t bl_log_height(const bl_log_t *log) {
     return log->height;
+}
+
+uint64_t bl_log_torn_offset(const bl_log_t *log) {
+    return log->torn_offset;
 }
 
 const uint8_t *bl_log_hash(const bl_log_t *log) {

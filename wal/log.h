@@ -94,11 +94,16 @@ int bl_log_block_requests(const bl_log_block_t *block,
 uint32_t bl_log_record_seal(uint8_t *buffer, uint64_t capacity, bl_block_header_t *header,
                             uint32_t body_size);
 
+/* PROTOCOL.md's block hash of a block (recomputed, not the stored one). -EBADMSG if the body
+ * is malformed. */
+int bl_log_block_hash(const bl_log_block_t *block, uint8_t hash[32]);
+
 /* Checks a record in memory: 0, or -EBADMSG (bad magic, size, checksum or body). */
 int bl_log_record_check(const uint8_t *record, uint64_t available);
 
 typedef struct bl_log_config {
     const char *dir;
+    bool read_only;              /* inspect only: never truncate, write or append */
     uint64_t segment_size_bytes; /* 0: BL_LOG_SEGMENT_SIZE_DEFAULT; a multiple of 4,096 */
     const bl_io_t *io;           /* NULL: the real system calls */
 } bl_log_config_t;
@@ -111,7 +116,8 @@ typedef int (*bl_log_replay_t)(void *ctx, const bl_log_block_t *block);
 
 /* Opens the log in config->dir: reads every record, checks the chain, calls `replay` for each
  * block with height >= from_height, truncates a torn tail and positions the writer after the
- * last block. `prev_hash` receives the hash of the last block (zeros for an empty log).
+ * last block (the hash of which bl_log_hash gives: zeros for an empty log). A read-only log
+ * reports a torn tail (bl_log_torn_offset) instead of truncating it.
  * Returns 0; -EBADMSG for corruption (message on stderr with file and offset), a gap (the log
  * does not reach back to from_height) or a broken chain; or -errno. */
 int bl_log_open(bl_log_t **log, const bl_log_config_t *config, uint64_t from_height,
@@ -119,6 +125,8 @@ int bl_log_open(bl_log_t **log, const bl_log_config_t *config, uint64_t from_hei
 void bl_log_close(bl_log_t *log);
 
 uint64_t bl_log_height(const bl_log_t *log);
+/* Read-only logs: where the torn tail starts in the last segment, or UINT64_MAX for none. */
+uint64_t bl_log_torn_offset(const bl_log_t *log);
 const uint8_t *bl_log_hash(const bl_log_t *log); /* of the last block, 32 bytes */
 
 /* Appends one sealed record and makes it durable (write, then fdatasync, linked on io_uring).

@@ -43,21 +43,10 @@
 #include "common/hash.h"
 #include "wal/checkpoint.h"
 #include "wal/log.h"
+#include "wal/meta.h"
 
-#define BL_META_MAGIC "BLMETA01"
 #define BL_NODE_PATH_MAX 4096u
 #define BL_NODE_IDLE_NS (1000ull * 1000 * 1000) /* expiry never waits longer than this */
-
-/* ballast.meta: what a data directory is, fixed when it is created. */
-typedef struct bl_meta {
-    uint8_t magic[8];
-    uint64_t accounts_max;
-    uint64_t transfers_max;
-    uint8_t reserved[96];
-    uint64_t checksum; /* XXH3-64 of bytes 0..119 */
-} bl_meta_t;
-
-_Static_assert(sizeof(bl_meta_t) == 128, "meta size");
 
 struct bl_node {
     bl_node_config_t config;
@@ -127,38 +116,33 @@ static void bl_node_say(const bl_node_t *node, const char *format, ...) {
 /* ------------------------------------------------------------------------------------------ */
 /* The data directory.                                                                        */
 
+/* Reads ballast.meta, or creates it in a new data directory. Capacities in the config that
+ * are 0 are taken from it; others must equal it. */
 static int bl_node_meta(bl_node_t *node, bool *created) {
-    char path[BL_NODE_PATH_MAX + 16]; /* dir is at most BL_NODE_PATH_MAX - 64 bytes */
-    snprintf(path, sizeof(path), "%s/ballast.meta", node->dir);
-    const bl_io_t *io = node->io;
     bl_engine_config_t *engine = &node->config.engine;
-    bl_meta_t meta;
-    int fd = io->open(io->ctx, path, O_RDONLY, 0);
-    if (fd >= 0) {
-        ssize_t n = bl_io_pread_all(io, fd, &meta, sizeof(meta), 0);
-        io->close(io->ctx, fd);
-        if (n != sizeof(meta) || memcmp(meta.magic, BL_META_MAGIC, 8) != 0 ||
-            meta.checksum != bl_hash64(&meta, offsetof(bl_meta_t, checksum))) {
-            fprintf(stderr, "ballast: %s is damaged or not a ballast data directory\n", path);
-            return -EBADMSG;
-        }
-        if ((engine->accounts_max && engine->accounts_max != meta.accounts_max) ||
-            (engine->transfers_max && engine->transfers_max != meta.transfers_max)) {
+    bl_meta_capacity_t capacity;
+    int rc = bl_meta_read(node->io, node->dir, &capacity);
+    if (rc == -EBADMSG)
+        fprintf(stderr, "ballast: %s/ballast.meta is damaged or not a ballast data directory\n",
+                node->dir);
+    if (rc == 0) {
+        if ((engine->accounts_max && engine->accounts_max != capacity.accounts_max) ||
+            (engine->transfers_max && engine->transfers_max != capacity.transfers_max)) {
             fprintf(stderr, "ballast: %s was created with accounts-max %" PRIu64
                     " and transfers-max %" PRIu64 "; capacities are fixed at creation\n",
-                    node->dir, meta.accounts_max, meta.transfers_max);
+                    node->dir, capacity.accounts_max, capacity.transfers_max);
             return -EINVAL;
         }
-        engine->accounts_max = meta.accounts_max;
-        engine->transfers_max = meta.transfers_max;
+        engine->accounts_max = capacity.accounts_max;
+        engine->transfers_max = capacity.transfers_max;
         *created = false;
         return 0;
     }
-    if (fd != -ENOENT) return fd;
+    if (rc != -ENOENT) return rc;
 
     /* A new data directory: it must hold no log and no checkpoint. */
     uint64_t heights[1];
-    int checkpoints = bl_checkpoint_list(io, node->dir, heights, 1);
+    int checkpoints = bl_checkpoint_list(node->io, node->dir, heights, 1);
     char segment[BL_NODE_PATH_MAX + 32];
     snprintf(segment, sizeof(segment), "%s/log-%020" PRIu64 ".wal", node->dir, (uint64_t)1);
     struct stat st;
@@ -166,25 +150,14 @@ static int bl_node_meta(bl_node_t *node, bool *created) {
         fprintf(stderr, "ballast: %s holds a log or checkpoints but no ballast.meta\n", node->dir);
         return -EBADMSG;
     }
-    memset(&meta, 0, sizeof(meta));
-    memcpy(meta.magic, BL_META_MAGIC, 8);
-    meta.accounts_max = engine->accounts_max ? engine->accounts_max : BL_ENGINE_ACCOUNTS_MAX_DEFAULT;
-    meta.transfers_max =
+    capacity.accounts_max =
+        engine->accounts_max ? engine->accounts_max : BL_ENGINE_ACCOUNTS_MAX_DEFAULT;
+    capacity.transfers_max =
         engine->transfers_max ? engine->transfers_max : BL_ENGINE_TRANSFERS_MAX_DEFAULT;
-    meta.checksum = bl_hash64(&meta, offsetof(bl_meta_t, checksum));
-    char tmp[BL_NODE_PATH_MAX + 32];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    fd = io->open(io->ctx, tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return fd;
-    int rc = bl_io_pwrite_all(io, fd, &meta, sizeof(meta), 0);
-    if (rc == 0) rc = io->fsync(io->ctx, fd);
-    io->close(io->ctx, fd);
-    if (rc == 0) rc = io->rename(io->ctx, tmp, path);
-    if (rc == 0) rc = bl_io_dir_sync(io, node->dir);
-    engine->accounts_max = meta.accounts_max;
-    engine->transfers_max = meta.transfers_max;
+    engine->accounts_max = capacity.accounts_max;
+    engine->transfers_max = capacity.transfers_max;
     *created = true;
-    return rc;
+    return bl_meta_write(node->io, node->dir, &capacity);
 }
 
 /* ------------------------------------------------------------------------------------------ */
