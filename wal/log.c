@@ -15,6 +15,7 @@
 #include "wal/log.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -65,6 +66,14 @@ struct bl_log {
 
     bool read_only;
     uint64_t torn_offset;
+
+    /* The next segment, prepared ahead by a thread: written full of zeros, so that appends
+     * overwrite allocated blocks and a sync need not commit extent metadata. */
+    pthread_t preparer;
+    bool preparing;
+    int prepared_fd;
+    int prepared_rc;
+    uint8_t *zeros;
 
     /* Recovery scratch. */
     uint8_t *buffer;
@@ -224,14 +233,70 @@ static int bl_log_segment_open(bl_log_t *log, uint64_t first_height, int flags) 
     return fd;
 }
 
-/* Creates and preallocates the segment whose first block is `first_height`, and makes its
- * directory entry durable; it becomes the writer's segment. */
+static void bl_log_next_path(const bl_log_t *log, char path[BL_LOG_PATH_MAX]) {
+    int n = snprintf(path, BL_LOG_PATH_MAX, "%.*s/log-next.tmp", (int)(BL_LOG_PATH_MAX - 32),
+                     log->dir);
+    BL_ASSERT(n > 0 && n < (int)BL_LOG_PATH_MAX);
+}
+
+/* Prepares log-next.tmp: allocated, zero-filled, synced. Runs on the preparer thread; touches
+ * only prepared_fd, prepared_rc and zeros until joined. */
+static void *bl_log_prepare(void *arg) {
+    bl_log_t *log = arg;
+    char path[BL_LOG_PATH_MAX];
+    bl_log_next_path(log, path);
+    int fd = log->io->open(log->io->ctx, path, O_RDWR | O_CREAT | O_TRUNC | O_DIRECT, 0644);
+    if (fd == -EINVAL) fd = log->io->open(log->io->ctx, path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    int rc = fd < 0 ? fd : log->io->fallocate(log->io->ctx, fd, (off_t)log->segment_size);
+    for (uint64_t at = 0; rc == 0 && at < log->segment_size; at += BL_LOG_SCAN_CHUNK) {
+        uint64_t n = log->segment_size - at < BL_LOG_SCAN_CHUNK ? log->segment_size - at
+                                                                : BL_LOG_SCAN_CHUNK;
+        rc = bl_io_pwrite_all(log->io, fd, log->zeros, n, (off_t)at);
+    }
+    if (rc == 0) rc = log->io->fsync(log->io->ctx, fd);
+    if (rc != 0 && fd >= 0) {
+        log->io->close(log->io->ctx, fd);
+        fd = -1;
+    }
+    log->prepared_fd = fd;
+    log->prepared_rc = rc;
+    return NULL;
+}
+
+static void bl_log_prepare_start(bl_log_t *log) {
+    BL_ASSERT(!log->preparing && !log->read_only);
+    log->prepared_fd = -1;
+    log->prepared_rc = 0;
+    if (pthread_create(&log->preparer, NULL, bl_log_prepare, log) == 0) {
+        log->preparing = true;
+    } else {
+        bl_log_prepare(log); /* no thread: prepare now */
+    }
+}
+
+/* Waits for the prepared segment: its fd, or -errno. */
+static int bl_log_prepare_join(bl_log_t *log) {
+    if (log->preparing) {
+        pthread_join(log->preparer, NULL);
+        log->preparing = false;
+    }
+    int fd = log->prepared_rc != 0 ? log->prepared_rc : log->prepared_fd;
+    log->prepared_fd = -1;
+    return fd;
+}
+
+/* Starts the segment whose first block is `first_height`: the prepared file is renamed to its
+ * name and the directory synced; it becomes the writer's segment, and the next one starts
+ * being prepared. */
 static int bl_log_segment_create(bl_log_t *log, uint64_t first_height) {
     BL_ASSERT(log->segments_count < BL_LOG_SEGMENTS_MAX);
-    int fd = bl_log_segment_open(log, first_height, O_RDWR | O_CREAT | O_EXCL);
+    if (!log->preparing && log->prepared_fd < 0 && log->prepared_rc == 0) bl_log_prepare_start(log);
+    int fd = bl_log_prepare_join(log);
     if (fd < 0) return fd;
-    int rc = log->io->fallocate(log->io->ctx, fd, (off_t)log->segment_size);
-    if (rc == 0) rc = log->io->fsync(log->io->ctx, fd);
+    char next[BL_LOG_PATH_MAX], path[BL_LOG_PATH_MAX];
+    bl_log_next_path(log, next);
+    bl_log_segment_path(log, first_height, path);
+    int rc = log->io->rename(log->io->ctx, next, path);
     if (rc == 0) rc = bl_io_dir_sync(log->io, log->dir);
     if (rc != 0) {
         log->io->close(log->io->ctx, fd);
@@ -242,6 +307,14 @@ static int bl_log_segment_create(bl_log_t *log, uint64_t first_height) {
     log->offset = 0;
     log->segments[log->segments_count++] = first_height;
     return 0;
+}
+
+/* The next segment is prepared once the current one is half full: early enough to be ready,
+ * late enough not to compete with a node that just started. */
+static void bl_log_prepare_maybe(bl_log_t *log) {
+    if (!log->read_only && !log->preparing && log->prepared_fd < 0 && log->prepared_rc == 0 &&
+        (log->fd < 0 || log->offset >= log->segment_size / 2))
+        bl_log_prepare_start(log);
 }
 
 int bl_log_segments_remove_below(bl_log_t *log, uint64_t height) {
@@ -524,6 +597,7 @@ int bl_log_open(bl_log_t **out, const bl_log_config_t *config, uint64_t from_hei
                                                    : BL_LOG_SEGMENT_SIZE_DEFAULT;
     log->fd = -1;
     log->event_fd = -1;
+    log->prepared_fd = -1;
     log->read_only = config->read_only;
     log->torn_offset = UINT64_MAX;
 
@@ -535,6 +609,14 @@ int bl_log_open(bl_log_t **out, const bl_log_config_t *config, uint64_t from_hei
         rc = -EBADMSG;
     }
     if (rc == 0 && log->read_only) log->failed = true; /* appends refused */
+    if (rc == 0 && !log->read_only) {
+        if (posix_memalign((void **)&log->zeros, BL_LOG_ALIGN, BL_LOG_SCAN_CHUNK) != 0) {
+            rc = -ENOMEM;
+        } else {
+            memset(log->zeros, 0, BL_LOG_SCAN_CHUNK);
+            bl_log_prepare_maybe(log);
+        }
+    }
     if (rc == 0 && !log->read_only) rc = io_uring_queue_init(8, &log->ring, 0);
     if (rc == 0 && !log->read_only) {
         log->ring_ready = true;
@@ -556,6 +638,14 @@ int bl_log_open(bl_log_t **out, const bl_log_config_t *config, uint64_t from_hei
 void bl_log_close(bl_log_t *log) {
     if (log == NULL) return;
     if (log->in_flight) (void)bl_log_append_wait(log, -1);
+    if (log->preparing || log->prepared_fd >= 0) {
+        int fd = bl_log_prepare_join(log);
+        if (fd >= 0) log->io->close(log->io->ctx, fd);
+        char next[BL_LOG_PATH_MAX];
+        bl_log_next_path(log, next);
+        (void)log->io->unlink(log->io->ctx, next);
+    }
+    free(log->zeros);
     if (log->ring_ready) io_uring_queue_exit(&log->ring);
     if (log->event_fd >= 0) close(log->event_fd);
     if (log->fd >= 0) log->io->close(log->io->ctx, log->fd);
@@ -650,6 +740,7 @@ static int bl_log_append_finish(bl_log_t *log) {
     log->offset += log->in_flight_size;
     log->height = log->in_flight_height;
     memcpy(log->hash, log->in_flight_hash, 32);
+    bl_log_prepare_maybe(log);
     return 0;
 }
 
