@@ -3,9 +3,10 @@
  *
  * Submission: a lock-free stack (Treiber) that any thread pushes to; the node thread takes the
  * whole stack at once with an exchange and reverses it into its FIFO, so submission order is
- * kept. A push that finds the stack empty writes an eventfd, which is all the node waits on
- * when idle; a push onto a non-empty stack needs no wake-up, because the node takes the stack
- * before it sleeps again.
+ * kept. The node parks on an eventfd when idle; a submitter writes it only when the node says
+ * it is parked. The node sets `parked` and then looks at the stack once more; a submitter
+ * pushes and then reads `parked`; both sequentially consistent, so at least one of them sees
+ * the other and no wake-up is lost.
  *
  * The loop, on the node thread:
  *   1. a block is in flight: wait for its write+fdatasync; then execute it in the engine and
@@ -66,6 +67,7 @@ struct bl_node {
     _Atomic(bl_node_request_t *) submitted;
     atomic_uint unanswered;
     atomic_bool closing;
+    atomic_bool parked; /* the node is (about to be) blocked in poll(): write wake_fd */
     int wake_fd;
 
     /* Node thread. */
@@ -415,13 +417,17 @@ static void bl_node_sleep(bl_node_t *node, uint64_t timeout_ns) {
         if (atomic_load_explicit(&node->submitted, memory_order_relaxed) != NULL) return;
         __builtin_ia32_pause();
     }
-    struct pollfd fd = {.fd = node->wake_fd, .events = POLLIN};
-    int timeout_ms = (int)((timeout_ns + 999999) / 1000000);
-    if (poll(&fd, 1, timeout_ms) > 0) {
-        uint64_t count;
-        if (read(node->wake_fd, &count, sizeof(count)) < 0) { /* EAGAIN: someone else read it */
+    atomic_store(&node->parked, true);
+    if (atomic_load(&node->submitted) == NULL && !atomic_load(&node->closing)) {
+        struct pollfd fd = {.fd = node->wake_fd, .events = POLLIN};
+        int timeout_ms = (int)((timeout_ns + 999999) / 1000000);
+        if (poll(&fd, 1, timeout_ms) > 0) {
+            uint64_t count;
+            if (read(node->wake_fd, &count, sizeof(count)) < 0) { /* EAGAIN: already read */
+            }
         }
     }
+    atomic_store(&node->parked, false);
 }
 
 static void *bl_node_main(void *arg) {
@@ -585,9 +591,8 @@ void bl_node_submit(bl_node_t *node, bl_node_request_t *request) {
     bl_node_request_t *head = atomic_load_explicit(&node->submitted, memory_order_relaxed);
     do {
         request->next = head;
-    } while (!atomic_compare_exchange_weak_explicit(&node->submitted, &head, request,
-                                                    memory_order_release, memory_order_relaxed));
-    if (head == NULL) {
+    } while (!atomic_compare_exchange_weak(&node->submitted, &head, request));
+    if (atomic_load(&node->parked)) {
         uint64_t one = 1;
         if (write(node->wake_fd, &one, sizeof(one)) < 0) { /* the counter cannot overflow */
         }
