@@ -37,6 +37,7 @@ typedef struct options {
     uint32_t submitters;
     uint32_t inflight;
     uint32_t partitions;
+    uint64_t checkpoint_blocks;
 } options_t;
 
 static uint64_t now_ns(void) {
@@ -53,6 +54,15 @@ static int u64_compare(const void *a, const void *b) {
 static uint64_t percentile(uint64_t *sorted, uint32_t n, double p) {
     uint32_t i = (uint32_t)(p * (n - 1) + 0.5);
     return sorted[i];
+}
+
+static uint64_t resident_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, resident = 0;
+    if (f == NULL) return 0;
+    if (fscanf(f, "%lu %lu", &size, &resident) != 2) resident = 0;
+    fclose(f);
+    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
 static void die(const char *what, int rc) {
@@ -139,7 +149,7 @@ static bl_node_t *node_open(const options_t *o, const char *dir) {
                                .engine = {.partitions = o->partitions,
                                           .accounts_max = 1 << 16,
                                           .transfers_max = o->transfers + o->requests + 1024},
-                               .checkpoint_blocks = 1u << 30,
+                               .checkpoint_blocks = o->checkpoint_blocks,
                                .log_retain_all = true,
                                .quiet = true};
     bl_node_t *node = NULL;
@@ -290,17 +300,19 @@ static void usage(FILE *out) {
             "  --batch N          transfers per request, 1..8192 (default 8192)\n"
             "  --submitters N     concurrent submitting threads, 1..64 (default 4)\n"
             "  --inflight N       requests in flight per submitter, 1..64 (default 2)\n"
-            "  --partitions N     engine partitions, 1..64 (default 1)\n");
+            "  --partitions N     engine partitions, 1..64 (default 1)\n"
+            "  --checkpoint-blocks N  checkpoint every N blocks during the batch run (default 500)\n");
 }
 
 int main(int argc, char **argv) {
     options_t o = {.dir = ".", .requests = 2000, .transfers = 2000000, .batch = 8192,
-                   .submitters = 4, .inflight = 2, .partitions = 1};
+                   .submitters = 4, .inflight = 2, .partitions = 1, .checkpoint_blocks = 500};
     static const struct option options[] = {
         {"dir", required_argument, 0, 'd'},        {"keep", no_argument, 0, 'k'},
         {"requests", required_argument, 0, 'r'},   {"transfers", required_argument, 0, 't'},
         {"batch", required_argument, 0, 'b'},      {"submitters", required_argument, 0, 's'},
         {"inflight", required_argument, 0, 'i'},   {"partitions", required_argument, 0, 'p'},
+        {"checkpoint-blocks", required_argument, 0, 'c'},
         {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -313,6 +325,7 @@ int main(int argc, char **argv) {
         case 's': o.submitters = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'i': o.inflight = (uint32_t)strtoul(optarg, NULL, 10); break;
         case 'p': o.partitions = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'c': o.checkpoint_blocks = strtoull(optarg, NULL, 10); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -357,6 +370,16 @@ int main(int argc, char **argv) {
            "(%.0f MB/s of records, %.0f%% of the disk's bandwidth; %" PRIu64 " blocks)\n",
            o.submitters, o.inflight, o.batch, rate / 1e6, log_bytes / 1e6,
            100.0 * log_bytes / disk.bandwidth_bytes_per_s, stats.blocks);
+    /* Let the last checkpoint child finish, then report the pauses against the state size. */
+    for (int i = 0; i < 200 && stats.checkpoints == 0; i++) {
+        usleep(10000);
+        bl_node_stats_get(node, &stats);
+    }
+    double resident_gib = resident_bytes() / (double)(1ull << 30);
+    printf("checkpoints: %" PRIu64 " taken, longest fork() pause %.3f ms with %.2f GiB resident "
+           "(%.2f ms per GiB)\n",
+           stats.checkpoints, stats.checkpoint_pause_ns_max / 1e6, resident_gib,
+           stats.checkpoint_pause_ns_max / 1e6 / resident_gib);
     bl_node_close(node);
 
     char command[8400];
