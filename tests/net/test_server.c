@@ -1,0 +1,394 @@
+/*
+ * The server over loopback (net/server.c with a real node), through the C client and through
+ * raw sockets: every op, an 8,192-event batch, 64 pipelined requests answered in order with
+ * reads seeing the writes before them, each kind of frame error with its close or keep-open
+ * rule (earlier requests answered first), garbage and cut-off frames that must not disturb
+ * other connections, and 1,000 connections at once.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ballast/client.h"
+#include "common/hash.h"
+#include "net/frame.h"
+#include "net/server.h"
+#include "tests/common/util.h"
+
+static char g_dir[64];
+static bl_node_t *g_node;
+static bl_server_t *g_server;
+static pthread_t g_thread;
+static uint16_t g_port;
+
+static void *server_main(void *arg) {
+    (void)arg;
+    bl_server_run(g_server);
+    return NULL;
+}
+
+static int group_setup(void **state) {
+    (void)state;
+    struct rlimit limit;
+    getrlimit(RLIMIT_NOFILE, &limit);
+    limit.rlim_cur = limit.rlim_max; /* 1,000 connections need 2,000+ descriptors here */
+    setrlimit(RLIMIT_NOFILE, &limit);
+    dir_make(g_dir, "bl_test_server");
+    bl_node_config_t node_config = {.dir = g_dir,
+                                    .engine = {.partitions = 2, .accounts_max = 4096,
+                                               .transfers_max = 1 << 20},
+                                    .segment_size_bytes = 8 << 20,
+                                    .quiet = true};
+    if (bl_node_open(&g_node, &node_config) != 0) return -1;
+    bl_server_config_t config = {.host = "127.0.0.1", .port = 0, .node = g_node,
+                                 .frame_timeout_ns = 2000000000ull};
+    if (bl_server_open(&g_server, &config) != 0) return -1;
+    g_port = bl_server_port(g_server);
+    return pthread_create(&g_thread, NULL, server_main, NULL);
+}
+
+static int group_teardown(void **state) {
+    (void)state;
+    bl_server_stop(g_server);
+    pthread_join(g_thread, NULL);
+    bl_server_close(g_server);
+    bl_node_close(g_node);
+    dir_remove(g_dir);
+    return 0;
+}
+
+static bl_client_t *client_new(void) {
+    bl_client_t *client = NULL;
+    assert_int_equal(bl_client_connect(&client, "127.0.0.1", g_port, 5000000000ull), 0);
+    return client;
+}
+
+static void accounts_ensure(bl_client_t *client) {
+    bl_account_t accounts[8];
+    bl_event_result_t results[8];
+    memset(accounts, 0, sizeof(accounts));
+    for (uint32_t i = 0; i < 8; i++) {
+        accounts[i].id = i + 1;
+        accounts[i].ledger = 1;
+        accounts[i].code = 1;
+    }
+    uint32_t count, status;
+    assert_int_equal(bl_client_create_accounts(client, accounts, 8, results, &count, &status), 0);
+    assert_int_equal(status, BL_FRAME_OK); /* ok or exists */
+}
+
+static void transfer_make(bl_transfer_t *t, uint64_t id, uint64_t dr, uint64_t cr) {
+    memset(t, 0, sizeof(*t));
+    t->id = id;
+    t->debit_account_id = dr;
+    t->credit_account_id = cr;
+    t->amount = 10;
+    t->ledger = 1;
+    t->code = 1;
+}
+
+static void test_server_every_op(void **state) {
+    (void)state;
+    bl_client_t *client = client_new();
+    uint32_t status, count;
+    assert_int_equal(bl_client_ping(client, &status), 0);
+    assert_int_equal(status, BL_FRAME_OK);
+    accounts_ensure(client);
+    bl_transfer_t transfers[2];
+    transfer_make(&transfers[0], 100, 1, 2);
+    transfer_make(&transfers[1], 101, 1, 1); /* accounts_must_be_different */
+    bl_event_result_t results[2];
+    assert_int_equal(bl_client_create_transfers(client, transfers, 2, results, &count, &status), 0);
+    assert_int_equal(status, BL_FRAME_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(results[0].index, 1);
+    assert_int_equal(results[0].result, BL_CREATE_TRANSFER_ACCOUNTS_MUST_BE_DIFFERENT);
+
+    bl_u128_t ids[3] = {100, 999, 100};
+    bl_transfer_t found[3];
+    assert_int_equal(bl_client_lookup_transfers(client, ids, 3, found, &count, &status), 0);
+    assert_int_equal(count, 2); /* duplicates included, missing skipped */
+    assert_true(found[0].id == 100 && found[1].id == 100 && found[0].timestamp != 0);
+    bl_u128_t account_ids[2] = {1, 2};
+    bl_account_t accounts[2];
+    assert_int_equal(bl_client_lookup_accounts(client, account_ids, 2, accounts, &count, &status),
+                     0);
+    assert_int_equal(count, 2);
+    assert_true(accounts[0].debits_posted >= 10 && accounts[1].credits_posted >= 10);
+
+    bl_server_status_t server_status;
+    assert_int_equal(bl_client_status(client, &server_status, &status), 0);
+    assert_int_equal(server_status.protocol_version, 1);
+    assert_int_equal(server_status.partitions, 2);
+    assert_true(server_status.transfers_count >= 1 && server_status.block_height >= 2);
+    bl_client_close(client);
+}
+
+static void test_server_full_batch(void **state) {
+    (void)state;
+    bl_client_t *client = client_new();
+    accounts_ensure(client);
+    static bl_transfer_t transfers[BL_BATCH_EVENTS_MAX];
+    static bl_event_result_t results[BL_BATCH_EVENTS_MAX];
+    for (uint32_t i = 0; i < BL_BATCH_EVENTS_MAX; i++)
+        transfer_make(&transfers[i], 1000000 + i, 1 + i % 4, 5 + i % 4);
+    uint32_t count, status;
+    assert_int_equal(bl_client_create_transfers(client, transfers, BL_BATCH_EVENTS_MAX, results,
+                                                &count, &status),
+                     0);
+    assert_int_equal(status, BL_FRAME_OK);
+    assert_int_equal(count, 0);
+    /* Resent whole: every event is `exists`. */
+    assert_int_equal(bl_client_create_transfers(client, transfers, BL_BATCH_EVENTS_MAX, results,
+                                                &count, &status),
+                     0);
+    assert_int_equal(count, BL_BATCH_EVENTS_MAX);
+    assert_int_equal(results[8191].result, BL_CREATE_TRANSFER_EXISTS);
+    bl_client_close(client);
+}
+
+static void test_server_pipelining_in_order(void **state) {
+    (void)state;
+    bl_client_t *client = client_new();
+    accounts_ensure(client);
+    static bl_transfer_t transfers[32];
+    uint64_t ids[64];
+    for (uint32_t r = 0; r < 64; r++) {
+        if (r % 2 == 0) { /* a create ... */
+            transfer_make(&transfers[r / 2], 2000000 + r, 1, 2);
+            assert_int_equal(bl_client_send(client, BL_OP_CREATE_TRANSFERS, &transfers[r / 2], 1,
+                                            &ids[r]),
+                             0);
+        } else { /* ... and a lookup of it, sent before the create was answered */
+            bl_u128_t id = 2000000 + r - 1;
+            assert_int_equal(bl_client_send(client, BL_OP_LOOKUP_TRANSFERS, &id, 1, &ids[r]), 0);
+        }
+    }
+    for (uint32_t r = 0; r < 64; r++) {
+        bl_transfer_t reply[1];
+        uint64_t id;
+        uint32_t status, count;
+        assert_int_equal(bl_client_receive(client, &id, &status, reply, sizeof(reply), &count), 0);
+        assert_int_equal(id, ids[r]); /* in request order */
+        assert_int_equal(status, BL_FRAME_OK);
+        if (r % 2 == 1) {
+            assert_int_equal(count, 1); /* the read saw the write before it */
+            assert_true(reply[0].id == 2000000 + r - 1);
+        }
+    }
+    bl_client_close(client);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Raw frames.                                                                                */
+
+static int raw_connect(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(g_port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+static void raw_send(int fd, const void *data, size_t size) {
+    assert_int_equal(send(fd, data, size, MSG_NOSIGNAL), (ssize_t)size);
+}
+
+static void raw_reply(int fd, bl_frame_header_t *h, void *body, size_t body_max) {
+    size_t got = 0;
+    while (got < sizeof(*h)) {
+        ssize_t n = recv(fd, (uint8_t *)h + got, sizeof(*h) - got, 0);
+        assert_true(n > 0);
+        got += (size_t)n;
+    }
+    assert_true(h->body_size <= body_max);
+    got = 0;
+    while (got < h->body_size) {
+        ssize_t n = recv(fd, (uint8_t *)body + got, h->body_size - got, 0);
+        assert_true(n > 0);
+        got += (size_t)n;
+    }
+    assert_int_equal(bl_frame_check_reply(h, body), BL_FRAME_OK);
+}
+
+static void raw_expect_closed(int fd) {
+    uint8_t byte;
+    assert_int_equal(recv(fd, &byte, 1, 0), 0);
+}
+
+static void ping_frame(bl_frame_header_t *h, uint64_t id) {
+    bl_frame_header_build(h, BL_OP_PING, id, 0, 0, NULL, 0);
+}
+
+static void test_server_frame_errors_keep_open(void **state) {
+    (void)state;
+    int fd = raw_connect();
+    uint8_t body[4096];
+    bl_frame_header_t h, reply;
+    /* 5: bad body checksum */
+    bl_u128_t ids[2] = {1, 2};
+    bl_frame_header_build(&h, BL_OP_LOOKUP_ACCOUNTS, 11, 0, 2, ids, sizeof(ids));
+    h.body_checksum ^= 1;
+    h.header_checksum = bl_hash64(&h, offsetof(bl_frame_header_t, header_checksum));
+    raw_send(fd, &h, sizeof(h));
+    raw_send(fd, ids, sizeof(ids));
+    /* 6: bad op, with a body the server must skip */
+    bl_frame_header_build(&h, 0x4242, 12, 0, 1, body, 100);
+    raw_send(fd, &h, sizeof(h));
+    raw_send(fd, body, 100);
+    /* 7: bad body size */
+    bl_frame_header_build(&h, BL_OP_LOOKUP_ACCOUNTS, 13, 0, 3, ids, sizeof(ids));
+    raw_send(fd, &h, sizeof(h));
+    raw_send(fd, ids, sizeof(ids));
+    /* 8: no events */
+    bl_frame_header_build(&h, BL_OP_CREATE_TRANSFERS, 14, 0, 0, NULL, 0);
+    raw_send(fd, &h, sizeof(h));
+    /* 9: reserved */
+    ping_frame(&h, 15);
+    h.reserved0 = 7;
+    h.header_checksum = bl_hash64(&h, offsetof(bl_frame_header_t, header_checksum));
+    raw_send(fd, &h, sizeof(h));
+    /* and the connection still works */
+    ping_frame(&h, 16);
+    raw_send(fd, &h, sizeof(h));
+    uint32_t want[][3] = {{11, BL_OP_LOOKUP_ACCOUNTS, BL_FRAME_BAD_BODY_CHECKSUM},
+                          {12, 0x4242, BL_FRAME_BAD_OP},
+                          {13, BL_OP_LOOKUP_ACCOUNTS, BL_FRAME_BAD_BODY_SIZE},
+                          {14, BL_OP_CREATE_TRANSFERS, BL_FRAME_TOO_MANY_EVENTS},
+                          {15, BL_OP_PING, BL_FRAME_RESERVED_NONZERO},
+                          {16, BL_OP_PING, BL_FRAME_OK}};
+    for (size_t i = 0; i < 6; i++) {
+        raw_reply(fd, &reply, body, sizeof(body));
+        assert_int_equal(reply.request_id, want[i][0]);
+        assert_int_equal(reply.op, want[i][1]);
+        assert_int_equal(reply.status, want[i][2]);
+        assert_int_equal(reply.count, 0);
+    }
+    close(fd);
+}
+
+/* A closing error: earlier requests are answered, then the error (op and id 0 for 1-3, the
+ * request's for 4), then the server closes. */
+static void closing_case(void (*spoil)(bl_frame_header_t *h), uint32_t status, bool echo) {
+    int fd = raw_connect();
+    bl_frame_header_t h, reply;
+    uint8_t body[64];
+    ping_frame(&h, 21);
+    raw_send(fd, &h, sizeof(h));
+    ping_frame(&h, 22);
+    spoil(&h);
+    raw_send(fd, &h, sizeof(h));
+    raw_reply(fd, &reply, body, sizeof(body));
+    assert_int_equal(reply.request_id, 21);
+    assert_int_equal(reply.status, BL_FRAME_OK);
+    raw_reply(fd, &reply, body, sizeof(body));
+    assert_int_equal(reply.status, status);
+    assert_int_equal(reply.request_id, echo ? 22 : 0);
+    assert_int_equal(reply.op, echo ? BL_OP_PING : 0);
+    raw_expect_closed(fd);
+    close(fd);
+}
+
+static void spoil_magic(bl_frame_header_t *h) {
+    h->magic[0] = 'X';
+}
+static void spoil_version(bl_frame_header_t *h) {
+    h->version = 2;
+    h->header_checksum = bl_hash64(h, offsetof(bl_frame_header_t, header_checksum));
+}
+static void spoil_checksum(bl_frame_header_t *h) {
+    h->header_checksum ^= 1;
+}
+static void spoil_size(bl_frame_header_t *h) {
+    h->body_size = BL_FRAME_BODY_SIZE_MAX + 1;
+    h->header_checksum = bl_hash64(h, offsetof(bl_frame_header_t, header_checksum));
+}
+
+static void test_server_frame_errors_close(void **state) {
+    (void)state;
+    closing_case(spoil_magic, BL_FRAME_BAD_MAGIC, false);
+    closing_case(spoil_version, BL_FRAME_BAD_VERSION, false);
+    closing_case(spoil_checksum, BL_FRAME_BAD_HEADER_CHECKSUM, false);
+    closing_case(spoil_size, BL_FRAME_BODY_TOO_LARGE, true);
+}
+
+/* Garbage, a lying body_size and a frame cut off mid-way: the server answers or closes, and
+ * other connections never notice. */
+static void test_server_malformed_input(void **state) {
+    (void)state;
+    bl_client_t *other = client_new();
+    for (int trial = 0; trial < 20; trial++) {
+        int fd = raw_connect();
+        uint8_t junk[512];
+        for (size_t i = 0; i < sizeof(junk); i++) junk[i] = (uint8_t)rng();
+        if (trial % 3 == 0) { /* a valid header announcing more body than ever comes */
+            bl_frame_header_t h;
+            bl_frame_header_build(&h, BL_OP_CREATE_ACCOUNTS, 1, 0, 4, junk, 512);
+            raw_send(fd, &h, sizeof(h));
+            raw_send(fd, junk, 100);
+        } else {
+            raw_send(fd, junk, 1 + rng() % sizeof(junk));
+        }
+        close(fd);
+        uint32_t status;
+        assert_int_equal(bl_client_ping(other, &status), 0);
+        assert_int_equal(status, BL_FRAME_OK);
+    }
+    bl_client_close(other);
+}
+
+/* A frame that dribbles in and never ends is cut off after frame_timeout_ns (2 s here). */
+static void test_server_slow_frame_is_closed(void **state) {
+    (void)state;
+    int fd = raw_connect();
+    bl_frame_header_t h;
+    ping_frame(&h, 1);
+    raw_send(fd, &h, 10); /* and never the rest */
+    struct timeval tv = {.tv_sec = 6};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    raw_expect_closed(fd);
+    close(fd);
+}
+
+static void test_server_thousand_connections(void **state) {
+    (void)state;
+    enum { N = 1000 };
+    static bl_client_t *clients[N];
+    for (int i = 0; i < N; i++) clients[i] = client_new();
+    for (int i = 0; i < N; i++) {
+        uint32_t status;
+        assert_int_equal(bl_client_ping(clients[i], &status), 0);
+        assert_int_equal(status, BL_FRAME_OK);
+    }
+    for (int i = 0; i < N; i++) bl_client_close(clients[i]);
+}
+
+int main(void) {
+    seed_init("test_server");
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_server_every_op),
+        cmocka_unit_test(test_server_full_batch),
+        cmocka_unit_test(test_server_pipelining_in_order),
+        cmocka_unit_test(test_server_frame_errors_keep_open),
+        cmocka_unit_test(test_server_frame_errors_close),
+        cmocka_unit_test(test_server_malformed_input),
+        cmocka_unit_test(test_server_slow_frame_is_closed),
+        cmocka_unit_test(test_server_thousand_connections),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
