@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ballast.sh: the project's one entry point on a Debian 12 machine.
-#   ./ballast.sh start   install what is missing, build, run the main job
+#   ./ballast.sh start   install what is missing, build, start the server (./ballast-data,
+#                        127.0.0.1:3410; options after `start` go to `ballast start`)
 #   ./ballast.sh test    install what is missing, build, run every test (also under ASan+UBSan)
 #   ./ballast.sh deps    only install what is missing
 #   ./ballast.sh build   only build (release, in build/)
@@ -40,8 +41,7 @@ start)
     shift
     deps
     build build
-    # The main job. Until the server exists this is the engine benchmark.
-    exec ./build/bench_engine "$@"
+    exec ./build/ballast start "$@"
     ;;
 test)
     deps

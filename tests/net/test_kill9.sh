@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# kill -9 through the real server: transfers the CLI saw acknowledged survive a SIGKILL and a
+# restart on the same data directory, with the same state digest; a clean SIGTERM exits 0.
+# Usage: test_kill9.sh BALLAST
+set -euo pipefail
+ballast=$1
+work=$(mktemp -d /tmp/bl_test_kill9_XXXXXX)
+server_pid=
+cleanup() { [ -n "$server_pid" ] && kill -9 "$server_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+start() { # starts the server on a free port; sets server_pid and addr
+    "$ballast" start --data "$work/data" --listen 127.0.0.1:0 --accounts-max 1000 \
+        --transfers-max 100000 --segment-size 8388608 > "$work/out" 2> "$work/err" &
+    server_pid=$!
+    for _ in $(seq 100); do
+        addr=$(sed -n 's/^ballast listening on //p' "$work/out")
+        [ -n "$addr" ] && return 0
+        sleep 0.05
+    done
+    fail "server did not start: $(cat "$work/err")"
+}
+
+start
+for id in 1 2 3; do
+    "$ballast" create-account --addr "$addr" --id $id --ledger 1 --code 1 > /dev/null
+done
+acked=()
+for id in $(seq 100 140); do
+    if "$ballast" transfer --addr "$addr" --id $id --debit $((id % 3 + 1)) \
+        --credit $(((id + 1) % 3 + 1)) --amount $id --ledger 1 --code 9 > /dev/null; then
+        acked+=($id)
+    fi
+done
+[ ${#acked[@]} -eq 41 ] || fail "only ${#acked[@]} of 41 transfers acknowledged"
+digest=$("$ballast" status --addr "$addr" | sed -n 's/^state_digest //p')
+kill -9 "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
+
+start
+found=$("$ballast" lookup-transfer --addr "$addr" --json "${acked[@]}" | wc -l)
+[ "$found" -eq ${#acked[@]} ] || fail "$found of ${#acked[@]} acknowledged transfers after kill -9"
+after=$("$ballast" status --addr "$addr" | sed -n 's/^state_digest //p')
+[ "$after" = "$digest" ] || fail "digest $after after restart, $digest before"
+"$ballast" lookup-transfer --addr "$addr" 120 | grep -q "amount 120" || fail "transfer 120 fields"
+kill -TERM "$server_pid"
+wait "$server_pid" || fail "SIGTERM: exit status $?"
+server_pid=
+ls "$work/data"/checkpoint-*.img > /dev/null || fail "no checkpoint after SIGTERM"
+echo "1 passed, 0 failed"

@@ -1,0 +1,445 @@
+/*
+ * ballast: the server and the command line client, one executable.
+ *
+ *   ballast start [options]          run the server on a data directory
+ *   ballast ping | status            ask a running server
+ *   ballast create-account ...       create one account
+ *   ballast transfer ...             create one transfer (plain, pending, post, void)
+ *   ballast lookup-account ID...     print accounts
+ *   ballast lookup-transfer ID...    print transfers
+ * Every client command takes --addr HOST:PORT (default 127.0.0.1:3410) and --json. Numbers
+ * are decimal or 0x-prefixed hex, up to 128 bits. Exit status: 0 ok; 1 the server refused or
+ * an event failed; 2 usage; 3 no connection.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ballast/client.h"
+#include "net/server.h"
+#include "wal/log.h"
+#include "wal/node.h"
+
+#define ADDR_DEFAULT "127.0.0.1:3410"
+#define DATA_DEFAULT "./ballast-data"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Numbers and addresses.                                                                     */
+
+static bool parse_u128(const char *text, bl_u128_t *out) {
+    bl_u128_t value = 0;
+    int base = 10;
+    if (text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) base = 16, text += 2;
+    if (*text == '\0') return false;
+    for (; *text; text++) {
+        int digit;
+        if (*text >= '0' && *text <= '9') digit = *text - '0';
+        else if (base == 16 && *text >= 'a' && *text <= 'f') digit = *text - 'a' + 10;
+        else if (base == 16 && *text >= 'A' && *text <= 'F') digit = *text - 'A' + 10;
+        else if (*text == '_') continue;
+        else return false;
+        if (value > (BL_U128_MAX - (bl_u128_t)digit) / (bl_u128_t)base) return false;
+        value = value * (bl_u128_t)base + (bl_u128_t)digit;
+    }
+    *out = value;
+    return true;
+}
+
+static bool parse_u64(const char *text, uint64_t max, uint64_t *out) {
+    bl_u128_t value;
+    if (!parse_u128(text, &value) || value > max) return false;
+    *out = (uint64_t)value;
+    return true;
+}
+
+static const char *u128_text(bl_u128_t value, char out[40]) {
+    char digits[40];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + (int)(value % 10));
+        value /= 10;
+    } while (value != 0);
+    for (int i = 0; i < n; i++) out[i] = digits[n - 1 - i];
+    out[n] = '\0';
+    return out;
+}
+
+static bool parse_addr(const char *text, char *host, size_t host_size, uint16_t *port) {
+    const char *colon = strrchr(text, ':');
+    uint64_t p;
+    if (colon == NULL || colon == text || !parse_u64(colon + 1, 65535, &p)) return false;
+    size_t length = (size_t)(colon - text);
+    if (text[0] == '[' && colon[-1] == ']') text++, length -= 2; /* [::1]:3410 */
+    if (length >= host_size) return false;
+    memcpy(host, text, length);
+    host[length] = '\0';
+    *port = (uint16_t)p;
+    return true;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* ballast start                                                                              */
+
+static bl_server_t *g_server;
+
+static void on_signal(int signal) {
+    (void)signal;
+    if (g_server != NULL) bl_server_stop(g_server);
+}
+
+static void start_usage(FILE *out) {
+    fprintf(out,
+            "usage: ballast start [options]\n"
+            "  --data DIR              data directory, created on first use (default %s)\n"
+            "  --listen HOST:PORT      address to serve (default %s)\n"
+            "  --partitions N          engine partitions, 1..%u (default 1)\n"
+            "  --accounts-max N        accounts the data directory can hold, fixed when it is\n"
+            "                          created, 1..%llu (default %llu)\n"
+            "  --transfers-max N       transfers likewise, 1..%llu (default %llu)\n"
+            "  --block-events-max N    events in one logged block, %u..%u (default %u)\n"
+            "  --segment-size BYTES    log segment size, a multiple of 4096, at least the\n"
+            "                          largest block (default %llu)\n"
+            "  --checkpoint-blocks N   checkpoint after N blocks (default %u)\n"
+            "  --connections-max N     open connections, 1..1048576 (default %u)\n"
+            "  --requests-max N        requests taken but not answered before `busy`\n"
+            "                          (default %u)\n"
+            "SIGTERM or SIGINT: stop accepting, finish what was taken, checkpoint, exit 0.\n",
+            DATA_DEFAULT, ADDR_DEFAULT, BL_PARTITIONS_MAX, (unsigned long long)BL_ACCOUNTS_MAX_LIMIT,
+            (unsigned long long)BL_ENGINE_ACCOUNTS_MAX_DEFAULT,
+            (unsigned long long)BL_TRANSFERS_MAX_LIMIT,
+            (unsigned long long)BL_ENGINE_TRANSFERS_MAX_DEFAULT, BL_BATCH_EVENTS_MAX,
+            BL_BLOCK_EVENTS_MAX_LIMIT, BL_ENGINE_BLOCK_EVENTS_MAX_DEFAULT,
+            (unsigned long long)BL_LOG_SEGMENT_SIZE_DEFAULT, BL_NODE_CHECKPOINT_BLOCKS_DEFAULT,
+            BL_SERVER_CONNECTIONS_MAX_DEFAULT, BL_NODE_REQUESTS_MAX_DEFAULT);
+}
+
+static int cmd_start(int argc, char **argv) {
+    const char *data = DATA_DEFAULT, *listen = ADDR_DEFAULT;
+    bl_node_config_t node_config = {.engine = {.partitions = 1}};
+    bl_server_config_t server_config = {0};
+    static const struct option options[] = {
+        {"data", required_argument, 0, 'd'},          {"listen", required_argument, 0, 'l'},
+        {"partitions", required_argument, 0, 'p'},    {"accounts-max", required_argument, 0, 'a'},
+        {"transfers-max", required_argument, 0, 't'}, {"block-events-max", required_argument, 0, 'b'},
+        {"segment-size", required_argument, 0, 's'},  {"checkpoint-blocks", required_argument, 0, 'c'},
+        {"connections-max", required_argument, 0, 'n'}, {"requests-max", required_argument, 0, 'r'},
+        {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
+    int c;
+    uint64_t v;
+    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        bool ok = true;
+        switch (c) {
+        case 'd': data = optarg; break;
+        case 'l': listen = optarg; break;
+        case 'p': ok = parse_u64(optarg, BL_PARTITIONS_MAX, &v) && v >= 1; node_config.engine.partitions = (uint32_t)v; break;
+        case 'a': ok = parse_u64(optarg, BL_ACCOUNTS_MAX_LIMIT, &v) && v >= 1; node_config.engine.accounts_max = v; break;
+        case 't': ok = parse_u64(optarg, BL_TRANSFERS_MAX_LIMIT, &v) && v >= 1; node_config.engine.transfers_max = v; break;
+        case 'b': ok = parse_u64(optarg, BL_BLOCK_EVENTS_MAX_LIMIT, &v) && v >= BL_BATCH_EVENTS_MAX; node_config.engine.block_events_max = (uint32_t)v; break;
+        case 's': ok = parse_u64(optarg, UINT32_MAX, &v) && v >= BL_LOG_SEGMENT_SIZE_MIN && v % BL_LOG_ALIGN == 0; node_config.segment_size_bytes = v; break;
+        case 'c': ok = parse_u64(optarg, UINT64_MAX, &v) && v >= 1; node_config.checkpoint_blocks = v; break;
+        case 'n': ok = parse_u64(optarg, 1u << 20, &v) && v >= 1; server_config.connections_max = (uint32_t)v; break;
+        case 'r': ok = parse_u64(optarg, 1u << 24, &v) && v >= 1; node_config.requests_max = (uint32_t)v; break;
+        case 'h': start_usage(stdout); return 0;
+        default: ok = false;
+        }
+        if (!ok) {
+            fprintf(stderr, "ballast: bad option or value: %s\n", argv[optind - 1]);
+            start_usage(stderr);
+            return 2;
+        }
+    }
+    char host[256];
+    uint16_t port;
+    if (optind != argc || !parse_addr(listen, host, sizeof(host), &port)) {
+        start_usage(stderr);
+        return 2;
+    }
+    node_config.dir = data;
+    bl_node_t *node = NULL;
+    int rc = bl_node_open(&node, &node_config);
+    if (rc != 0) {
+        fprintf(stderr, "ballast: cannot open %s: %s\n", data, strerror(-rc));
+        return 1;
+    }
+    server_config.host = host;
+    server_config.port = port;
+    server_config.node = node;
+    rc = bl_server_open(&g_server, &server_config);
+    if (rc != 0) {
+        fprintf(stderr, "ballast: cannot listen on %s: %s\n", listen, strerror(-rc));
+        bl_node_close(node);
+        return 1;
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    printf("ballast listening on %s:%u\n", host, bl_server_port(g_server));
+    fflush(stdout);
+    bl_server_run(g_server);
+    fprintf(stderr, "ballast: stopping: finished requests, writing a checkpoint\n");
+    bl_server_close(g_server);
+    g_server = NULL;
+    bl_node_close(node);
+    fprintf(stderr, "ballast: stopped\n");
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Client commands.                                                                           */
+
+typedef struct cli {
+    char host[256];
+    uint16_t port;
+    bool json;
+    bl_client_t *client;
+} cli_t;
+
+static void print_account(const cli_t *cli, const bl_account_t *a) {
+    char id[40], dp[40], dpo[40], cp[40], cpo[40], ud[40];
+    if (cli->json) {
+        printf("{\"id\":\"%s\",\"debits_pending\":\"%s\",\"debits_posted\":\"%s\","
+               "\"credits_pending\":\"%s\",\"credits_posted\":\"%s\",\"user_data_128\":\"%s\","
+               "\"user_data_64\":%" PRIu64 ",\"user_data_32\":%u,\"ledger\":%u,\"code\":%u,"
+               "\"flags\":%u,\"timestamp\":%" PRIu64 "}\n",
+               u128_text(a->id, id), u128_text(a->debits_pending, dp),
+               u128_text(a->debits_posted, dpo), u128_text(a->credits_pending, cp),
+               u128_text(a->credits_posted, cpo), u128_text(a->user_data_128, ud),
+               a->user_data_64, a->user_data_32, a->ledger, a->code, a->flags, a->timestamp);
+        return;
+    }
+    printf("account %s  ledger %u  code %u  flags %s%s%s%s\n"
+           "  debits  pending %s  posted %s\n  credits pending %s  posted %s\n"
+           "  user_data %s / %" PRIu64 " / %u  timestamp %" PRIu64 "\n",
+           u128_text(a->id, id), a->ledger, a->code, a->flags ? "" : "none",
+           a->flags & BL_ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS ? "debits_must_not_exceed_credits " : "",
+           a->flags & BL_ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS ? "credits_must_not_exceed_debits " : "",
+           a->flags & BL_ACCOUNT_HISTORY ? "history" : "", u128_text(a->debits_pending, dp),
+           u128_text(a->debits_posted, dpo), u128_text(a->credits_pending, cp),
+           u128_text(a->credits_posted, cpo), u128_text(a->user_data_128, ud), a->user_data_64,
+           a->user_data_32, a->timestamp);
+}
+
+static void print_transfer(const cli_t *cli, const bl_transfer_t *t) {
+    char id[40], dr[40], cr[40], amount[40], pending[40], ud[40];
+    const char *kind = t->flags & BL_TRANSFER_PENDING        ? "pending"
+                       : t->flags & BL_TRANSFER_POST_PENDING ? "post_pending"
+                       : t->flags & BL_TRANSFER_VOID_PENDING ? "void_pending"
+                                                             : "plain";
+    if (cli->json) {
+        printf("{\"id\":\"%s\",\"debit_account_id\":\"%s\",\"credit_account_id\":\"%s\","
+               "\"amount\":\"%s\",\"pending_id\":\"%s\",\"user_data_128\":\"%s\","
+               "\"user_data_64\":%" PRIu64 ",\"user_data_32\":%u,\"timeout\":%u,\"ledger\":%u,"
+               "\"code\":%u,\"flags\":%u,\"timestamp\":%" PRIu64 "}\n",
+               u128_text(t->id, id), u128_text(t->debit_account_id, dr),
+               u128_text(t->credit_account_id, cr), u128_text(t->amount, amount),
+               u128_text(t->pending_id, pending), u128_text(t->user_data_128, ud),
+               t->user_data_64, t->user_data_32, t->timeout, t->ledger, t->code, t->flags,
+               t->timestamp);
+        return;
+    }
+    printf("transfer %s  %s  %s -> %s  amount %s  ledger %u  code %u\n"
+           "  pending_id %s  timeout %u s  user_data %s / %" PRIu64 " / %u  timestamp %" PRIu64
+           "\n",
+           u128_text(t->id, id), kind, u128_text(t->debit_account_id, dr),
+           u128_text(t->credit_account_id, cr), u128_text(t->amount, amount), t->ledger, t->code,
+           u128_text(t->pending_id, pending), t->timeout, u128_text(t->user_data_128, ud),
+           t->user_data_64, t->user_data_32, t->timestamp);
+}
+
+/* The outcome of a one-event create: 0 ok (or exists), 1 otherwise. */
+static int print_results(const cli_t *cli, bool accounts, const bl_event_result_t *results,
+                         uint32_t count) {
+    uint32_t code = count ? results[0].result : 0;
+    const char *name = accounts ? bl_create_account_result_name(code)
+                                : bl_create_transfer_result_name(code);
+    if (cli->json) {
+        printf("{\"result\":\"%s\",\"code\":%u}\n", name ? name : "unknown", code);
+    } else {
+        printf("%s\n", name ? name : "unknown");
+    }
+    uint32_t exists = accounts ? BL_CREATE_ACCOUNT_EXISTS : BL_CREATE_TRANSFER_EXISTS;
+    return code == 0 || code == exists ? 0 : 1;
+}
+
+static int frame_failed(uint32_t status) {
+    fprintf(stderr, "ballast: the server answered %s\n",
+            bl_frame_status_name(status) ? bl_frame_status_name(status) : "an unknown status");
+    return 1;
+}
+
+static void cli_usage(FILE *out) {
+    fprintf(out,
+            "usage: ballast COMMAND [--addr HOST:PORT] [--json] [options]\n"
+            "  start                     run the server (ballast start --help)\n"
+            "  ping                      round trip time to the server\n"
+            "  status                    the server's ServerStatus\n"
+            "  create-account --id N --ledger N --code N [--user-data-128 N]\n"
+            "                 [--user-data-64 N] [--user-data-32 N]\n"
+            "                 [--debits-must-not-exceed-credits]\n"
+            "                 [--credits-must-not-exceed-debits] [--history]\n"
+            "  transfer --id N --debit N --credit N --amount N --ledger N --code N\n"
+            "           [--pending [--timeout S]] [--post ID | --void ID] [--user-data-* N]\n"
+            "  lookup-account ID...      print accounts (missing ones are skipped)\n"
+            "  lookup-transfer ID...     print transfers\n"
+            "--addr defaults to %s. Numbers: decimal or 0x hex, up to 128 bits.\n"
+            "Exit status: 0 ok, 1 refused or failed, 2 usage, 3 no connection.\n",
+            ADDR_DEFAULT);
+}
+
+static int cli_connect(cli_t *cli) {
+    int rc = bl_client_connect(&cli->client, cli->host, cli->port, 5000000000ull);
+    if (rc != 0) {
+        fprintf(stderr, "ballast: cannot reach %s:%u: %s\n", cli->host, cli->port, strerror(-rc));
+        return 3;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        cli_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *command = argv[1];
+    if (!strcmp(command, "start")) return cmd_start(argc - 1, argv + 1);
+
+    cli_t cli = {.port = 3410};
+    strcpy(cli.host, "127.0.0.1");
+    bl_account_t account = {0};
+    bl_transfer_t transfer = {0};
+    enum { O_ADDR = 1000, O_JSON, O_ID, O_LEDGER, O_CODE, O_UD128, O_UD64, O_UD32, O_DMNEC,
+           O_CMNED, O_HISTORY, O_DEBIT, O_CREDIT, O_AMOUNT, O_PENDING, O_TIMEOUT, O_POST,
+           O_VOID, O_LINKED };
+    static const struct option options[] = {
+        {"addr", required_argument, 0, O_ADDR}, {"json", no_argument, 0, O_JSON},
+        {"id", required_argument, 0, O_ID}, {"ledger", required_argument, 0, O_LEDGER},
+        {"code", required_argument, 0, O_CODE}, {"user-data-128", required_argument, 0, O_UD128},
+        {"user-data-64", required_argument, 0, O_UD64}, {"user-data-32", required_argument, 0, O_UD32},
+        {"debits-must-not-exceed-credits", no_argument, 0, O_DMNEC},
+        {"credits-must-not-exceed-debits", no_argument, 0, O_CMNED},
+        {"history", no_argument, 0, O_HISTORY}, {"debit", required_argument, 0, O_DEBIT},
+        {"credit", required_argument, 0, O_CREDIT}, {"amount", required_argument, 0, O_AMOUNT},
+        {"pending", no_argument, 0, O_PENDING}, {"timeout", required_argument, 0, O_TIMEOUT},
+        {"post", required_argument, 0, O_POST}, {"void", required_argument, 0, O_VOID},
+        {"linked", no_argument, 0, O_LINKED}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    bool accounts = !strcmp(command, "create-account");
+    optind = 2;
+    int c;
+    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        bl_u128_t v = 0;
+        bool ok = true;
+        if (optarg != NULL && c != O_ADDR) ok = parse_u128(optarg, &v);
+        switch (c) {
+        case O_ADDR: ok = parse_addr(optarg, cli.host, sizeof(cli.host), &cli.port); break;
+        case O_JSON: cli.json = true; break;
+        case O_ID: account.id = transfer.id = v; break;
+        case O_LEDGER: ok = ok && v <= UINT32_MAX; account.ledger = transfer.ledger = (uint32_t)v; break;
+        case O_CODE: ok = ok && v <= UINT16_MAX; account.code = transfer.code = (uint16_t)v; break;
+        case O_UD128: account.user_data_128 = transfer.user_data_128 = v; break;
+        case O_UD64: ok = ok && v <= UINT64_MAX; account.user_data_64 = transfer.user_data_64 = (uint64_t)v; break;
+        case O_UD32: ok = ok && v <= UINT32_MAX; account.user_data_32 = transfer.user_data_32 = (uint32_t)v; break;
+        case O_DMNEC: account.flags |= BL_ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS; break;
+        case O_CMNED: account.flags |= BL_ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS; break;
+        case O_HISTORY: account.flags |= BL_ACCOUNT_HISTORY; break;
+        case O_DEBIT: transfer.debit_account_id = v; break;
+        case O_CREDIT: transfer.credit_account_id = v; break;
+        case O_AMOUNT: transfer.amount = v; break;
+        case O_PENDING: transfer.flags |= BL_TRANSFER_PENDING; break;
+        case O_TIMEOUT: ok = ok && v <= UINT32_MAX; transfer.timeout = (uint32_t)v; break;
+        case O_POST: transfer.flags |= BL_TRANSFER_POST_PENDING; transfer.pending_id = v; break;
+        case O_VOID: transfer.flags |= BL_TRANSFER_VOID_PENDING; transfer.pending_id = v; break;
+        case O_LINKED: transfer.flags |= BL_TRANSFER_LINKED; account.flags |= BL_ACCOUNT_LINKED; break;
+        case 'h': cli_usage(stdout); return 0;
+        default: ok = false;
+        }
+        if (!ok) {
+            fprintf(stderr, "ballast: bad value: %s\n", optarg ? optarg : "");
+            return 2;
+        }
+    }
+
+    int rc;
+    uint32_t status, count;
+    if (!strcmp(command, "ping") || !strcmp(command, "status")) {
+        if (optind != argc) return cli_usage(stderr), 2;
+        if ((rc = cli_connect(&cli)) != 0) return rc;
+        if (!strcmp(command, "ping")) {
+            struct timespec t0, t1;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            rc = bl_client_ping(cli.client, &status);
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            double us = (double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3;
+            if (rc == 0 && status == BL_FRAME_OK)
+                printf(cli.json ? "{\"ok\":true,\"round_trip_us\":%.1f}\n" : "pong in %.1f us\n", us);
+        } else {
+            bl_server_status_t s;
+            rc = bl_client_status(cli.client, &s, &status);
+            char digest[40];
+            if (rc == 0 && status == BL_FRAME_OK)
+                printf(cli.json ? "{\"protocol_version\":%u,\"partitions\":%u,\"block_height\":%" PRIu64
+                                  ",\"accounts_count\":%" PRIu64 ",\"transfers_count\":%" PRIu64
+                                  ",\"checkpoint_height\":%" PRIu64 ",\"uptime_ns\":%" PRIu64
+                                  ",\"state_digest\":\"%s\"}\n"
+                                : "protocol_version %u\npartitions %u\nblock_height %" PRIu64
+                                  "\naccounts_count %" PRIu64 "\ntransfers_count %" PRIu64
+                                  "\ncheckpoint_height %" PRIu64 "\nuptime_ns %" PRIu64
+                                  "\nstate_digest %s\n",
+                       s.protocol_version, s.partitions, s.block_height, s.accounts_count,
+                       s.transfers_count, s.checkpoint_height, s.uptime_ns,
+                       u128_text(s.state_digest, digest));
+        }
+    } else if (accounts || !strcmp(command, "transfer")) {
+        if (optind != argc) return cli_usage(stderr), 2;
+        if ((rc = cli_connect(&cli)) != 0) return rc;
+        bl_event_result_t result[1];
+        rc = accounts ? bl_client_create_accounts(cli.client, &account, 1, result, &count, &status)
+                      : bl_client_create_transfers(cli.client, &transfer, 1, result, &count,
+                                                   &status);
+        if (rc == 0 && status == BL_FRAME_OK) {
+            int outcome = print_results(&cli, accounts, result, count);
+            bl_client_close(cli.client);
+            return outcome;
+        }
+    } else if (!strcmp(command, "lookup-account") || !strcmp(command, "lookup-transfer")) {
+        uint32_t n = (uint32_t)(argc - optind);
+        if (n == 0 || n > BL_BATCH_EVENTS_MAX) return cli_usage(stderr), 2;
+        bl_u128_t *ids = calloc(n, sizeof(bl_u128_t));
+        void *out = calloc(n, 128);
+        for (uint32_t i = 0; i < n; i++) {
+            if (!parse_u128(argv[optind + i], &ids[i])) {
+                fprintf(stderr, "ballast: not an id: %s\n", argv[optind + i]);
+                return 2;
+            }
+        }
+        if ((rc = cli_connect(&cli)) != 0) return rc;
+        bool acc = !strcmp(command, "lookup-account");
+        rc = acc ? bl_client_lookup_accounts(cli.client, ids, n, out, &count, &status)
+                 : bl_client_lookup_transfers(cli.client, ids, n, out, &count, &status);
+        for (uint32_t i = 0; rc == 0 && status == BL_FRAME_OK && i < count; i++) {
+            if (acc) print_account(&cli, (bl_account_t *)out + i);
+            else print_transfer(&cli, (bl_transfer_t *)out + i);
+        }
+        if (rc == 0 && status == BL_FRAME_OK && count < n && !cli.json)
+            fprintf(stderr, "ballast: %u of %u not found\n", n - count, n);
+        free(ids);
+        free(out);
+    } else {
+        cli_usage(stderr);
+        return 2;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "ballast: %s\n", strerror(-rc));
+        bl_client_close(cli.client);
+        return 3;
+    }
+    bl_client_close(cli.client);
+    return status == BL_FRAME_OK ? 0 : frame_failed(status);
+}
