@@ -14,7 +14,9 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "common/assert.h"
@@ -47,9 +49,15 @@ int bl_checkpoint_write(const bl_io_t *io, const char *dir, const bl_engine_t *e
 
 pid_t bl_checkpoint_fork(const bl_io_t *io, const char *dir, const bl_engine_t *engine,
                          uint64_t height) {
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) return -errno;
-    if (pid == 0) _exit(bl_checkpoint_write(io, dir, engine, height) == 0 ? 0 : 1);
+    if (pid == 0) {
+        /* A writer whose node died stops: the restarted node recovers and checkpoints on its
+         * own, and an orphan would hold the old memory and race its cleanup of .tmp files. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(1);
+        _exit(bl_checkpoint_write(io, dir, engine, height) == 0 ? 0 : 1);
+    }
     return pid;
 }
 

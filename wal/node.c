@@ -468,6 +468,9 @@ static void *bl_node_main(void *arg) {
             timeout = deadline - now;
         bl_node_sleep(node, timeout);
     }
+    /* A checkpoint child dies with the thread that forked it (PR_SET_PDEATHSIG): wait for it
+     * here, before this thread ends. */
+    bl_node_checkpoint_reap(node, true);
     return NULL;
 }
 

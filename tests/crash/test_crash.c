@@ -244,6 +244,13 @@ static void verify(uint32_t round) {
     bl_node_request_t request = {.op = BL_OP_LOOKUP_ACCOUNTS, .count = ACCOUNTS, .body = ids,
                                  .reply = accounts};
     assert_int_equal(bl_node_call(node, &request), BL_FRAME_OK);
+    /* A kill can land before the first child made its accounts durable: they are one block,
+     * so all are there or none, and without them no transfer can be. */
+    if (request.reply_count == 0) {
+        assert_int_equal(present, 0);
+        bl_node_close(node);
+        return;
+    }
     assert_int_equal(request.reply_count, ACCOUNTS);
     for (uint32_t i = 0; i < ACCOUNTS; i++) {
         assert_true(accounts[i].debits_posted == debits[i + 1]);
