@@ -2,14 +2,16 @@
 # ballast.sh: the project's one entry point on a Debian 12 machine.
 #   ./ballast.sh start   install what is missing, build, start the server (./ballast-data,
 #                        127.0.0.1:3410; options after `start` go to `ballast start`)
-#   ./ballast.sh test    install what is missing, build, run every test (also under ASan+UBSan)
+#   ./ballast.sh test    install what is missing, build, run every test (also under ASan+UBSan),
+#                        then each libFuzzer target for BL_FUZZ_SECONDS (default 60) seconds
 #   ./ballast.sh deps    only install what is missing
 #   ./ballast.sh build   only build (release, in build/)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(gcc cmake make pkg-config liburing-dev libjemalloc-dev libsodium-dev libxxhash-dev
-          libcmocka-dev)
+          libcmocka-dev clang libclang-rt-14-dev)
+FUZZ_SECONDS=${BL_FUZZ_SECONDS:-60}
 JOBS=$(nproc 2>/dev/null || echo 2)
 
 deps() {
@@ -50,6 +52,17 @@ test)
     build build-sanitize -DBL_SANITIZE=ON
     (cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
         ctest --output-on-failure -j "$JOBS")
+    build build-fuzz -DBL_FUZZ=ON -DCMAKE_C_COMPILER=clang
+    for target in fuzz_frame fuzz_engine; do
+        corpus=$(mktemp -d)
+        echo "fuzz: $target for ${FUZZ_SECONDS} s"
+        ./build-fuzz/$target -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 "$corpus" \
+            2>&1 | grep -E "^INFO: Seed|^Done|^stat::number_of_executed_units|ERROR|SUMMARY" || true
+        status=${PIPESTATUS[0]}
+        rm -rf "$corpus"
+        [ "$status" -eq 0 ] || { echo "fuzz: $target failed"; exit 1; }
+    done
+    echo "fuzz: 2 passed, 0 failed"
     ;;
 *)
     echo "usage: $0 start|test|deps|build" >&2
