@@ -1,6 +1,11 @@
 /*
  * The C client (include/ballast/client.h): a blocking socket with send and receive timeouts,
  * frames built and checked with net/frame.c. Request ids count up from 1 per client.
+ *
+ * Requests without a reply are kept (op, body pointer, count, id) in a ring of
+ * BL_PIPELINE_REQUESTS_MAX. When sending or receiving fails for a connection reason, the
+ * client reconnects and resends the whole ring in order, with the same ids, so replies match
+ * as if nothing happened.
  */
 #define _GNU_SOURCE
 #include "ballast/client.h"
@@ -11,6 +16,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +28,22 @@
 
 #define BL_CLIENT_TIMEOUT_NS_DEFAULT (10ull * 1000000000ull)
 
+typedef struct bl_client_pending {
+    uint16_t op;
+    uint32_t count;
+    const void *body;
+    uint64_t request_id;
+} bl_client_pending_t;
+
 struct bl_client {
     int fd;
     uint64_t next_request_id;
+    char host[256];
+    uint16_t port;
+    uint64_t timeout_ns;
+    uint64_t reconnects;
+    bl_client_pending_t pending[BL_PIPELINE_REQUESTS_MAX];
+    uint32_t pending_head, pending_count;
 };
 
 /* Connects one address within the timeout, then makes the socket blocking with timeouts. */
@@ -59,8 +78,7 @@ static int bl_client_connect_one(const struct addrinfo *ai, uint64_t timeout_ns)
     return fd;
 }
 
-int bl_client_connect(bl_client_t **out, const char *host, uint16_t port, uint64_t timeout_ns) {
-    if (timeout_ns == 0) timeout_ns = BL_CLIENT_TIMEOUT_NS_DEFAULT;
+static int bl_client_dial(const char *host, uint16_t port, uint64_t timeout_ns) {
     char service[8];
     snprintf(service, sizeof(service), "%u", port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
@@ -71,6 +89,13 @@ int bl_client_connect(bl_client_t **out, const char *host, uint16_t port, uint64
     for (struct addrinfo *ai = list; ai != NULL && fd < 0; ai = ai->ai_next)
         fd = bl_client_connect_one(ai, timeout_ns);
     freeaddrinfo(list);
+    return fd;
+}
+
+int bl_client_connect(bl_client_t **out, const char *host, uint16_t port, uint64_t timeout_ns) {
+    if (timeout_ns == 0) timeout_ns = BL_CLIENT_TIMEOUT_NS_DEFAULT;
+    if (strlen(host) >= sizeof(((bl_client_t *)0)->host)) return -ENAMETOOLONG;
+    int fd = bl_client_dial(host, port, timeout_ns);
     if (fd < 0) return fd;
     bl_client_t *client = calloc(1, sizeof(*client));
     if (client == NULL) {
@@ -79,13 +104,20 @@ int bl_client_connect(bl_client_t **out, const char *host, uint16_t port, uint64
     }
     client->fd = fd;
     client->next_request_id = 1;
+    strcpy(client->host, host);
+    client->port = port;
+    client->timeout_ns = timeout_ns;
     *out = client;
     return 0;
 }
 
+uint64_t bl_client_reconnects(const bl_client_t *client) {
+    return client->reconnects;
+}
+
 void bl_client_close(bl_client_t *client) {
     if (client == NULL) return;
-    close(client->fd);
+    if (client->fd >= 0) close(client->fd);
     free(client);
 }
 
@@ -94,15 +126,13 @@ static int bl_client_io_error(ssize_t n) {
     return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
 }
 
-int bl_client_send(bl_client_t *client, uint16_t op, const void *body, uint32_t count,
-                   uint64_t *request_id) {
-    int size = bl_op_request_record_size(op);
-    if (size < 0) return -EINVAL;
-    uint64_t body_size = (uint64_t)count * (uint64_t)size;
-    if (body_size > BL_FRAME_BODY_SIZE_MAX) return -EMSGSIZE;
+/* Writes one request frame. */
+static int bl_client_write(bl_client_t *client, const bl_client_pending_t *p) {
+    uint64_t body_size = (uint64_t)p->count * (uint64_t)bl_op_request_record_size(p->op);
+    const void *body = p->body;
     bl_frame_header_t h;
-    uint64_t id = client->next_request_id++;
-    bl_frame_header_build(&h, op, id, 0, count, body, (uint32_t)body_size);
+    uint64_t id = p->request_id;
+    bl_frame_header_build(&h, p->op, id, 0, p->count, body, (uint32_t)body_size);
     struct iovec iov[2] = {{&h, sizeof(h)}, {(void *)body, body_size}};
     int parts = body_size ? 2 : 1;
     size_t left = sizeof(h) + body_size;
@@ -119,7 +149,59 @@ int bl_client_send(bl_client_t *client, uint16_t op, const void *body, uint32_t 
             n -= (ssize_t)take;
         }
     }
-    if (request_id != NULL) *request_id = id;
+    return 0;
+}
+
+static bool bl_client_connection_error(int rc) {
+    return rc == -ECONNRESET || rc == -EPIPE || rc == -ETIMEDOUT || rc == -ENOTCONN ||
+           rc == -ECONNABORTED || rc == -ECONNREFUSED;
+}
+
+/* Remakes the connection and resends every request without a reply, in order. */
+static int bl_client_reconnect(bl_client_t *client) {
+    close(client->fd);
+    client->fd = -1;
+    int fd = bl_client_dial(client->host, client->port, client->timeout_ns);
+    if (fd < 0) return fd;
+    client->fd = fd;
+    client->reconnects++;
+    for (uint32_t i = 0; i < client->pending_count; i++) {
+        int rc = bl_client_write(client,
+                                 &client->pending[(client->pending_head + i) %
+                                                  BL_PIPELINE_REQUESTS_MAX]);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
+/* Runs `rc` through reconnects: while it is a connection error and retries remain, reconnect
+ * (which resends); returns the last result. */
+static int bl_client_recover(bl_client_t *client, int rc, int *retries) {
+    while (rc != 0 && bl_client_connection_error(rc) && (*retries)++ < BL_CLIENT_RETRIES_MAX)
+        rc = bl_client_reconnect(client);
+    return rc;
+}
+
+int bl_client_send(bl_client_t *client, uint16_t op, const void *body, uint32_t count,
+                   uint64_t *request_id) {
+    int size = bl_op_request_record_size(op);
+    if (size < 0) return -EINVAL;
+    if ((uint64_t)count * (uint64_t)size > BL_FRAME_BODY_SIZE_MAX) return -EMSGSIZE;
+    if (client->pending_count == BL_PIPELINE_REQUESTS_MAX) return -EBUSY;
+    bl_client_pending_t *p =
+        &client->pending[(client->pending_head + client->pending_count) % BL_PIPELINE_REQUESTS_MAX];
+    *p = (bl_client_pending_t){.op = op, .count = count, .body = body,
+                               .request_id = client->next_request_id++};
+    client->pending_count++;
+    int retries = 0;
+    int rc = client->fd >= 0 ? bl_client_write(client, p) : -ENOTCONN;
+    /* A reconnect resends this request too, with everything before it. */
+    rc = bl_client_recover(client, rc, &retries);
+    if (rc != 0) {
+        client->pending_count--;
+        return rc;
+    }
+    if (request_id != NULL) *request_id = p->request_id;
     return 0;
 }
 
@@ -135,16 +217,29 @@ static int bl_client_read_exact(bl_client_t *client, void *buffer, size_t size) 
     return 0;
 }
 
+static int bl_client_read_reply(bl_client_t *client, bl_frame_header_t *h, void *reply,
+                               uint32_t reply_bytes_max) {
+    int rc = client->fd >= 0 ? bl_client_read_exact(client, h, sizeof(*h)) : -ENOTCONN;
+    if (rc != 0) return rc;
+    if (h->body_size > BL_FRAME_BODY_SIZE_MAX) return -EPROTO;
+    if (h->body_size > reply_bytes_max) return -EMSGSIZE;
+    if (h->body_size > 0 && (rc = bl_client_read_exact(client, reply, h->body_size)) != 0)
+        return rc;
+    return 0;
+}
+
 int bl_client_receive(bl_client_t *client, uint64_t *request_id, uint32_t *status, void *reply,
                       uint32_t reply_bytes_max, uint32_t *reply_count) {
+    if (client->pending_count == 0) return -ENOMSG; /* nothing was sent */
     bl_frame_header_t h;
-    int rc = bl_client_read_exact(client, &h, sizeof(h));
-    if (rc != 0) return rc;
-    if (h.body_size > BL_FRAME_BODY_SIZE_MAX) return -EPROTO;
-    if (h.body_size > reply_bytes_max) return -EMSGSIZE;
-    if (h.body_size > 0 && (rc = bl_client_read_exact(client, reply, h.body_size)) != 0)
-        return rc;
+    int retries = 0, rc;
+    while ((rc = bl_client_read_reply(client, &h, reply, reply_bytes_max)) != 0) {
+        rc = bl_client_recover(client, rc, &retries);
+        if (rc != 0) return rc;
+    }
     if (bl_frame_check_reply(&h, reply) != BL_FRAME_OK) return -EPROTO;
+    client->pending_head = (client->pending_head + 1) % BL_PIPELINE_REQUESTS_MAX;
+    client->pending_count--;
     if (request_id != NULL) *request_id = h.request_id;
     *status = h.status;
     if (reply_count != NULL) *reply_count = h.count;

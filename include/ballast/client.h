@@ -6,8 +6,10 @@
  * status of the reply in *status (BL_FRAME_OK, or busy, read_only, a frame error...). Domain
  * outcomes are in the reply records (EventResult codes). A client is used by one thread.
  *
- * Resending is always safe: ids make creates idempotent, so after a timeout or a lost
- * connection a caller reconnects and sends the same request again, treating `exists` as
+ * Resending is always safe: ids make creates idempotent. The client does it itself: when the
+ * connection fails (reset, closed, timed out) it reconnects and resends every request that
+ * has no reply yet, in order, with its request_id, up to BL_CLIENT_RETRIES_MAX times; a
+ * create that had landed then reports `exists` for its events, which callers treat as
  * success.
  */
 #ifndef BALLAST_CLIENT_H
@@ -19,13 +21,17 @@
 
 typedef struct bl_client bl_client_t;
 
+#define BL_CLIENT_RETRIES_MAX 3
+
 /* Connects to host:port (a name or an address). timeout_ns bounds the connect and then every
  * send and receive (0: 10 s). */
 int bl_client_connect(bl_client_t **client, const char *host, uint16_t port, uint64_t timeout_ns);
 void bl_client_close(bl_client_t *client);
 
 /* Sends one request (`count` records of the op's request size in `body`) and returns its
- * request_id in *request_id. Does not wait for the reply: up to 64 can be in flight. */
+ * request_id in *request_id. Does not wait for the reply: up to 64 can be in flight (-EBUSY
+ * past that: receive first). `body` must stay valid until its reply is received: it is sent
+ * again if the connection has to be remade. */
 int bl_client_send(bl_client_t *client, uint16_t op, const void *body, uint32_t count,
                    uint64_t *request_id);
 
@@ -33,6 +39,9 @@ int bl_client_send(bl_client_t *client, uint16_t op, const void *body, uint32_t 
  * reply_bytes_max bytes of body into `reply` (more: -EMSGSIZE); *reply_count records. */
 int bl_client_receive(bl_client_t *client, uint64_t *request_id, uint32_t *status, void *reply,
                       uint32_t reply_bytes_max, uint32_t *reply_count);
+
+/* How many times the connection was remade. */
+uint64_t bl_client_reconnects(const bl_client_t *client);
 
 /* send + receive. */
 int bl_client_request(bl_client_t *client, uint16_t op, const void *body, uint32_t count,

@@ -365,6 +365,38 @@ static void test_server_slow_frame_is_closed(void **state) {
     close(fd);
 }
 
+/* The server goes away and comes back on the same port between two requests: the client
+ * reconnects and resends; a create that had landed reports `exists`. */
+static void test_server_reconnect_and_resend(void **state) {
+    (void)state;
+    bl_client_t *client = client_new();
+    accounts_ensure(client);
+    bl_transfer_t t;
+    transfer_make(&t, 3000000, 1, 2);
+    bl_event_result_t result[1];
+    uint32_t count, status;
+    assert_int_equal(bl_client_create_transfers(client, &t, 1, result, &count, &status), 0);
+    assert_int_equal(count, 0);
+
+    bl_server_stop(g_server);
+    pthread_join(g_thread, NULL);
+    bl_server_close(g_server);
+    bl_server_config_t config = {.host = "127.0.0.1", .port = g_port, .node = g_node,
+                                 .frame_timeout_ns = 2000000000ull};
+    assert_int_equal(bl_server_open(&g_server, &config), 0);
+    assert_int_equal(pthread_create(&g_thread, NULL, server_main, NULL), 0);
+
+    assert_int_equal(bl_client_create_transfers(client, &t, 1, result, &count, &status), 0);
+    assert_int_equal(status, BL_FRAME_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(result[0].result, BL_CREATE_TRANSFER_EXISTS);
+    assert_true(bl_client_reconnects(client) >= 1);
+    transfer_make(&t, 3000001, 1, 2);
+    assert_int_equal(bl_client_create_transfers(client, &t, 1, result, &count, &status), 0);
+    assert_int_equal(count, 0);
+    bl_client_close(client);
+}
+
 static void test_server_thousand_connections(void **state) {
     (void)state;
     enum { N = 1000 };
@@ -388,6 +420,7 @@ int main(void) {
         cmocka_unit_test(test_server_frame_errors_close),
         cmocka_unit_test(test_server_malformed_input),
         cmocka_unit_test(test_server_slow_frame_is_closed),
+        cmocka_unit_test(test_server_reconnect_and_resend),
         cmocka_unit_test(test_server_thousand_connections),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
