@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ballast/client.h"
 #include "net/server.h"
@@ -199,6 +200,7 @@ typedef struct cli {
     char host[256];
     uint16_t port;
     bool json;
+    bool keep; /* the REPL: one connection for every command */
     bl_client_t *client;
 } cli_t;
 
@@ -289,12 +291,14 @@ static void cli_usage(FILE *out) {
             "           [--pending [--timeout S]] [--post ID | --void ID] [--user-data-* N]\n"
             "  lookup-account ID...      print accounts (missing ones are skipped)\n"
             "  lookup-transfer ID...     print transfers\n"
+            "  repl                      read commands line by line on one connection\n"
             "--addr defaults to %s. Numbers: decimal or 0x hex, up to 128 bits.\n"
             "Exit status: 0 ok, 1 refused or failed, 2 usage, 3 no connection.\n",
             ADDR_DEFAULT);
 }
 
 static int cli_connect(cli_t *cli) {
+    if (cli->client != NULL) return 0;
     int rc = bl_client_connect(&cli->client, cli->host, cli->port, 5000000000ull);
     if (rc != 0) {
         fprintf(stderr, "ballast: cannot reach %s:%u: %s\n", cli->host, cli->port, strerror(-rc));
@@ -303,16 +307,17 @@ static int cli_connect(cli_t *cli) {
     return 0;
 }
 
-int main(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        cli_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+static void cli_done(cli_t *cli) {
+    if (!cli->keep) {
+        bl_client_close(cli->client);
+        cli->client = NULL;
     }
-    const char *command = argv[1];
-    if (!strcmp(command, "start")) return cmd_start(argc - 1, argv + 1);
+}
 
-    cli_t cli = {.port = 3410};
-    strcpy(cli.host, "127.0.0.1");
+/* One client command, argv[1] the command (argv[0] unused). The exit status. */
+static int cli_run(cli_t *cli_in, int argc, char **argv) {
+    cli_t cli = *cli_in;
+    const char *command = argv[1];
     bl_account_t account = {0};
     bl_transfer_t transfer = {0};
     enum { O_ADDR = 1000, O_JSON, O_ID, O_LEDGER, O_CODE, O_UD128, O_UD64, O_UD32, O_DMNEC,
@@ -405,7 +410,8 @@ int main(int argc, char **argv) {
                                                    &status);
         if (rc == 0 && status == BL_FRAME_OK) {
             int outcome = print_results(&cli, accounts, result, count);
-            bl_client_close(cli.client);
+            cli_in->client = cli.client;
+            cli_done(cli_in);
             return outcome;
         }
     } else if (!strcmp(command, "lookup-account") || !strcmp(command, "lookup-transfer")) {
@@ -435,11 +441,77 @@ int main(int argc, char **argv) {
         cli_usage(stderr);
         return 2;
     }
+    cli_in->client = cli.client;
     if (rc != 0) {
         fprintf(stderr, "ballast: %s\n", strerror(-rc));
-        bl_client_close(cli.client);
+        bl_client_close(cli_in->client); /* a broken connection is not reused */
+        cli_in->client = NULL;
         return 3;
     }
-    bl_client_close(cli.client);
+    cli_done(cli_in);
     return status == BL_FRAME_OK ? 0 : frame_failed(status);
+}
+
+/* ballast repl: commands line by line on one connection; `help`, `quit`. */
+static int cmd_repl(cli_t *cli) {
+    cli->keep = true;
+    char line[4096];
+    bool tty = isatty(STDIN_FILENO);
+    int last = 0;
+    for (;;) {
+        if (tty) {
+            printf("ballast> ");
+            fflush(stdout);
+        }
+        if (fgets(line, sizeof(line), stdin) == NULL) break;
+        char *argv[130] = {"ballast"};
+        int argc = 1;
+        for (char *word = strtok(line, " \t\r\n"); word && argc < 129; word = strtok(NULL, " \t\r\n"))
+            argv[argc++] = word;
+        if (argc == 1) continue;
+        if (!strcmp(argv[1], "quit") || !strcmp(argv[1], "exit")) break;
+        if (!strcmp(argv[1], "help")) {
+            cli_usage(stdout);
+            continue;
+        }
+        if (!strcmp(argv[1], "start") || !strcmp(argv[1], "repl")) {
+            fprintf(stderr, "ballast: not inside the repl\n");
+            continue;
+        }
+        /* --addr and --json given to `ballast repl` apply unless a line says otherwise */
+        char *full[134];
+        int n = 0;
+        for (int i = 0; i < argc; i++) full[n++] = argv[i];
+        if (cli->json) full[n++] = "--json";
+        full[n] = NULL;
+        last = cli_run(cli, n, full);
+        fflush(stdout);
+    }
+    bl_client_close(cli->client);
+    cli->client = NULL;
+    return last;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        cli_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "start")) return cmd_start(argc - 1, argv + 1);
+    cli_t cli = {.port = 3410};
+    strcpy(cli.host, "127.0.0.1");
+    if (!strcmp(argv[1], "repl")) {
+        for (int i = 2; i < argc; i++) {
+            if (!strcmp(argv[i], "--json")) {
+                cli.json = true;
+            } else if (!strcmp(argv[i], "--addr") && i + 1 < argc) {
+                if (!parse_addr(argv[++i], cli.host, sizeof(cli.host), &cli.port)) return 2;
+            } else {
+                cli_usage(stderr);
+                return 2;
+            }
+        }
+        return cmd_repl(&cli);
+    }
+    return cli_run(&cli, argc, argv);
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # kill -9 through the real server: transfers the CLI saw acknowledged survive a SIGKILL and a
-# restart on the same data directory, with the same state digest; a clean SIGTERM exits 0.
+# restart on the same data directory, with the same state digest; the REPL reads them back on
+# one connection; a clean SIGTERM exits 0 and leaves a checkpoint.
 # Usage: test_kill9.sh BALLAST
 set -euo pipefail
 ballast=$1
@@ -43,6 +44,9 @@ found=$("$ballast" lookup-transfer --addr "$addr" --json "${acked[@]}" | wc -l)
 after=$("$ballast" status --addr "$addr" | sed -n 's/^state_digest //p')
 [ "$after" = "$digest" ] || fail "digest $after after restart, $digest before"
 "$ballast" lookup-transfer --addr "$addr" 120 | grep -q "amount 120" || fail "transfer 120 fields"
+repl=$(printf 'lookup-transfer 120\nbogus\nstatus\nquit\n' | "$ballast" repl --addr "$addr" 2>/dev/null)
+echo "$repl" | grep -q "amount 120" || fail "repl lookup: $repl"
+echo "$repl" | grep -q "state_digest $digest" || fail "repl status: $repl"
 kill -TERM "$server_pid"
 wait "$server_pid" || fail "SIGTERM: exit status $?"
 server_pid=
