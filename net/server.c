@@ -195,10 +195,14 @@ static void bl_conn_close(bl_server_t *server, bl_conn_t *conn) {
     close(conn->fd);
     conn->open = false;
     server->conns_open--;
-    /* Slots not at the node can go now; those at the node go when it completes them. */
+    /* Slots not at the node can go now; those at the node go when it completes them. The
+     * ring is copied out first: compacting it in place could overwrite a slot not yet seen. */
+    bl_slot_t *ring[BL_PIPELINE_REQUESTS_MAX];
+    for (uint32_t i = 0; i < conn->slots_count; i++)
+        ring[i] = conn->slots[(conn->slots_head + i) % BL_PIPELINE_REQUESTS_MAX];
     uint32_t kept = 0;
     for (uint32_t i = 0; i < conn->slots_count; i++) {
-        bl_slot_t *slot = conn->slots[(conn->slots_head + i) % BL_PIPELINE_REQUESTS_MAX];
+        bl_slot_t *slot = ring[i];
         if (!slot->done && slot != conn->reading && slot->request.op != 0) {
             conn->slots[kept++] = slot; /* submitted, not completed */
         } else {

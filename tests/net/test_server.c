@@ -352,6 +352,41 @@ static void test_server_malformed_input(void **state) {
     bl_client_close(other);
 }
 
+/* A client that hangs up (with a reset) while its pipelined requests are at the node, after
+ * enough requests that its slot ring has wrapped: the server frees each slot once, when the
+ * node is done with it, and goes on serving. */
+static void test_server_hangup_with_requests_in_flight(void **state) {
+    (void)state;
+    bl_client_t *other = client_new();
+    accounts_ensure(other);
+    for (int trial = 0; trial < 5; trial++) {
+        int fd = raw_connect();
+        bl_frame_header_t h, reply;
+        uint8_t body[64];
+        for (uint64_t i = 0; i < 40; i++) { /* move the ring's head past the middle */
+            ping_frame(&h, i);
+            raw_send(fd, &h, sizeof(h));
+            raw_reply(fd, &reply, body, sizeof(body));
+        }
+        static bl_transfer_t t[BL_PIPELINE_REQUESTS_MAX];
+        static uint8_t frames[BL_PIPELINE_REQUESTS_MAX][sizeof(bl_frame_header_t) + 128];
+        for (uint32_t r = 0; r < BL_PIPELINE_REQUESTS_MAX; r++) {
+            transfer_make(&t[r], 4000000 + (uint64_t)trial * 100 + r, 1, 2);
+            bl_frame_header_build(&h, BL_OP_CREATE_TRANSFERS, 100 + r, 0, 1, &t[r], 128);
+            memcpy(frames[r], &h, sizeof(h));
+            memcpy(frames[r] + sizeof(h), &t[r], 128);
+        }
+        raw_send(fd, frames, sizeof(frames));
+        struct linger reset = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+        close(fd);
+        uint32_t status;
+        assert_int_equal(bl_client_ping(other, &status), 0);
+        assert_int_equal(status, BL_FRAME_OK);
+    }
+    bl_client_close(other);
+}
+
 /* A frame that dribbles in and never ends is cut off after frame_timeout_ns (2 s here). */
 static void test_server_slow_frame_is_closed(void **state) {
     (void)state;
@@ -419,6 +454,7 @@ int main(void) {
         cmocka_unit_test(test_server_frame_errors_keep_open),
         cmocka_unit_test(test_server_frame_errors_close),
         cmocka_unit_test(test_server_malformed_input),
+        cmocka_unit_test(test_server_hangup_with_requests_in_flight),
         cmocka_unit_test(test_server_slow_frame_is_closed),
         cmocka_unit_test(test_server_reconnect_and_resend),
         cmocka_unit_test(test_server_thousand_connections),
