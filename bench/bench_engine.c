@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/common.h"
 #include "engine/engine.h"
 
 typedef struct bench_options {
@@ -40,21 +41,6 @@ static uint64_t bench_rng(void) { /* splitmix64 */
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
-}
-
-static uint64_t bench_clock_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t bench_resident_bytes(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long size = 0, resident = 0;
-    if (f == NULL) return 0;
-    if (fscanf(f, "%lu %lu", &size, &resident) != 2) resident = 0;
-    fclose(f);
-    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
 static void bench_fail(const char *what, int rc) {
@@ -132,9 +118,9 @@ static void bench_scenario(const bench_options_t *o, uint64_t accounts, int hot)
         }
         bl_request_t request = {.op = BL_OP_CREATE_TRANSFERS, .count = n, .events = events,
                                 .results = results};
-        uint64_t t0 = bench_clock_ns();
+        uint64_t t0 = bench_now_ns();
         rc = bl_engine_block_execute(engine, bl_engine_timestamp_last(engine) + 1, &request, 1);
-        elapsed_ns += bench_clock_ns() - t0;
+        elapsed_ns += bench_now_ns() - t0;
         if (rc != 0) bench_fail("create_transfers block", rc);
         if (request.results_count != 0) {
             fprintf(stderr, "bench_engine: transfer %u failed with %s\n", results[0].index,

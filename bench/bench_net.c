@@ -20,20 +20,10 @@
 #include <unistd.h>
 
 #include "ballast/client.h"
+#include "bench/common.h"
 #include "net/server.h"
 
 #define ACCOUNTS 10000u
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int u64_compare(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
 
 static void die(const char *what, int rc) {
     fprintf(stderr, "bench_net: %s: %s\n", what, strerror(rc < 0 ? -rc : rc));
@@ -109,11 +99,11 @@ int main(int argc, char **argv) {
     uint64_t *samples = calloc(pings, sizeof(uint64_t));
     uint32_t status, count;
     for (uint32_t i = 0; i < pings; i++) {
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bench_now_ns();
         if (bl_client_ping(client, &status) != 0 || status != BL_FRAME_OK) die("ping", EIO);
-        samples[i] = now_ns() - t0;
+        samples[i] = bench_now_ns() - t0;
     }
-    qsort(samples, pings, sizeof(uint64_t), u64_compare);
+    qsort(samples, pings, sizeof(uint64_t), bench_u64_compare);
     printf("ping: %u round trips over loopback: p50 %.1f us p99 %.1f us\n", pings,
            samples[pings / 2] / 1e3, samples[pings * 99 / 100] / 1e3);
 
@@ -134,7 +124,7 @@ int main(int argc, char **argv) {
     bl_transfer_t *events = calloc((size_t)inflight * batch, sizeof(bl_transfer_t));
     uint64_t sent = 0, acked = 0, id = 1;
     uint32_t outstanding = 0, slot = 0;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     while (acked < transfers) {
         while (outstanding < inflight && sent < transfers) {
             bl_transfer_t *t = events + (size_t)slot * batch;
@@ -152,7 +142,7 @@ int main(int argc, char **argv) {
         outstanding--;
         acked += transfers - acked < batch ? transfers - acked : batch;
     }
-    double seconds = (now_ns() - t0) / 1e9;
+    double seconds = (bench_now_ns() - t0) / 1e9;
     printf("batches: one connection, %u in flight x %u transfers: %.2f M durable transfers/s "
            "(%" PRIu64 " transfers in %.2f s)\n",
            inflight, batch, transfers / seconds / 1e6, transfers, seconds);

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/common.h"
 #include "wal/node.h"
 
 typedef struct options {
@@ -39,31 +40,6 @@ typedef struct options {
     uint32_t partitions;
     uint64_t checkpoint_blocks;
 } options_t;
-
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int u64_compare(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static uint64_t percentile(uint64_t *sorted, uint32_t n, double p) {
-    uint32_t i = (uint32_t)(p * (n - 1) + 0.5);
-    return sorted[i];
-}
-
-static uint64_t resident_bytes(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long size = 0, resident = 0;
-    if (f == NULL) return 0;
-    if (fscanf(f, "%lu %lu", &size, &resident) != 2) resident = 0;
-    fclose(f);
-    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
 
 static void die(const char *what, int rc) {
     fprintf(stderr, "bench_wal: %s: %s\n", what, strerror(rc < 0 ? -rc : rc));
@@ -106,14 +82,14 @@ static void disk_sync_latency(const char *path, bool zero_fill, bool dsync, uint
     uint64_t *samples = calloc(count, sizeof(uint64_t));
     memset(page, 0x5A, 4096);
     for (uint32_t i = 0; i < count; i++) {
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bench_now_ns();
         if (pwrite(fd, page, 4096, (off_t)i * 4096) != 4096) die("pwrite", errno);
         if (!dsync && fdatasync(fd) != 0) die("fdatasync", errno);
-        samples[i] = now_ns() - t0;
+        samples[i] = bench_now_ns() - t0;
     }
-    qsort(samples, count, sizeof(uint64_t), u64_compare);
-    *p50 = percentile(samples, count, 0.50);
-    *p99 = percentile(samples, count, 0.99);
+    qsort(samples, count, sizeof(uint64_t), bench_u64_compare);
+    *p50 = bench_percentile(samples, count, 0.50);
+    *p99 = bench_percentile(samples, count, 0.99);
     free(samples);
     free(page);
     close(fd);
@@ -129,12 +105,12 @@ static double disk_bandwidth(const char *path, uint64_t bytes) {
     void *chunk = NULL;
     if (posix_memalign(&chunk, 4096, 1 << 20) != 0) die("memory", ENOMEM);
     memset(chunk, 0x5A, 1 << 20);
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     for (uint64_t at = 0; at < bytes; at += 1 << 20) {
         if (pwrite(fd, chunk, 1 << 20, (off_t)at) != 1 << 20) die("pwrite", errno);
         if (fdatasync(fd) != 0) die("fdatasync", errno);
     }
-    double seconds = (double)(now_ns() - t0) / 1e9;
+    double seconds = (double)(bench_now_ns() - t0) / 1e9;
     free(chunk);
     close(fd);
     unlink(path);
@@ -197,14 +173,14 @@ static void latency_run(bl_node_t *node, uint32_t count, uint64_t *p50, uint64_t
         transfer_make(&t, 1000000000ull + i);
         bl_node_request_t request = {.op = BL_OP_CREATE_TRANSFERS, .count = 1, .body = &t,
                                      .reply = &result};
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bench_now_ns();
         if (bl_node_call(node, &request) != BL_FRAME_OK || request.reply_count != 0)
             die("create_transfers", EIO);
-        samples[i] = now_ns() - t0;
+        samples[i] = bench_now_ns() - t0;
     }
-    qsort(samples, count, sizeof(uint64_t), u64_compare);
-    *p50 = percentile(samples, count, 0.50);
-    *p99 = percentile(samples, count, 0.99);
+    qsort(samples, count, sizeof(uint64_t), bench_u64_compare);
+    *p50 = bench_percentile(samples, count, 0.50);
+    *p99 = bench_percentile(samples, count, 0.99);
     free(samples);
 }
 
@@ -269,7 +245,7 @@ static double batches_run(bl_node_t *node, const options_t *o) {
     submitter_t *submitters = calloc(o->submitters, sizeof(submitter_t));
     pthread_t *threads = calloc(o->submitters, sizeof(pthread_t));
     uint64_t share = o->transfers / o->submitters;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     for (uint32_t k = 0; k < o->submitters; k++) {
         submitters[k] = (submitter_t){.node = node, .o = o,
                                       .first_id = 1 + (uint64_t)k * share,
@@ -281,7 +257,7 @@ static double batches_run(bl_node_t *node, const options_t *o) {
         pthread_join(threads[k], NULL);
         failures += atomic_load(&submitters[k].failures);
     }
-    double seconds = (double)(now_ns() - t0) / 1e9;
+    double seconds = (double)(bench_now_ns() - t0) / 1e9;
     if (failures) die("batches: some requests failed", EIO);
     free(submitters);
     free(threads);
@@ -375,7 +351,7 @@ int main(int argc, char **argv) {
         usleep(10000);
         bl_node_stats_get(node, &stats);
     }
-    double resident_gib = resident_bytes() / (double)(1ull << 30);
+    double resident_gib = bench_resident_bytes() / (double)(1ull << 30);
     printf("checkpoints: %" PRIu64 " taken, longest fork() pause %.3f ms with %.2f GiB resident "
            "(%.2f ms per GiB)\n",
            stats.checkpoints, stats.checkpoint_pause_ns_max / 1e6, resident_gib,
