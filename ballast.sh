@@ -54,13 +54,22 @@ test)
         ctest --output-on-failure -j "$JOBS")
     build build-fuzz -DBL_FUZZ=ON -DCMAKE_C_COMPILER=clang
     for target in fuzz_frame fuzz_engine; do
-        corpus=$(mktemp -d)
+        scratch=$(mktemp -d)
+        mkdir "$scratch/corpus"
         echo "fuzz: $target for ${FUZZ_SECONDS} s"
-        ./build-fuzz/$target -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 "$corpus" \
-            2>&1 | grep -E "^INFO: Seed|^Done|^stat::number_of_executed_units|ERROR|SUMMARY" || true
-        status=${PIPESTATUS[0]}
-        rm -rf "$corpus"
-        [ "$status" -eq 0 ] || { echo "fuzz: $target failed"; exit 1; }
+        if ! ./build-fuzz/$target -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 \
+            -artifact_prefix="$scratch/" "$scratch/corpus" "tests/fuzz/seeds/$target" \
+            > "$scratch/log" 2>&1; then
+            tail -40 "$scratch/log"
+            for crash in "$scratch"/crash-* "$scratch"/leak-* "$scratch"/timeout-*; do
+                [ -e "$crash" ] && echo "fuzz: failing input (hex):" && od -An -tx1 "$crash" | head -40
+            done
+            echo "fuzz: $target failed"
+            rm -rf "$scratch"
+            exit 1
+        fi
+        grep -E "^INFO: Seed|^Done|^stat::number_of_executed_units" "$scratch/log" || true
+        rm -rf "$scratch"
     done
     echo "fuzz: 2 passed, 0 failed"
     ;;

@@ -34,12 +34,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     bl_engine_t *engines[2] = {engine_new(1), engine_new(3)};
     static uint8_t events[EVENTS_MAX * 128] __attribute__((aligned(16)));
     bl_event_result_t results[2][EVENTS_MAX];
-    uint64_t timestamp = 1000;
+    uint64_t timestamp;
     size_t at = 0;
     while (at + 2 <= size) {
         uint8_t op = data[at] & 1 ? BL_OP_CREATE_TRANSFERS : BL_OP_CREATE_ACCOUNTS;
         uint32_t count = 1 + data[at] % EVENTS_MAX;
-        timestamp += 1 + (uint64_t)data[at + 1] * 50000000ull; /* up to ~13 s: expiries */
+        /* past everything the last block used, plus up to ~13 s so pending transfers expire */
+        timestamp = bl_engine_timestamp_last(engines[0]) + 1 + (uint64_t)data[at + 1] * 50000000ull;
         at += 2;
         if (size - at < 128) break;
         if (count > (size - at) / 128) count = (uint32_t)((size - at) / 128);
