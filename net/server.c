@@ -173,6 +173,9 @@ static void bl_conn_epoll(bl_server_t *server, bl_conn_t *conn) {
     bool want_write = conn->slots_count > 0 && conn->slots[conn->slots_head]->done;
     uint32_t events = (want_read ? EPOLLIN : 0) | (want_write ? EPOLLOUT : 0) | EPOLLRDHUP;
     if (events == conn->epoll_events) return;
+    /* A frame's time limit runs only while the server reads: back-pressure is not slowness. */
+    if (want_read && !(conn->epoll_events & EPOLLIN) && conn->frame_started_ns != 0)
+        conn->frame_started_ns = bl_now_ns();
     struct epoll_event ev = {.events = events, .data.ptr = conn};
     epoll_ctl(server->epoll_fd, EPOLL_CTL_MOD, conn->fd, &ev);
     conn->epoll_events = events;
@@ -479,7 +482,7 @@ static void bl_server_timeouts(bl_server_t *server) {
     for (uint32_t i = 0; i < server->config.connections_max; i++) {
         bl_conn_t *conn = &server->conns[i];
         if (!conn->open) continue;
-        bool slow = conn->frame_started_ns != 0 &&
+        bool slow = conn->frame_started_ns != 0 && (conn->epoll_events & EPOLLIN) &&
                     now - conn->frame_started_ns > server->config.frame_timeout_ns;
         bool idle = conn->slots_count == 0 && conn->frame_started_ns == 0 &&
                     now - conn->active_ns > server->config.idle_timeout_ns;
