@@ -2,7 +2,8 @@
 # ballast.sh: the project's one entry point on a Debian 12 machine.
 #   ./ballast.sh start   install what is missing, build, start the server (./ballast-data,
 #                        127.0.0.1:3410; options after `start` go to `ballast start`)
-#   ./ballast.sh test    install what is missing, build, run every test (also under ASan+UBSan),
+#   ./ballast.sh test    install what is missing, build, run every test (also under ASan+UBSan;
+#                        the threaded ones also under ThreadSanitizer),
 #                        then each libFuzzer target for BL_FUZZ_SECONDS (default 60) seconds
 #   ./ballast.sh deps    only install what is missing
 #   ./ballast.sh build   only build (release, in build/)
@@ -52,6 +53,8 @@ test)
     build build-sanitize -DBL_SANITIZE=ON
     (cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
         ctest --output-on-failure -j "$JOBS")
+    build build-tsan -DBL_TSAN=ON
+    (cd build-tsan && ctest --output-on-failure -j "$JOBS" -R 'test_ring|test_node|test_server')
     build build-fuzz -DBL_FUZZ=ON -DCMAKE_C_COMPILER=clang
     for target in fuzz_frame fuzz_engine; do
         scratch=$(mktemp -d)
