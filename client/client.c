@@ -222,7 +222,15 @@ static int bl_client_read_reply(bl_client_t *client, bl_frame_header_t *h, void 
     int rc = client->fd >= 0 ? bl_client_read_exact(client, h, sizeof(*h)) : -ENOTCONN;
     if (rc != 0) return rc;
     if (h->body_size > BL_FRAME_BODY_SIZE_MAX) return -EPROTO;
-    if (h->body_size > reply_bytes_max) return -EMSGSIZE;
+    if (h->body_size > reply_bytes_max) { /* read past it, so the stream stays in step */
+        uint8_t scratch[4096];
+        for (uint32_t left = h->body_size; left > 0;) {
+            uint32_t n = left < sizeof(scratch) ? left : (uint32_t)sizeof(scratch);
+            if ((rc = bl_client_read_exact(client, scratch, n)) != 0) return rc;
+            left -= n;
+        }
+        return -EMSGSIZE;
+    }
     if (h->body_size > 0 && (rc = bl_client_read_exact(client, reply, h->body_size)) != 0)
         return rc;
     return 0;
@@ -234,10 +242,25 @@ int bl_client_receive(bl_client_t *client, uint64_t *request_id, uint32_t *statu
     bl_frame_header_t h;
     int retries = 0, rc;
     while ((rc = bl_client_read_reply(client, &h, reply, reply_bytes_max)) != 0) {
+        if (rc == -EMSGSIZE) { /* answered, but the caller's buffer was too small */
+            client->pending_head = (client->pending_head + 1) % BL_PIPELINE_REQUESTS_MAX;
+            client->pending_count--;
+            return rc;
+        }
         rc = bl_client_recover(client, rc, &retries);
         if (rc != 0) return rc;
     }
-    if (bl_frame_check_reply(&h, reply) != BL_FRAME_OK) return -EPROTO;
+    const bl_client_pending_t *head = &client->pending[client->pending_head];
+    bool closing_error = h.status == BL_FRAME_BAD_MAGIC || h.status == BL_FRAME_BAD_VERSION ||
+                         h.status == BL_FRAME_BAD_HEADER_CHECKSUM;
+    if (bl_frame_check_reply(&h, reply) != BL_FRAME_OK ||
+        (h.request_id != head->request_id && !closing_error)) {
+        /* The stream cannot be trusted: drop the connection; the next call reconnects and
+         * resends what has no reply, this request included. */
+        close(client->fd);
+        client->fd = -1;
+        return -EPROTO;
+    }
     client->pending_head = (client->pending_head + 1) % BL_PIPELINE_REQUESTS_MAX;
     client->pending_count--;
     if (request_id != NULL) *request_id = h.request_id;

@@ -26,6 +26,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,7 +94,8 @@ struct bl_server {
     bl_conn_t *free_conns;
     uint32_t conns_open;
     uint64_t bytes_held;
-    bool paused; /* bytes_held past the budget: no connection is read */
+    bool paused;       /* bytes_held past the budget: no new frame is started */
+    uint64_t at_node;  /* slots the node holds, over all connections, open or closed */
 };
 
 static uint64_t bl_now_ns(void) {
@@ -166,12 +168,21 @@ static bool bl_conn_error(bl_server_t *server, bl_conn_t *conn, const bl_frame_h
 /* ------------------------------------------------------------------------------------------ */
 /* Connections.                                                                               */
 
+/* Whether to read the connection: to finish a frame whose memory is already held, always;
+ * to start new frames, only with room in its pipeline and while the server is not paused. */
+static bool bl_conn_wants_read(const bl_server_t *server, const bl_conn_t *conn) {
+    if (conn->read_closed) return false;
+    if (conn->reading != NULL || conn->skip_left > 0) return true;
+    return !server->paused && conn->slots_count < BL_PIPELINE_REQUESTS_MAX;
+}
+
 static void bl_conn_epoll(bl_server_t *server, bl_conn_t *conn) {
     if (!conn->open) return;
-    bool want_read = !conn->read_closed && !server->paused &&
-                     conn->slots_count < BL_PIPELINE_REQUESTS_MAX;
+    bool want_read = bl_conn_wants_read(server, conn);
     bool want_write = conn->slots_count > 0 && conn->slots[conn->slots_head]->done;
-    uint32_t events = (want_read ? EPOLLIN : 0) | (want_write ? EPOLLOUT : 0) | EPOLLRDHUP;
+    /* EPOLLRDHUP only with EPOLLIN: level-triggered, it would fire on every wait while the
+     * connection is not being read (after the peer's half-close). */
+    uint32_t events = (want_read ? EPOLLIN | EPOLLRDHUP : 0) | (want_write ? EPOLLOUT : 0);
     if (events == conn->epoll_events) return;
     /* A frame's time limit runs only while the server reads: back-pressure is not slowness. */
     if (want_read && !(conn->epoll_events & EPOLLIN) && conn->frame_started_ns != 0)
@@ -242,6 +253,7 @@ static void bl_conn_submit(bl_server_t *server, bl_conn_t *conn, bl_slot_t *slot
                                         .reply = slot->memory + BL_FRAME_HEADER_SIZE,
                                         .done = bl_server_node_done, .ctx = server};
     conn->at_node++;
+    server->at_node++;
     bl_node_submit(server->config.node, &slot->request);
 }
 
@@ -294,7 +306,8 @@ static bool bl_conn_parse(bl_server_t *server, bl_conn_t *conn) {
             bl_conn_body_done(server, conn, slot);
             continue;
         }
-        if (conn->read_closed || conn->slots_count >= BL_PIPELINE_REQUESTS_MAX || avail == 0)
+        if (conn->read_closed || conn->slots_count >= BL_PIPELINE_REQUESTS_MAX || avail == 0 ||
+            server->paused)
             return true;
         if (conn->frame_started_ns == 0) conn->frame_started_ns = now;
         if (avail < BL_FRAME_HEADER_SIZE) return true;
@@ -362,29 +375,37 @@ static void bl_conn_pump(bl_server_t *server, bl_conn_t *conn) {
             return;
         }
         if (server->bytes_held > server->config.request_bytes_max) server->paused = true;
-        if (conn->read_closed || server->paused ||
-            conn->slots_count >= BL_PIPELINE_REQUESTS_MAX)
-            break;
-        if (conn->input_start == conn->input_end) conn->input_start = conn->input_end = 0;
-        if (conn->input_end == BL_CONN_INPUT_BYTES) { /* move the partial frame to the front */
-            memmove(conn->input, conn->input + conn->input_start,
-                    conn->input_end - conn->input_start);
-            conn->input_end -= conn->input_start;
-            conn->input_start = 0;
+        if (bl_conn_wants_read(server, conn)) {
+            if (conn->input_start == conn->input_end) conn->input_start = conn->input_end = 0;
+            if (conn->input_end == BL_CONN_INPUT_BYTES) { /* move a partial frame to the front */
+                memmove(conn->input, conn->input + conn->input_start,
+                        conn->input_end - conn->input_start);
+                conn->input_end -= conn->input_start;
+                conn->input_start = 0;
+            }
+            ssize_t n = recv(conn->fd, conn->input + conn->input_end,
+                             BL_CONN_INPUT_BYTES - conn->input_end, 0);
+            if (n < 0 && errno == EINTR) continue;
+            if (n > 0) {
+                conn->active_ns = bl_now_ns();
+                conn->input_end += (uint32_t)n;
+                continue;
+            }
+            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+                conn->read_closed = true; /* the peer hung up, or the connection failed */
+                bl_conn_drop_partial(server, conn);
+            }
         }
-        ssize_t n = recv(conn->fd, conn->input + conn->input_end,
-                         BL_CONN_INPUT_BYTES - conn->input_end, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-        if (n <= 0) { /* the peer hung up, or the connection failed */
-            conn->read_closed = true;
-            bl_conn_drop_partial(server, conn);
-            break;
-        }
-        conn->active_ns = bl_now_ns();
-        conn->input_end += (uint32_t)n;
+        /* Replies out; if that made room, frames already buffered can be taken now (the
+         * socket may hold nothing more, so no event would come for them). */
+        uint32_t before = conn->slots_count;
+        if (!bl_conn_flush(server, conn)) return;
+        if (conn->slots_count < before && conn->input_start < conn->input_end &&
+            !conn->read_closed)
+            continue;
+        break;
     }
-    if (bl_conn_flush(server, conn)) bl_conn_epoll(server, conn);
+    bl_conn_epoll(server, conn);
 }
 
 static void bl_server_accept(bl_server_t *server) {
@@ -444,11 +465,18 @@ static void bl_server_completions(bl_server_t *server) {
     uint64_t count;
     if (read(server->wake_fd, &count, sizeof(count)) < 0) { /* EAGAIN: nothing new */
     }
-    bl_slot_t *slot = atomic_exchange(&server->completed, NULL);
+    bl_slot_t *stack = atomic_exchange(&server->completed, NULL), *slot = NULL;
+    while (stack != NULL) { /* reverse: oldest completion first */
+        bl_slot_t *next = stack->next_done;
+        stack->next_done = slot;
+        slot = stack;
+        stack = next;
+    }
     while (slot != NULL) {
         bl_slot_t *next = slot->next_done;
         bl_conn_t *conn = slot->conn;
         conn->at_node--;
+        server->at_node--;
         const bl_node_request_t *r = &slot->request;
         uint32_t record = (uint32_t)bl_op_reply_record_size(slot->op);
         bl_slot_reply(slot, r->status, r->reply_count, r->reply_count * record);
@@ -466,11 +494,14 @@ static void bl_server_completions(bl_server_t *server) {
         }
         slot = next;
     }
-    if (server->paused && server->bytes_held <= server->config.request_bytes_max / 2) {
-        server->paused = false;
-        for (uint32_t i = 0; i < server->config.connections_max; i++) {
-            if (server->conns[i].open) bl_conn_pump(server, &server->conns[i]);
-        }
+}
+
+/* Memory came back (replies written, connections closed, completions): start reading again. */
+static void bl_server_resume(bl_server_t *server) {
+    if (!server->paused || server->bytes_held > server->config.request_bytes_max / 2) return;
+    server->paused = false;
+    for (uint32_t i = 0; i < server->config.connections_max; i++) {
+        if (server->conns[i].open) bl_conn_pump(server, &server->conns[i]);
     }
 }
 
@@ -525,6 +556,7 @@ int bl_server_run(bl_server_t *server) {
                 if (events[i].events & (EPOLLIN | EPOLLOUT | EPOLLRDHUP)) bl_conn_pump(server, conn);
             }
         }
+        bl_server_resume(server);
         uint64_t now = bl_now_ns();
         if (now >= next_timeouts) {
             bl_server_timeouts(server);
@@ -533,6 +565,13 @@ int bl_server_run(bl_server_t *server) {
     }
     for (uint32_t i = 0; i < server->config.connections_max; i++)
         bl_conn_close(server, &server->conns[i]);
+    /* The node still completes what it took, into this server's memory: wait for all of it
+     * (the node always completes a request it took). */
+    while (server->at_node > 0) {
+        struct pollfd wake = {.fd = server->wake_fd, .events = POLLIN};
+        poll(&wake, 1, 100);
+        bl_server_completions(server);
+    }
     return 0;
 }
 

@@ -387,6 +387,71 @@ static void test_server_hangup_with_requests_in_flight(void **state) {
     bl_client_close(other);
 }
 
+/* More than 64 requests in one write: past the 64th they wait in the server's input buffer,
+ * and must be taken once replies make room, though no more data arrives on the socket. */
+static void test_server_pipeline_past_64(void **state) {
+    (void)state;
+    for (uint32_t n = 65; n <= 200; n += 45) {
+        int fd = raw_connect();
+        static bl_frame_header_t frames[200];
+        for (uint32_t i = 0; i < n; i++) ping_frame(&frames[i], 1 + i);
+        raw_send(fd, frames, n * sizeof(frames[0]));
+        for (uint32_t i = 0; i < n; i++) {
+            bl_frame_header_t reply;
+            uint8_t body[16];
+            raw_reply(fd, &reply, body, sizeof(body)); /* times out (5 s) if stuck */
+            assert_int_equal(reply.request_id, 1 + i);
+            assert_int_equal(reply.status, BL_FRAME_OK);
+        }
+        close(fd);
+    }
+}
+
+/* A client that half-closes and waits for its replies must not make the server spin: the
+ * server stops watching the read side it no longer reads. */
+static void test_server_half_close_does_not_spin(void **state) {
+    (void)state;
+    int fd = raw_connect();
+    bl_frame_header_t h, reply;
+    uint8_t body[16];
+    ping_frame(&h, 1);
+    raw_send(fd, &h, sizeof(h));
+    shutdown(fd, SHUT_WR);
+    raw_reply(fd, &reply, body, sizeof(body));
+    assert_int_equal(reply.status, BL_FRAME_OK);
+    int idle = raw_connect(); /* a connection that stays open and quiet */
+    struct rusage before, after;
+    getrusage(RUSAGE_SELF, &before);
+    usleep(1000000);
+    getrusage(RUSAGE_SELF, &after);
+    double cpu = (double)(after.ru_utime.tv_sec - before.ru_utime.tv_sec) +
+                 (double)(after.ru_utime.tv_usec - before.ru_utime.tv_usec) / 1e6 +
+                 (double)(after.ru_stime.tv_sec - before.ru_stime.tv_sec) +
+                 (double)(after.ru_stime.tv_usec - before.ru_stime.tv_usec) / 1e6;
+    print_message("half-close: %.3f s of CPU in 1 s idle\n", cpu);
+    assert_true(cpu < 0.5); /* a busy loop would take about 1 s */
+    close(fd);
+    close(idle);
+}
+
+/* A reply too large for the caller's buffer: -EMSGSIZE, and the connection stays usable. */
+static void test_server_client_reply_too_large(void **state) {
+    (void)state;
+    bl_client_t *client = client_new();
+    accounts_ensure(client);
+    bl_u128_t ids[4] = {1, 2, 3, 4};
+    bl_account_t accounts[4];
+    uint32_t count, status;
+    int rc = bl_client_request(client, BL_OP_LOOKUP_ACCOUNTS, ids, 4, accounts,
+                               2 * sizeof(bl_account_t), &count, &status);
+    assert_int_equal(rc, -EMSGSIZE);
+    assert_int_equal(bl_client_ping(client, &status), 0);
+    assert_int_equal(status, BL_FRAME_OK);
+    assert_int_equal(bl_client_lookup_accounts(client, ids, 4, accounts, &count, &status), 0);
+    assert_int_equal(count, 4);
+    bl_client_close(client);
+}
+
 /* A frame that dribbles in and never ends is cut off after frame_timeout_ns (2 s here). */
 static void test_server_slow_frame_is_closed(void **state) {
     (void)state;
@@ -455,6 +520,9 @@ int main(void) {
         cmocka_unit_test(test_server_frame_errors_close),
         cmocka_unit_test(test_server_malformed_input),
         cmocka_unit_test(test_server_hangup_with_requests_in_flight),
+        cmocka_unit_test(test_server_pipeline_past_64),
+        cmocka_unit_test(test_server_half_close_does_not_spin),
+        cmocka_unit_test(test_server_client_reply_too_large),
         cmocka_unit_test(test_server_slow_frame_is_closed),
         cmocka_unit_test(test_server_reconnect_and_resend),
         cmocka_unit_test(test_server_thousand_connections),
