@@ -460,9 +460,8 @@ static void *bl_node_main(void *arg) {
             if (bl_node_block_start(node, expiry_due)) continue;
             if (node->fifo_head != NULL) continue; /* it went read-only: complete the rest */
         }
-        if (atomic_load_explicit(&node->closing, memory_order_acquire) &&
-            atomic_load_explicit(&node->unanswered, memory_order_acquire) == 0)
-            break;
+        if (atomic_load(&node->closing) && atomic_load(&node->unanswered) == 0)
+            break; /* seq_cst, with bl_node_submit's count-then-check: nothing stranded */
         uint64_t timeout = BL_NODE_IDLE_NS;
         if (deadline != UINT64_MAX && deadline > now && deadline - now < timeout)
             timeout = deadline - now;
@@ -579,15 +578,16 @@ int bl_node_open(bl_node_t **out, const bl_node_config_t *config) {
 
 void bl_node_submit(bl_node_t *node, bl_node_request_t *request) {
     request->reply_count = 0;
-    if (atomic_load_explicit(&node->closing, memory_order_acquire)) {
-        request->status = BL_FRAME_SHUTTING_DOWN;
-        request->done(request);
-        return;
-    }
-    unsigned unanswered = atomic_fetch_add_explicit(&node->unanswered, 1, memory_order_relaxed);
-    if (unanswered >= node->config.requests_max) {
-        atomic_fetch_sub_explicit(&node->unanswered, 1, memory_order_relaxed);
-        request->status = BL_FRAME_BUSY;
+    /* Count the request before looking at `closing`: the node thread ends only when it sees
+     * closing with nothing unanswered, so a request counted here is either refused below or
+     * taken by the thread before it ends. */
+    unsigned unanswered = atomic_fetch_add(&node->unanswered, 1);
+    uint32_t refused = atomic_load(&node->closing) ? BL_FRAME_SHUTTING_DOWN
+                       : unanswered >= node->config.requests_max ? BL_FRAME_BUSY
+                                                                 : BL_FRAME_OK;
+    if (refused != BL_FRAME_OK) {
+        atomic_fetch_sub(&node->unanswered, 1);
+        request->status = refused;
         request->done(request);
         return;
     }
