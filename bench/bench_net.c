@@ -35,17 +35,6 @@ static void *server_main(void *arg) {
     return NULL;
 }
 
-static void transfer_make(bl_transfer_t *t, uint64_t id) {
-    memset(t, 0, sizeof(*t));
-    t->id = id;
-    t->debit_account_id = 1 + id % ACCOUNTS;
-    t->credit_account_id = 1 + (id * 7 + 1) % ACCOUNTS;
-    if (t->credit_account_id == t->debit_account_id) t->credit_account_id = 1 + (id + 1) % ACCOUNTS;
-    t->amount = 1 + id % 1000;
-    t->ledger = 1;
-    t->code = 1;
-}
-
 int main(int argc, char **argv) {
     const char *dir_base = ".";
     uint32_t pings = 5000, batch = 8192, inflight = 8, partitions = 1;
@@ -129,7 +118,7 @@ int main(int argc, char **argv) {
         while (outstanding < inflight && sent < transfers) {
             bl_transfer_t *t = events + (size_t)slot * batch;
             uint32_t n = transfers - sent < batch ? (uint32_t)(transfers - sent) : batch;
-            for (uint32_t i = 0; i < n; i++) transfer_make(&t[i], id++);
+            for (uint32_t i = 0; i < n; i++) bench_transfer_make(&t[i], id++, ACCOUNTS);
             if ((rc = bl_client_send(client, BL_OP_CREATE_TRANSFERS, t, n, NULL)) != 0)
                 die("send", rc);
             sent += n;

@@ -154,23 +154,12 @@ static void accounts_create(bl_node_t *node) {
     }
 }
 
-static void transfer_make(bl_transfer_t *t, uint64_t id) {
-    memset(t, 0, sizeof(*t));
-    t->id = id;
-    t->debit_account_id = 1 + id % ACCOUNTS;
-    t->credit_account_id = 1 + (id * 7 + 1) % ACCOUNTS;
-    if (t->credit_account_id == t->debit_account_id) t->credit_account_id = 1 + (id + 1) % ACCOUNTS;
-    t->amount = 1 + id % 1000;
-    t->ledger = 1;
-    t->code = 1;
-}
-
 static void latency_run(bl_node_t *node, uint32_t count, uint64_t *p50, uint64_t *p99) {
     uint64_t *samples = calloc(count, sizeof(uint64_t));
     for (uint32_t i = 0; i < count; i++) {
         bl_transfer_t t;
         bl_event_result_t result;
-        transfer_make(&t, 1000000000ull + i);
+        bench_transfer_make(&t, 1000000000ull + i, ACCOUNTS);
         bl_node_request_t request = {.op = BL_OP_CREATE_TRANSFERS, .count = 1, .body = &t,
                                      .reply = &result};
         uint64_t t0 = bench_now_ns();
@@ -224,7 +213,8 @@ static void *submitter_main(void *arg) {
         slot_t *slot = &slots[next];
         next = (next + 1) % o->inflight;
         uint32_t n = (uint32_t)(s->count - sent < o->batch ? s->count - sent : o->batch);
-        for (uint32_t i = 0; i < n; i++) transfer_make(&slot->transfers[i], s->first_id + sent + i);
+        for (uint32_t i = 0; i < n; i++)
+            bench_transfer_make(&slot->transfers[i], s->first_id + sent + i, ACCOUNTS);
         slot->request = (bl_node_request_t){.op = BL_OP_CREATE_TRANSFERS, .count = n,
                                             .body = slot->transfers, .reply = slot->results,
                                             .done = slot_done, .ctx = slot};

@@ -1,14 +1,17 @@
 /*
  * Helpers shared by the benchmarks: the monotonic clock, sorting samples for percentiles,
- * and the process's resident memory.
+ * the process's resident memory, and a transfer generator.
  */
 #ifndef BALLAST_BENCH_COMMON_H
 #define BALLAST_BENCH_COMMON_H
 
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "ballast/protocol.h"
 
 static inline uint64_t bench_now_ns(void) {
     struct timespec ts;
@@ -33,6 +36,19 @@ static inline uint64_t bench_resident_bytes(void) {
     if (fscanf(f, "%lu %lu", &size, &resident) != 2) resident = 0;
     fclose(f);
     return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* A plain transfer that always succeeds between `accounts` accounts with ids 1..accounts
+ * (ledger 1, code 1): a deterministic function of its id, so a rerun sends the same. */
+static inline void bench_transfer_make(bl_transfer_t *t, uint64_t id, uint64_t accounts) {
+    memset(t, 0, sizeof(*t));
+    t->id = id;
+    t->debit_account_id = 1 + id % accounts;
+    t->credit_account_id = 1 + (id * 7 + 1) % accounts;
+    if (t->credit_account_id == t->debit_account_id) t->credit_account_id = 1 + (id + 1) % accounts;
+    t->amount = 1 + id % 1000;
+    t->ledger = 1;
+    t->code = 1;
 }
 
 #endif /* BALLAST_BENCH_COMMON_H */
