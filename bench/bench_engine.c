@@ -54,12 +54,7 @@ static void bench_accounts_create(bl_engine_t *engine, uint64_t accounts, uint32
     if (!events || !results) bench_fail("calloc", -ENOMEM);
     for (uint64_t created = 0; created < accounts;) {
         uint32_t n = (uint32_t)(accounts - created < batch ? accounts - created : batch);
-        for (uint32_t i = 0; i < n; i++) {
-            memset(&events[i], 0, sizeof(events[i]));
-            events[i].id = created + i + 1;
-            events[i].ledger = 1;
-            events[i].code = 1;
-        }
+        bench_accounts_fill(events, created + 1, n);
         bl_request_t request = {.op = BL_OP_CREATE_ACCOUNTS, .count = n, .events = events,
                                 .results = results};
         int rc = bl_engine_block_execute(engine, bl_engine_timestamp_last(engine) + 1, &request, 1);

@@ -101,11 +101,7 @@ int main(int argc, char **argv) {
     static bl_event_result_t results[BL_BATCH_EVENTS_MAX];
     for (uint32_t first = 0; first < ACCOUNTS; first += BL_BATCH_EVENTS_MAX) {
         uint32_t n = ACCOUNTS - first < BL_BATCH_EVENTS_MAX ? ACCOUNTS - first : BL_BATCH_EVENTS_MAX;
-        memset(accounts, 0, sizeof(accounts));
-        for (uint32_t i = 0; i < n; i++) {
-            accounts[i].id = first + i + 1;
-            accounts[i].ledger = accounts[i].code = 1;
-        }
+        bench_accounts_fill(accounts, first + 1, n);
         if (bl_client_create_accounts(client, accounts, n, results, &count, &status) != 0 ||
             status != BL_FRAME_OK || count != 0)
             die("create_accounts", EIO);

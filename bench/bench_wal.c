@@ -141,12 +141,7 @@ static void accounts_create(bl_node_t *node) {
     static bl_event_result_t results[BL_BATCH_EVENTS_MAX];
     for (uint32_t first = 0; first < ACCOUNTS; first += BL_BATCH_EVENTS_MAX) {
         uint32_t n = ACCOUNTS - first < BL_BATCH_EVENTS_MAX ? ACCOUNTS - first : BL_BATCH_EVENTS_MAX;
-        memset(accounts, 0, sizeof(accounts));
-        for (uint32_t i = 0; i < n; i++) {
-            accounts[i].id = first + i + 1;
-            accounts[i].ledger = 1;
-            accounts[i].code = 1;
-        }
+        bench_accounts_fill(accounts, first + 1, n);
         bl_node_request_t request = {.op = BL_OP_CREATE_ACCOUNTS, .count = n, .body = accounts,
                                      .reply = results};
         if (bl_node_call(node, &request) != BL_FRAME_OK || request.reply_count != 0)

@@ -1,6 +1,6 @@
 /*
  * Helpers shared by the benchmarks: the monotonic clock, sorting samples for percentiles,
- * the process's resident memory, and a transfer generator.
+ * the process's resident memory, and generators of accounts and transfers.
  */
 #ifndef BALLAST_BENCH_COMMON_H
 #define BALLAST_BENCH_COMMON_H
@@ -36,6 +36,17 @@ static inline uint64_t bench_resident_bytes(void) {
     if (fscanf(f, "%lu %lu", &size, &resident) != 2) resident = 0;
     fclose(f);
     return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* `n` plain accounts with ids first_id..first_id + n - 1, ledger 1, code 1: what the
+ * benchmarks create before they move money. */
+static inline void bench_accounts_fill(bl_account_t *accounts, uint64_t first_id, uint32_t n) {
+    memset(accounts, 0, (size_t)n * sizeof(*accounts));
+    for (uint32_t i = 0; i < n; i++) {
+        accounts[i].id = first_id + i;
+        accounts[i].ledger = 1;
+        accounts[i].code = 1;
+    }
 }
 
 /* A plain transfer that always succeeds between `accounts` accounts with ids 1..accounts
