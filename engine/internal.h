@@ -280,11 +280,10 @@ typedef struct bl_block {
     bl_fact_t *facts;   /* one per item */
     bool has_post_void; /* gather needs its second round */
 
-    /* Decide's outputs per item: the slot of the object with the item's id as of that item
-     * (created by it or by an earlier item of the block), and for account items the overlay
-     * entry of that account. */
+    /* Decide's output per item: the slot of the object with the item's id as of that item
+     * (created by it or by an earlier item of the block). A created account's overlay entry
+     * is accounts_new_overlay[slot - accounts_base]. */
     uint32_t *item_slot;
-    uint32_t *item_overlay;
 
     /* Overlay accounts: N + 1 ranges of `overlay_range` entries, range p filled by partition
      * p's gather, range N by decide (accounts created in the block). */
