@@ -625,8 +625,7 @@ void bl_node_close(bl_node_t *node) {
         uint64_t one = 1;
         if (write(node->wake_fd, &one, sizeof(one)) < 0) {
         }
-        pthread_join(node->thread, NULL);
-        bl_node_checkpoint_reap(node, true);
+        pthread_join(node->thread, NULL); /* it reaped any checkpoint child before ending */
         uint64_t height = bl_log_height(node->log);
         if (!node->read_only && height > node->stats.checkpoint_height) {
             int rc = bl_checkpoint_write(node->io, node->dir, node->engine, height);
