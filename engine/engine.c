@@ -77,16 +77,18 @@ static void bl_block_deinit(bl_block_t *block) {
     for (size_t i = 0; i < BL_BLOCK_ARRAYS; i++) bl_table_release(block->arrays[i], block->sizes[i]);
 }
 
+/* A partition's gather maps, each holding at most one entry per event of a block. */
+#define BL_PARTITION_MAPS(part) {&(part)->pending_slots, &(part)->account_items, &(part)->transfer_items}
+
 /* A partition's indexes and its gather maps; `bytes` accumulates the maps. */
 static int bl_partition_init(bl_partition_t *part, uint32_t index, uint64_t account_buckets,
                              uint64_t transfer_buckets, uint32_t events_max, uint64_t *bytes) {
     part->index = index;
     if (bl_index_init(&part->accounts, account_buckets) != 0) return -ENOMEM;
     if (bl_index_init(&part->transfers, transfer_buckets) != 0) return -ENOMEM;
-    bl_map_t *maps[] = {&part->pending_slots, &part->account_items, &part->transfer_items};
-    uint64_t capacities[] = {events_max, events_max, events_max};
+    bl_map_t *maps[] = BL_PARTITION_MAPS(part);
     for (size_t i = 0; i < BL_ARRAY_LEN(maps); i++) {
-        if (bl_map_init(maps[i], capacities[i]) != 0) return -ENOMEM;
+        if (bl_map_init(maps[i], events_max) != 0) return -ENOMEM;
         *bytes += (maps[i]->mask + 1) * sizeof(bl_map_entry_t);
     }
     return 0;
@@ -95,7 +97,7 @@ static int bl_partition_init(bl_partition_t *part, uint32_t index, uint64_t acco
 static void bl_partition_deinit(bl_partition_t *part) {
     if (part->accounts.buckets) bl_index_deinit(&part->accounts);
     if (part->transfers.buckets) bl_index_deinit(&part->transfers);
-    bl_map_t *maps[] = {&part->pending_slots, &part->account_items, &part->transfer_items};
+    bl_map_t *maps[] = BL_PARTITION_MAPS(part);
     for (size_t i = 0; i < BL_ARRAY_LEN(maps); i++) {
         if (maps[i]->entries) bl_map_deinit(maps[i]);
     }

@@ -12,8 +12,9 @@
  * so decide may read any of them directly (for `exists` and post/void comparisons); the same
  * holds for the immutable fields of an account (id, user_data, ledger, code, flags).
  *
- * Each partition indexes its own ids with a chained hash table: heads[] (one per bucket) and a
- * shared next[] array parallel to the records. Chaining rather than open addressing because a
+ * Each partition indexes its own ids with a chained hash table: buckets[] (one 64-bit word
+ * per bucket: the chain's first slot and a filter) and a shared next[] array parallel to the
+ * records. Chaining rather than open addressing because a
  * partition's share of the ids is not bounded by capacity / N (ids are chosen by clients):
  * with chains, any distribution of ids over partitions fits as long as the global count does,
  * so capacity_exhausted depends only on the global count and results never depend on N.
