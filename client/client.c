@@ -318,3 +318,41 @@ int bl_client_lookup_transfers(bl_client_t *client, const bl_u128_t *ids, uint32
     return bl_client_request(client, BL_OP_LOOKUP_TRANSFERS, ids, count, transfers,
                              count * (uint32_t)sizeof(*transfers), found, status);
 }
+
+/* A filter op's reply holds at most the filter's limit, never above BL_FILTER_LIMIT_MAX. */
+static int bl_client_filter(bl_client_t *client, uint16_t op, const void *filter, uint32_t limit,
+                            void *reply, uint32_t *count, uint32_t *status) {
+    if (limit > BL_FILTER_LIMIT_MAX) limit = BL_FILTER_LIMIT_MAX;
+    return bl_client_request(client, op, filter, 1, reply, limit * 128u, count, status);
+}
+
+int bl_client_get_account_transfers(bl_client_t *client, const bl_account_filter_t *filter,
+                                    bl_transfer_t *transfers, uint32_t *count, uint32_t *status) {
+    return bl_client_filter(client, BL_OP_GET_ACCOUNT_TRANSFERS, filter, filter->limit, transfers,
+                            count, status);
+}
+
+int bl_client_get_account_balances(bl_client_t *client, const bl_account_filter_t *filter,
+                                   bl_account_balance_t *balances, uint32_t *count,
+                                   uint32_t *status) {
+    return bl_client_filter(client, BL_OP_GET_ACCOUNT_BALANCES, filter, filter->limit, balances,
+                            count, status);
+}
+
+int bl_client_query_accounts(bl_client_t *client, const bl_query_filter_t *filter,
+                             bl_account_t *accounts, uint32_t *count, uint32_t *status) {
+    return bl_client_filter(client, BL_OP_QUERY_ACCOUNTS, filter, filter->limit, accounts, count,
+                            status);
+}
+
+int bl_client_query_transfers(bl_client_t *client, const bl_query_filter_t *filter,
+                              bl_transfer_t *transfers, uint32_t *count, uint32_t *status) {
+    return bl_client_filter(client, BL_OP_QUERY_TRANSFERS, filter, filter->limit, transfers,
+                            count, status);
+}
+
+int bl_client_lookup_blocks(bl_client_t *client, const uint64_t *heights, uint32_t count,
+                            bl_block_header_t *headers, uint32_t *found, uint32_t *status) {
+    return bl_client_request(client, BL_OP_LOOKUP_BLOCKS, heights, count, headers,
+                             count * (uint32_t)sizeof(*headers), found, status);
+}

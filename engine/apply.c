@@ -7,7 +7,8 @@
  *      the block created and then posted or voided also adds its id || state);
  *   3. balances of accounts the block changed: p's overlay range, and the accounts p owns
  *      among those the block created (decide's range);
- *   4. pending transfers from the table the block posted, voided or expired (p's range).
+ *   4. pending transfers from the table the block posted, voided or expired (p's range);
+ *   5. the history lists of the accounts p owns (history.c).
  * New records come before balances, because a block may create an account and move money on
  * it. Each account's current record hash is kept in account_hash[], so a balance change costs
  * one XXH3-128, not two.
@@ -105,4 +106,6 @@ void bl_apply(bl_engine_t *engine, uint32_t p) {
         engine->transfer_state[pending[k].slot] = pending[k].state;
         bl_digest_pending(part, engine->transfers[pending[k].slot].id, pending[k].state);
     }
+
+    bl_history_apply(engine, p);
 }

@@ -74,9 +74,38 @@ static void bl_undo_rollback(bl_engine_t *engine) {
         case BL_UNDO_PENDING_NEW:
             block->transfers_new_state[undo->index] = (uint8_t)undo->state;
             break;
+        case BL_UNDO_HISTORY:
+            block->history_new_count = undo->index;
+            break;
         default:
             BL_ASSERT(!"unknown undo kind");
         }
+    }
+}
+
+/* Balance history: after an event changed the balances of accounts `dr` and `cr` (overlay
+ * indexes), each with the history flag gets an entry for `transfer_slot` at `timestamp`. */
+static void bl_history_record(bl_block_t *block, uint32_t dr, uint32_t cr, uint64_t timestamp,
+                              uint32_t transfer_slot) {
+    if (!((block->overlay[dr].flags | block->overlay[cr].flags) & BL_ACCOUNT_HISTORY)) return;
+    if (block->undo_on) bl_undo_push(block, BL_UNDO_HISTORY, block->history_new_count);
+    const uint32_t accounts[2] = {dr, cr};
+    for (uint32_t side = 0; side < 2; side++) {
+        const bl_overlay_account_t *o = &block->overlay[accounts[side]];
+        if (!(o->flags & BL_ACCOUNT_HISTORY)) continue;
+        BL_ASSERT(block->history_new_count < 2 * block->items_max);
+        bl_history_new_t *h = &block->history_new[block->history_new_count++];
+        h->entry = (bl_balance_entry_t){
+            .debits_pending = o->debits_pending,
+            .debits_posted = o->debits_posted,
+            .credits_pending = o->credits_pending,
+            .credits_posted = o->credits_posted,
+            .timestamp = timestamp,
+            .transfer_slot = transfer_slot,
+            .side = side == 0 ? BL_FILTER_DEBITS : BL_FILTER_CREDITS,
+        };
+        h->overlay = accounts[side];
+        h->reserved = 0;
     }
 }
 
@@ -308,7 +337,7 @@ static uint32_t bl_decide_post_void(bl_engine_t *engine, uint32_t i, uint64_t ti
     record.code = p->code;
     record.amount = amount;
     record.timestamp = timestamp;
-    bl_transfer_create(engine, i, &record, dr, cr);
+    uint32_t slot = bl_transfer_create(engine, i, &record, dr, cr);
 
     bl_overlay_touch(block, dr);
     bl_overlay_touch(block, cr);
@@ -318,6 +347,7 @@ static uint32_t bl_decide_post_void(bl_engine_t *engine, uint32_t i, uint64_t ti
         d->debits_posted += amount;
         c->credits_posted += amount;
     }
+    bl_history_record(block, dr, cr, timestamp, slot);
     if (block->undo_on) bl_undo_push(block, undo_kind, undo_index)->state = *state;
     *state = post ? BL_STATE_POSTED : BL_STATE_VOIDED;
     return BL_CREATE_TRANSFER_OK;
@@ -400,7 +430,7 @@ static uint32_t bl_decide_transfer(bl_engine_t *engine, uint32_t i, uint64_t tim
 
     bl_transfer_t record = *t;
     record.timestamp = timestamp;
-    bl_transfer_create(engine, i, &record, dr, cr);
+    uint32_t slot = bl_transfer_create(engine, i, &record, dr, cr);
     bl_overlay_touch(block, dr);
     bl_overlay_touch(block, cr);
     if (pending) {
@@ -410,6 +440,7 @@ static uint32_t bl_decide_transfer(bl_engine_t *engine, uint32_t i, uint64_t tim
         d->debits_posted += amount;
         c->credits_posted += amount;
     }
+    bl_history_record(block, dr, cr, timestamp, slot);
     return BL_CREATE_TRANSFER_OK;
 }
 
@@ -538,7 +569,7 @@ void bl_decide_expiries(bl_engine_t *engine) {
         BL_ASSERT(f->kind == BL_ITEM_EXPIRY);
         bl_overlay_pending_t *pending = &block->pending[f->pending_ov];
         if (pending->state != BL_STATE_PENDING) continue; /* posted or voided in time */
-        block->timestamp_next++;
+        uint64_t timestamp = block->timestamp_next++;
         const bl_transfer_t *p = &engine->transfers[f->pending_slot];
         uint32_t dr = f->dr, cr = f->cr;
         bl_overlay_touch(block, dr);
@@ -548,5 +579,6 @@ void bl_decide_expiries(bl_engine_t *engine) {
         block->overlay[dr].debits_pending -= p->amount;
         block->overlay[cr].credits_pending -= p->amount;
         pending->state = BL_STATE_EXPIRED;
+        bl_history_record(block, dr, cr, timestamp, f->pending_slot);
     }
 }

@@ -35,9 +35,9 @@ static uint64_t bl_pow2_at_least(uint64_t n) {
 static int bl_block_init(bl_block_t *block, uint32_t events_max, uint32_t partitions,
                          uint64_t *bytes) {
     uint64_t n = events_max;
-    /* undo: a transfer in a chain logs at most 2 balance saves, 1 create and 1 pending
-     * change; a chain is at most one request long. */
-    uint64_t undo_max = 4ull * BL_BATCH_EVENTS_MAX;
+    /* undo: a transfer in a chain logs at most 2 balance saves, 1 create, 1 pending change
+     * and 1 history mark; a chain is at most one request long. */
+    uint64_t undo_max = 5ull * BL_BATCH_EVENTS_MAX;
     block->items_max = events_max;
     block->undo_max = (uint32_t)undo_max;
     block->overlay_range = 2 * events_max; /* every event names at most 2 accounts */
@@ -61,6 +61,7 @@ static int bl_block_init(bl_block_t *block, uint32_t events_max, uint32_t partit
         {(void **)&block->transfers_new_hash, n * sizeof(uint64_t)},
         {(void **)&block->transfers_new_state, n},
         {(void **)&block->transfers_new_accounts, n * 2 * sizeof(uint32_t)},
+        {(void **)&block->history_new, n * 2 * sizeof(bl_history_new_t)}, /* 2 per event */
     };
     _Static_assert(BL_ARRAY_LEN(arrays) == BL_BLOCK_ARRAYS, "every array is released");
     for (size_t i = 0; i < BL_ARRAY_LEN(arrays); i++) {
@@ -137,14 +138,23 @@ int bl_engine_create(bl_engine_t **out, const bl_engine_config_t *config) {
     e->transfer_state = bl_table_reserve(c.transfers_max);
     e->account_hash = bl_table_reserve(c.accounts_max * sizeof(bl_u128_t));
     e->account_mark = bl_table_reserve(c.accounts_max * sizeof(uint64_t));
+    e->account_lists = bl_table_reserve(c.accounts_max * sizeof(*e->account_lists));
     if (!e->accounts || !e->accounts_records.next || !e->transfers ||
         !e->transfers_records.next || !e->transfer_state || !e->account_hash ||
-        !e->account_mark)
+        !e->account_mark || !e->account_lists)
         goto fail;
     e->accounts_records.base = (uint8_t *)e->accounts;
     e->transfers_records.base = (uint8_t *)e->transfers;
     accounts_bytes += c.accounts_max * (sizeof(bl_account_t) + sizeof(uint32_t) +
-                                        sizeof(bl_u128_t) + sizeof(uint64_t));
+                                        sizeof(bl_u128_t) + sizeof(uint64_t) +
+                                        sizeof(*e->account_lists));
+    /* History pools (history.c): twice 4 elements per list plus 2 per element. Each transfer
+     * joins 2 slot lists; each transfer and each expiry adds at most 2 balance entries. */
+    if (bl_pool_init(&e->pools[BL_POOL_SLOTS], sizeof(uint32_t),
+                     2 * (4 * 2 * c.accounts_max + 2 * 2 * c.transfers_max)) != 0 ||
+        bl_pool_init(&e->pools[BL_POOL_BALANCES], sizeof(bl_balance_entry_t),
+                     2 * (4 * c.accounts_max + 2 * 4 * c.transfers_max)) != 0)
+        goto fail;
     transfers_bytes += c.transfers_max * (sizeof(bl_transfer_t) + sizeof(uint32_t) + 1);
     /* Expiry queue: every transfer joins it at most once. */
     if (bl_expiry_init(&e->expiry, c.transfers_max) != 0) goto fail;
@@ -189,6 +199,10 @@ void bl_engine_destroy(bl_engine_t *e) {
     bl_table_release(e->transfer_state, c->transfers_max);
     bl_table_release(e->account_hash, c->accounts_max * sizeof(bl_u128_t));
     bl_table_release(e->account_mark, c->accounts_max * sizeof(uint64_t));
+    bl_table_release(e->account_lists, c->accounts_max * sizeof(*e->account_lists));
+    for (size_t i = 0; i < BL_POOLS; i++) {
+        if (e->pools[i].base) bl_pool_deinit(&e->pools[i]);
+    }
     if (e->expiry.entries) bl_expiry_deinit(&e->expiry);
     bl_block_deinit(&e->block);
     free(e);
@@ -207,6 +221,7 @@ static void bl_engine_pass(bl_engine_t *e, bl_pass_t pass, bl_request_t *request
     block->accounts_base = e->accounts_count;
     block->transfers_base = e->transfers_count;
     block->overlay_new_count = 0;
+    block->history_new_count = 0;
     block->undo_count = 0;
     if (++e->pass == 0) { /* wrapped: a mark of an old pass could look current */
         memset(e->account_mark, 0, e->config.accounts_max * sizeof(uint64_t));

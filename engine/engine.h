@@ -100,6 +100,21 @@ uint32_t bl_engine_lookup_accounts(bl_engine_t *engine, const bl_u128_t *ids, ui
 uint32_t bl_engine_lookup_transfers(bl_engine_t *engine, const bl_u128_t *ids, uint32_t count,
                                     bl_transfer_t *out);
 
+/* Reads of PROTOCOL.md's filter ops. Each writes at most filter->limit records to `out` (room
+ * for BL_FILTER_LIMIT_MAX is always enough) and returns how many; an invalid filter (the rules
+ * of AccountFilter and QueryFilter) gives 0.
+ *   account_transfers  get_account_transfers: the account's transfers on the chosen sides;
+ *   account_balances   get_account_balances: its balances after each change (history flag);
+ *   query_accounts     query_accounts, query_transfers: every object matching the fields. */
+uint32_t bl_engine_account_transfers(const bl_engine_t *engine, const bl_account_filter_t *filter,
+                                     bl_transfer_t *out);
+uint32_t bl_engine_account_balances(const bl_engine_t *engine, const bl_account_filter_t *filter,
+                                    bl_account_balance_t *out);
+uint32_t bl_engine_query_accounts(const bl_engine_t *engine, const bl_query_filter_t *filter,
+                                  bl_account_t *out);
+uint32_t bl_engine_query_transfers(const bl_engine_t *engine, const bl_query_filter_t *filter,
+                                   bl_transfer_t *out);
+
 /* The state digest of PROTOCOL.md ("ServerStatus.state_digest"). */
 bl_u128_t bl_engine_digest(const bl_engine_t *engine);
 

@@ -14,15 +14,19 @@
  *     64  8  expiry_count
  *     72 16  state digest
  *     88  8  payload checksum: XXH3-64 of every byte after the header
- *     96 24  reserved (0)
+ *     96  8  balance_count
+ *    104 16  reserved (0)
  *    120  8  header checksum: XXH3-64 of bytes 0..119
  *   accounts           accounts_count x 128-byte records, slot order
  *   transfers          transfers_count x 128-byte records, slot (= timestamp) order
  *   transfer states    transfers_count bytes
  *   expiry queue       expiry_count x 16 bytes: deadline u64, slot u32, 0 u32 (heap order)
+ *   balance history    balance_count x 88 bytes: account slot u32, 0 u32, then the entry
+ *                      (4 x u128 balances, timestamp u64, transfer slot u32, side u32), by
+ *                      account slot, each account's entries in timestamp order
  *
- * Only what cannot be derived is stored: indexes, partition assignment, account hashes and the
- * digest are rebuilt on read, so an image written with N partitions loads with any N, and the
+ * Only what cannot be derived is stored: indexes, partition assignment, account hashes, the
+ * per-account transfer lists and the digest are rebuilt on read, so an image written with N partitions loads with any N, and the
  * rebuilt digest must equal the stored one or the image is refused as corrupt.
  */
 #include <errno.h>
@@ -32,7 +36,7 @@
 #include "engine/internal.h"
 
 #define BL_IMAGE_MAGIC "BLSTIMG1"
-#define BL_IMAGE_VERSION 1u
+#define BL_IMAGE_VERSION 2u
 #define BL_IMAGE_BUFFER_BYTES (1u << 20)
 
 typedef struct bl_image_header {
@@ -48,13 +52,22 @@ typedef struct bl_image_header {
     uint64_t expiry_count;
     bl_u128_t digest;
     uint64_t payload_checksum;
-    uint8_t reserved[24];
+    uint64_t balance_count;
+    uint8_t reserved[16];
     uint64_t header_checksum;
 } __attribute__((packed)) bl_image_header_t;
 
 _Static_assert(sizeof(bl_image_header_t) == 128, "image header size");
 _Static_assert(offsetof(bl_image_header_t, digest) == 72, "image digest offset");
 _Static_assert(offsetof(bl_image_header_t, header_checksum) == 120, "image checksum offset");
+
+typedef struct bl_image_balance {
+    uint32_t account_slot;
+    uint32_t reserved;
+    bl_balance_entry_t entry;
+} __attribute__((packed)) bl_image_balance_t;
+
+_Static_assert(sizeof(bl_image_balance_t) == 88, "image balance entry size");
 
 typedef struct bl_image_expiry {
     uint64_t deadline;
@@ -139,6 +152,17 @@ int bl_engine_image_write(const bl_engine_t *e, int fd, uint64_t height) {
         XXH3_64bits_update(&state, buffer, n * sizeof(buffer[0]));
         rc = bl_write_all(fd, buffer, n * sizeof(buffer[0]));
     }
+    bl_image_balance_t balance;
+    for (uint64_t slot = 0; slot < e->accounts_count && rc == 0; slot++) {
+        const bl_list_t *list = &e->account_lists[slot][BL_LIST_BALANCES];
+        const bl_balance_entry_t *entries = bl_list_items(&e->pools[BL_POOL_BALANCES], list);
+        for (uint32_t i = 0; i < list->count && rc == 0; i++) {
+            balance = (bl_image_balance_t){.account_slot = (uint32_t)slot, .entry = entries[i]};
+            XXH3_64bits_update(&state, &balance, sizeof(balance));
+            rc = bl_write_all(fd, &balance, sizeof(balance));
+            header.balance_count++;
+        }
+    }
     if (rc != 0) return rc;
     header.payload_checksum = XXH3_64bits_digest(&state);
     header.header_checksum = bl_hash64(&header, offsetof(bl_image_header_t, header_checksum));
@@ -210,6 +234,56 @@ static void bl_engine_image_rebuild(bl_engine_t *e) {
     }
 }
 
+/* Appends a transfer to the list of the account with `id` on one side. */
+static int bl_engine_image_list(bl_engine_t *e, bl_u128_t id, uint32_t kind, uint32_t slot) {
+    uint64_t hash = bl_hash_id(id);
+    bl_partition_t *part = &e->partitions[bl_partition_of(hash, e->config.partitions)];
+    uint32_t account = bl_index_find(&part->accounts, &e->accounts_records, hash, id);
+    if (account == BL_SLOT_NONE) return -EBADMSG; /* a transfer names a missing account */
+    bl_history_append(e, part, account, kind, &slot);
+    return 0;
+}
+
+/* Rebuilds every account's transfer lists from the transfers, in slot order. */
+static int bl_engine_image_lists(bl_engine_t *e) {
+    for (uint64_t slot = 0; slot < e->transfers_count; slot++) {
+        const bl_transfer_t *t = &e->transfers[slot];
+        int rc = bl_engine_image_list(e, t->debit_account_id, BL_LIST_DEBITS, (uint32_t)slot);
+        if (rc == 0) rc = bl_engine_image_list(e, t->credit_account_id, BL_LIST_CREDITS,
+                                               (uint32_t)slot);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
+/* Reads the balance history; entries must come by account and in timestamp order. */
+static int bl_engine_image_balances(bl_engine_t *e, int fd, uint64_t count, XXH3_state_t *state) {
+    uint64_t last_slot = 0, last_timestamp = 0;
+    for (uint64_t i = 0; i < count; i++) {
+        bl_image_balance_t balance;
+        int rc = bl_read_exact(fd, &balance, sizeof(balance), state);
+        if (rc != 0) return rc;
+        uint32_t slot = balance.account_slot;
+        bl_balance_entry_t aligned;
+        memcpy(&aligned, (const uint8_t *)&balance + offsetof(bl_image_balance_t, entry),
+               sizeof(aligned));
+        const bl_balance_entry_t *entry = &aligned;
+        if (slot >= e->accounts_count || balance.reserved != 0 ||
+            !(e->accounts[slot].flags & BL_ACCOUNT_HISTORY) ||
+            entry->transfer_slot >= e->transfers_count ||
+            (entry->side != BL_FILTER_DEBITS && entry->side != BL_FILTER_CREDITS) ||
+            (i > 0 && (slot < last_slot ||
+                       (slot == last_slot && entry->timestamp <= last_timestamp))))
+            return -EBADMSG;
+        last_slot = slot;
+        last_timestamp = entry->timestamp;
+        bl_partition_t *part = &e->partitions[bl_partition_of(bl_hash_id(e->accounts[slot].id),
+                                                              e->config.partitions)];
+        bl_history_append(e, part, slot, BL_LIST_BALANCES, entry);
+    }
+    return 0;
+}
+
 int bl_engine_image_read(bl_engine_t *e, int fd, uint64_t *height) {
     BL_ASSERT(e->accounts_count == 0 && e->transfers_count == 0 && e->expiry.count == 0);
     bl_image_header_t header;
@@ -222,7 +296,8 @@ int bl_engine_image_read(bl_engine_t *e, int fd, uint64_t *height) {
         return -EINVAL; /* capacity is part of the state */
     if (header.accounts_count > header.accounts_max ||
         header.transfers_count > header.transfers_max ||
-        header.expiry_count > header.transfers_count)
+        header.expiry_count > header.transfers_count ||
+        header.balance_count > 4 * header.transfers_count) /* 2 per transfer and expiry */
         return -EBADMSG;
 
     XXH3_state_t state;
@@ -239,7 +314,6 @@ int bl_engine_image_read(bl_engine_t *e, int fd, uint64_t *height) {
             rc = -EBADMSG;
         if (rc == 0) e->expiry.entries[i] = (bl_expiry_entry_t){entry.deadline, entry.slot, 0};
     }
-    if (rc == 0 && XXH3_64bits_digest(&state) != header.payload_checksum) rc = -EBADMSG;
     if (rc != 0) return rc;
 
     e->accounts_count = header.accounts_count;
@@ -247,6 +321,8 @@ int bl_engine_image_read(bl_engine_t *e, int fd, uint64_t *height) {
     e->expiry.count = header.expiry_count;
     e->timestamp_last = header.timestamp_last;
     bl_engine_image_rebuild(e);
+    if ((rc = bl_engine_image_balances(e, fd, header.balance_count, &state)) != 0) return rc;
+    if (XXH3_64bits_digest(&state) != header.payload_checksum) return -EBADMSG;
     if (bl_engine_digest(e) != header.digest) return -EBADMSG;
-    return 0;
+    return bl_engine_image_lists(e);
 }

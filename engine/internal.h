@@ -28,6 +28,7 @@
 #ifndef BALLAST_ENGINE_INTERNAL_H
 #define BALLAST_ENGINE_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -134,6 +135,54 @@ void bl_expiry_deinit(bl_expiry_t *expiry);
 void bl_expiry_push(bl_expiry_t *expiry, bl_expiry_entry_t entry);
 /* Pops the least entry if its deadline is at or before `timestamp`. */
 bool bl_expiry_pop_due(bl_expiry_t *expiry, uint64_t timestamp, bl_expiry_entry_t *entry);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Per-account history (history.c).                                                           */
+
+/* Each account has three lists, in timestamp order: the slots of the transfers it is the debit
+ * side of, of those it is the credit side of, and (history flag only) its balance entries. */
+enum { BL_LIST_DEBITS = 0, BL_LIST_CREDITS = 1, BL_LIST_BALANCES = 2, BL_LISTS = 3 };
+
+typedef struct bl_list {
+    uint64_t offset; /* of its block in the pool (0: no block yet) */
+    uint32_t count;
+    uint32_t reserved;
+} bl_list_t;
+
+/* One AccountBalance entry, with what selects it: the transfer that caused it (for an expiry:
+ * the pending transfer) and the account's side of that transfer. */
+typedef struct bl_balance_entry {
+    bl_u128_t debits_pending;
+    bl_u128_t debits_posted;
+    bl_u128_t credits_pending;
+    bl_u128_t credits_posted;
+    uint64_t timestamp;
+    uint32_t transfer_slot;
+    uint32_t side; /* BL_FILTER_DEBITS or BL_FILTER_CREDITS */
+} bl_balance_entry_t;
+
+/* List blocks come from a pool per element kind: one reservation, a shared bump offset (the
+ * only word partitions share; they take from it with an atomic add) and a free list per
+ * partition and size class. A list of n elements lives in a block of max(4, 2^ceil(log2 n))
+ * elements; outgrowing it moves the list to a block twice the size. */
+#define BL_POOL_CLASSES 32
+
+typedef struct bl_pool {
+    uint8_t *base;
+    uint64_t bytes;
+    uint32_t element_size;
+    _Atomic uint64_t used; /* bytes handed out from the bump offset */
+} bl_pool_t;
+
+enum { BL_POOL_SLOTS = 0, BL_POOL_BALANCES = 1, BL_POOLS = 2 };
+
+/* Reserves a pool for `elements_max` elements' worth of blocks (freed blocks included). */
+int bl_pool_init(bl_pool_t *pool, uint32_t element_size, uint64_t elements_max);
+void bl_pool_deinit(bl_pool_t *pool);
+
+static inline const void *bl_list_items(const bl_pool_t *pool, const bl_list_t *list) {
+    return pool->base + list->offset;
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Block-local maps (table.c).                                                                */
@@ -263,6 +312,7 @@ enum {
     BL_UNDO_TRANSFER = 3,    /* a transfer was created */
     BL_UNDO_PENDING = 4,     /* overlay_pending `index` had state `state` */
     BL_UNDO_PENDING_NEW = 5, /* new transfer `index` (slot - base) had state `state` */
+    BL_UNDO_HISTORY = 6,     /* history_new_count was `index` */
 };
 
 typedef struct bl_undo {
@@ -271,6 +321,13 @@ typedef struct bl_undo {
     uint32_t index;
     uint32_t state;
 } bl_undo_t;
+
+/* A balance entry the block made, for the account at overlay index `overlay`. */
+typedef struct bl_history_new {
+    bl_balance_entry_t entry;
+    uint32_t overlay;
+    uint32_t reserved;
+} bl_history_new_t;
 
 typedef struct bl_block {
     uint64_t timestamp;      /* T */
@@ -311,9 +368,12 @@ typedef struct bl_block {
     uint64_t *transfers_new_hash;
     uint8_t *transfers_new_state;
     uint32_t (*transfers_new_accounts)[2]; /* overlay indexes of debit and credit accounts */
+    /* Balance entries for accounts with the history flag, in event order. */
+    bl_history_new_t *history_new;
+    uint32_t history_new_count;
 
     /* Every array above, with its size, as reserved (for release). */
-#define BL_BLOCK_ARRAYS 15
+#define BL_BLOCK_ARRAYS 16
     void *arrays[BL_BLOCK_ARRAYS];
     uint64_t sizes[BL_BLOCK_ARRAYS];
 } bl_block_t;
@@ -333,6 +393,9 @@ typedef struct bl_partition {
     bl_map_t transfer_items;  /* transfer id -> latest create_transfers item so far */
     uint32_t overlay_count;   /* entries used in this partition's overlay range */
     uint32_t pending_count;
+    /* Free list blocks of the accounts this partition owns: per pool and size class, the
+     * offset of the first (each holds the next in its first 8 bytes); 0: none. */
+    uint64_t pool_free[BL_POOLS][BL_POOL_CLASSES];
 } __attribute__((aligned(64))) bl_partition_t;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -351,6 +414,8 @@ struct bl_engine {
     uint64_t *account_mark;  /* per account slot: gather pass (high 32) and overlay index (low
                                 32) of its overlay entry in that pass; owned by its partition */
     uint32_t pass;           /* gather passes so far, the generation of account_mark */
+    bl_list_t (*account_lists)[BL_LISTS]; /* per account slot; owned by its partition */
+    bl_pool_t pools[BL_POOLS];
 
     /* Decide-owned. */
     uint64_t accounts_count;
@@ -376,5 +441,11 @@ void bl_gather_second(bl_engine_t *engine, uint32_t p);
 void bl_decide_expiries(bl_engine_t *engine);
 void bl_decide_requests(bl_engine_t *engine, bl_request_t *requests, uint32_t requests_count);
 void bl_apply(bl_engine_t *engine, uint32_t p);
+/* Apply's last step: appends the block's transfers and balance entries to the lists of the
+ * accounts partition p owns. */
+void bl_history_apply(bl_engine_t *engine, uint32_t p);
+/* Appends one element to the list `kind` of account `slot`, owned by partition `part`. */
+void bl_history_append(bl_engine_t *engine, bl_partition_t *part, uint32_t slot, uint32_t kind,
+                       const void *element);
 
 #endif /* BALLAST_ENGINE_INTERNAL_H */

@@ -33,13 +33,9 @@ void bl_frame_header_build(bl_frame_header_t *header, uint16_t op, uint64_t requ
     header->header_checksum = bl_frame_header_checksum(header);
 }
 
-static bool bl_frame_op_is_filter(uint16_t op) {
-    return op >= BL_OP_GET_ACCOUNT_TRANSFERS && op <= BL_OP_QUERY_TRANSFERS;
-}
-
 uint32_t bl_frame_count_max(uint16_t op) {
     if (op == BL_OP_PING || op == BL_OP_STATUS) return 0;
-    if (bl_frame_op_is_filter(op)) return 1;
+    if (bl_op_is_filter(op)) return 1;
     return BL_BATCH_EVENTS_MAX;
 }
 
@@ -69,7 +65,7 @@ uint32_t bl_frame_check_header(const bl_frame_header_t *header) {
         return BL_FRAME_BAD_BODY_SIZE;
     if ((op == BL_OP_PING || op == BL_OP_STATUS) && header->count != 0)
         return BL_FRAME_BAD_BODY_SIZE;
-    if (bl_frame_op_is_filter(op) && header->count != 1) return BL_FRAME_BAD_BODY_SIZE;
+    if (bl_op_is_filter(op) && header->count != 1) return BL_FRAME_BAD_BODY_SIZE;
     if (header->count > bl_frame_count_max(op)) return BL_FRAME_TOO_MANY_EVENTS;
     if (header->count == 0 && bl_frame_count_max(op) > 1) return BL_FRAME_TOO_MANY_EVENTS;
     return BL_FRAME_OK;

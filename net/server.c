@@ -110,6 +110,9 @@ static uint64_t bl_now_ns(void) {
 static uint32_t bl_reply_body_max(uint16_t op, uint32_t count) {
     if (op == BL_OP_STATUS) return sizeof(bl_server_status_t); /* count 0, one record back */
     int size = bl_op_reply_record_size(op);
+    /* A filter op (one filter) answers up to its limit: room for the largest before the body
+     * (and so the limit) is read. */
+    if (bl_op_is_filter(op)) return BL_FILTER_LIMIT_MAX * (uint32_t)size;
     return size > 0 ? count * (uint32_t)size : 0;
 }
 

@@ -330,6 +330,21 @@ static void bl_node_read(bl_node_t *node, bl_node_request_t *request) {
         request->reply_count =
             bl_engine_lookup_transfers(node->engine, request->body, request->count, request->reply);
         break;
+    case BL_OP_GET_ACCOUNT_TRANSFERS:
+        request->reply_count =
+            bl_engine_account_transfers(node->engine, request->body, request->reply);
+        break;
+    case BL_OP_GET_ACCOUNT_BALANCES:
+        request->reply_count =
+            bl_engine_account_balances(node->engine, request->body, request->reply);
+        break;
+    case BL_OP_QUERY_ACCOUNTS:
+        request->reply_count = bl_engine_query_accounts(node->engine, request->body, request->reply);
+        break;
+    case BL_OP_QUERY_TRANSFERS:
+        request->reply_count =
+            bl_engine_query_transfers(node->engine, request->body, request->reply);
+        break;
     default:
         bl_node_complete(node, request, BL_FRAME_BAD_OP);
         return;

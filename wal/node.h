@@ -56,7 +56,8 @@ struct bl_node_request {
     uint32_t count;
     const void *body;
     /* Out: the reply body, in caller storage with room for `count` reply records (one
-     * ServerStatus for status; nothing for ping), its record count, and the frame status. */
+     * ServerStatus for status; nothing for ping; BL_FILTER_LIMIT_MAX for a filter op), its
+     * record count, and the frame status. */
     void *reply;
     uint32_t reply_count;
     uint32_t status;

@@ -63,4 +63,18 @@ int bl_client_lookup_accounts(bl_client_t *client, const bl_u128_t *ids, uint32_
 int bl_client_lookup_transfers(bl_client_t *client, const bl_u128_t *ids, uint32_t count,
                                bl_transfer_t *transfers, uint32_t *found, uint32_t *status);
 
+/* Filter ops: one filter; room for filter->limit records (BL_FILTER_LIMIT_MAX is enough). */
+int bl_client_get_account_transfers(bl_client_t *client, const bl_account_filter_t *filter,
+                                    bl_transfer_t *transfers, uint32_t *count, uint32_t *status);
+int bl_client_get_account_balances(bl_client_t *client, const bl_account_filter_t *filter,
+                                   bl_account_balance_t *balances, uint32_t *count,
+                                   uint32_t *status);
+int bl_client_query_accounts(bl_client_t *client, const bl_query_filter_t *filter,
+                             bl_account_t *accounts, uint32_t *count, uint32_t *status);
+int bl_client_query_transfers(bl_client_t *client, const bl_query_filter_t *filter,
+                              bl_transfer_t *transfers, uint32_t *count, uint32_t *status);
+/* Found headers in request order; room for `count`. */
+int bl_client_lookup_blocks(bl_client_t *client, const uint64_t *heights, uint32_t count,
+                            bl_block_header_t *headers, uint32_t *found, uint32_t *status);
+
 #endif /* BALLAST_CLIENT_H */

@@ -12,6 +12,7 @@
 #ifndef BALLAST_PROTOCOL_H
 #define BALLAST_PROTOCOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -345,6 +346,11 @@ static inline int bl_op_request_record_size(uint32_t op) {
 #undef BL_OP_REQ
     }
     return -1;
+}
+
+/* The ops whose body is one filter and whose reply holds up to the filter's limit. */
+static inline bool bl_op_is_filter(uint32_t op) {
+    return op >= BL_OP_GET_ACCOUNT_TRANSFERS && op <= BL_OP_QUERY_TRANSFERS;
 }
 
 static inline int bl_op_reply_record_size(uint32_t op) {
