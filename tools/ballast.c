@@ -30,6 +30,7 @@
 
 #define ADDR_DEFAULT "127.0.0.1:3410"
 #define DATA_DEFAULT "./ballast-data"
+#define READS_LIMIT_DEFAULT 100u /* records per page of the filter reads */
 
 /* ------------------------------------------------------------------------------------------ */
 /* Numbers and addresses.                                                                     */
@@ -291,10 +292,18 @@ static void cli_usage(FILE *out) {
             "           [--pending [--timeout S]] [--post ID | --void ID] [--user-data-* N]\n"
             "  lookup-account ID...      print accounts (missing ones are skipped)\n"
             "  lookup-transfer ID...     print transfers\n"
+            "  history ACCOUNT           the account's transfers (get_account_transfers)\n"
+            "  balances ACCOUNT          its balance after each change (history flag only)\n"
+            "          both take [--debits] [--credits] (default both) and the filters below\n"
+            "  query-accounts            accounts matching every filter given [--ledger N]\n"
+            "  query-transfers           transfers matching every filter given [--ledger N]\n"
+            "     filters: [--user-data-128 N] [--user-data-64 N] [--user-data-32 N] [--code N]\n"
+            "              [--timestamp-min NS] [--timestamp-max NS] (inclusive) [--reversed]\n"
+            "              [--limit N] (default %u, at most %u per page) [--all] (every page)\n"
             "  repl                      read commands line by line on one connection\n"
             "--addr defaults to %s. Numbers: decimal or 0x hex, up to 128 bits.\n"
             "Exit status: 0 ok, 1 refused or failed, 2 usage, 3 no connection.\n",
-            ADDR_DEFAULT);
+            READS_LIMIT_DEFAULT, BL_FILTER_LIMIT_MAX, ADDR_DEFAULT);
 }
 
 static int cli_connect(cli_t *cli) {
@@ -314,6 +323,95 @@ static void cli_done(cli_t *cli) {
     }
 }
 
+/* The filter of history, balances, query-accounts and query-transfers. */
+
+typedef struct reads {
+    bl_u128_t account_id;
+    bl_u128_t user_data_128;
+    uint64_t user_data_64;
+    uint32_t user_data_32;
+    uint32_t ledger;
+    uint16_t code;
+    uint32_t sides; /* BL_FILTER_DEBITS | BL_FILTER_CREDITS; 0: both */
+    bool reversed;
+    uint32_t limit;
+    uint64_t timestamp_min;
+    uint64_t timestamp_max;
+    bool all; /* follow pages to the end */
+} reads_t;
+
+static void print_balance(const cli_t *cli, const bl_account_balance_t *b) {
+    char dp[40], dpo[40], cp[40], cpo[40];
+    u128_text(b->debits_pending, dp);
+    u128_text(b->debits_posted, dpo);
+    u128_text(b->credits_pending, cp);
+    u128_text(b->credits_posted, cpo);
+    printf(cli->json ? "{\"timestamp\":%" PRIu64 ",\"debits_pending\":\"%s\",\"debits_posted\":"
+                       "\"%s\",\"credits_pending\":\"%s\",\"credits_posted\":\"%s\"}\n"
+                     : "balance at %" PRIu64 "  debits pending %s posted %s  credits pending %s "
+                       "posted %s\n",
+           b->timestamp, dp, dpo, cp, cpo);
+}
+
+/* Runs a filter read, page after page with --all (each page starts past the last timestamp
+ * of the one before). 0 or -errno; *status the frame status of the last page. */
+static int cli_reads(cli_t *cli, const char *command, const reads_t *r, uint32_t *status) {
+    bool balances = !strcmp(command, "balances");
+    bool by_account = balances || !strcmp(command, "history");
+    bool accounts = !strcmp(command, "query-accounts");
+    void *out = malloc((size_t)r->limit * 128);
+    if (out == NULL) return -ENOMEM;
+    uint64_t min = r->timestamp_min, max = r->timestamp_max;
+    uint32_t shown = 0;
+    int rc = 0;
+    for (;;) {
+        uint32_t count = 0;
+        if (by_account) {
+            bl_account_filter_t f = {.account_id = r->account_id, .user_data_128 = r->user_data_128,
+                                     .user_data_64 = r->user_data_64, .user_data_32 = r->user_data_32,
+                                     .code = r->code, .timestamp_min = min, .timestamp_max = max,
+                                     .limit = r->limit};
+            f.flags = (r->sides ? r->sides : BL_FILTER_DEBITS | BL_FILTER_CREDITS) |
+                      (r->reversed ? BL_FILTER_REVERSED : 0);
+            rc = balances ? bl_client_get_account_balances(cli->client, &f, out, &count, status)
+                          : bl_client_get_account_transfers(cli->client, &f, out, &count, status);
+        } else {
+            bl_query_filter_t f = {.user_data_128 = r->user_data_128, .user_data_64 = r->user_data_64,
+                                   .user_data_32 = r->user_data_32, .ledger = r->ledger,
+                                   .code = r->code, .timestamp_min = min, .timestamp_max = max,
+                                   .limit = r->limit, .flags = r->reversed ? BL_QUERY_REVERSED : 0};
+            rc = accounts ? bl_client_query_accounts(cli->client, &f, out, &count, status)
+                          : bl_client_query_transfers(cli->client, &f, out, &count, status);
+        }
+        if (rc != 0 || *status != BL_FRAME_OK) break;
+        for (uint32_t i = 0; i < count; i++) {
+            const uint8_t *record = (const uint8_t *)out + (size_t)i * 128;
+            if (balances) print_balance(cli, (const bl_account_balance_t *)record);
+            else if (accounts) print_account(cli, (const bl_account_t *)record);
+            else print_transfer(cli, (const bl_transfer_t *)record);
+        }
+        shown += count;
+        if (count < r->limit || !r->all) break;
+        /* The timestamp of every record kind: offset 64 of a balance, 120 of the others. */
+        _Static_assert(offsetof(bl_account_balance_t, timestamp) == 64 &&
+                           offsetof(bl_account_t, timestamp) == 120 &&
+                           offsetof(bl_transfer_t, timestamp) == 120,
+                       "record timestamps");
+        uint64_t last;
+        memcpy(&last, (const uint8_t *)out + (size_t)(count - 1) * 128 + (balances ? 64 : 120), 8);
+        if (r->reversed) {
+            if (last <= 1) break;
+            max = last - 1;
+        } else {
+            if (last == UINT64_MAX) break;
+            min = last + 1;
+        }
+    }
+    if (rc == 0 && *status == BL_FRAME_OK && !cli->json && shown == 0) fprintf(stderr, "ballast: none\n");
+    free(out);
+    return rc;
+}
+
 /* One client command, argv[1] the command (argv[0] unused). The exit status. */
 static int cli_run(cli_t *cli_in, int argc, char **argv) {
     cli_t cli = *cli_in;
@@ -322,7 +420,8 @@ static int cli_run(cli_t *cli_in, int argc, char **argv) {
     bl_transfer_t transfer = {0};
     enum { O_ADDR = 1000, O_JSON, O_ID, O_LEDGER, O_CODE, O_UD128, O_UD64, O_UD32, O_DMNEC,
            O_CMNED, O_HISTORY, O_DEBIT, O_CREDIT, O_AMOUNT, O_PENDING, O_TIMEOUT, O_POST,
-           O_VOID, O_LINKED };
+           O_VOID, O_LINKED, O_DEBITS, O_CREDITS, O_REVERSED, O_LIMIT, O_TS_MIN, O_TS_MAX,
+           O_ALL };
     static const struct option options[] = {
         {"addr", required_argument, 0, O_ADDR}, {"json", no_argument, 0, O_JSON},
         {"id", required_argument, 0, O_ID}, {"ledger", required_argument, 0, O_LEDGER},
@@ -334,7 +433,12 @@ static int cli_run(cli_t *cli_in, int argc, char **argv) {
         {"credit", required_argument, 0, O_CREDIT}, {"amount", required_argument, 0, O_AMOUNT},
         {"pending", no_argument, 0, O_PENDING}, {"timeout", required_argument, 0, O_TIMEOUT},
         {"post", required_argument, 0, O_POST}, {"void", required_argument, 0, O_VOID},
-        {"linked", no_argument, 0, O_LINKED}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"linked", no_argument, 0, O_LINKED}, {"debits", no_argument, 0, O_DEBITS},
+        {"credits", no_argument, 0, O_CREDITS}, {"reversed", no_argument, 0, O_REVERSED},
+        {"limit", required_argument, 0, O_LIMIT}, {"timestamp-min", required_argument, 0, O_TS_MIN},
+        {"timestamp-max", required_argument, 0, O_TS_MAX}, {"all", no_argument, 0, O_ALL},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    reads_t reads = {.limit = READS_LIMIT_DEFAULT};
     bool accounts = !strcmp(command, "create-account");
     optind = 2;
     int c;
@@ -362,6 +466,13 @@ static int cli_run(cli_t *cli_in, int argc, char **argv) {
         case O_POST: transfer.flags |= BL_TRANSFER_POST_PENDING; transfer.pending_id = v; break;
         case O_VOID: transfer.flags |= BL_TRANSFER_VOID_PENDING; transfer.pending_id = v; break;
         case O_LINKED: transfer.flags |= BL_TRANSFER_LINKED; account.flags |= BL_ACCOUNT_LINKED; break;
+        case O_DEBITS: reads.sides |= BL_FILTER_DEBITS; break;
+        case O_CREDITS: reads.sides |= BL_FILTER_CREDITS; break;
+        case O_REVERSED: reads.reversed = true; break;
+        case O_LIMIT: ok = ok && v >= 1 && v <= BL_FILTER_LIMIT_MAX; reads.limit = (uint32_t)v; break;
+        case O_TS_MIN: ok = ok && v <= UINT64_MAX; reads.timestamp_min = (uint64_t)v; break;
+        case O_TS_MAX: ok = ok && v <= UINT64_MAX; reads.timestamp_max = (uint64_t)v; break;
+        case O_ALL: reads.all = true; break;
         case 'h': cli_usage(stdout); return 0;
         default: ok = false;
         }
@@ -437,6 +548,24 @@ static int cli_run(cli_t *cli_in, int argc, char **argv) {
             fprintf(stderr, "ballast: %u of %u not found\n", n - count, n);
         free(ids);
         free(out);
+    } else if (!strcmp(command, "history") || !strcmp(command, "balances") ||
+               !strcmp(command, "query-accounts") || !strcmp(command, "query-transfers")) {
+        bool by_account = !strcmp(command, "history") || !strcmp(command, "balances");
+        if (by_account) {
+            if (optind + 1 != argc || !parse_u128(argv[optind], &reads.account_id)) {
+                cli_usage(stderr);
+                return 2;
+            }
+        } else if (optind != argc) {
+            return cli_usage(stderr), 2;
+        }
+        reads.user_data_128 = account.user_data_128;
+        reads.user_data_64 = account.user_data_64;
+        reads.user_data_32 = account.user_data_32;
+        reads.ledger = account.ledger;
+        reads.code = account.code;
+        if ((rc = cli_connect(&cli)) != 0) return rc;
+        rc = cli_reads(&cli, command, &reads, &status);
     } else {
         cli_usage(stderr);
         return 2;

@@ -25,7 +25,7 @@ start() { # starts the server on a free port; sets server_pid and addr
 
 start
 for id in 1 2 3; do
-    "$ballast" create-account --addr "$addr" --id $id --ledger 1 --code 1 > /dev/null
+    "$ballast" create-account --addr "$addr" --id $id --ledger 1 --code 1 --history > /dev/null
 done
 acked=()
 for id in $(seq 100 140); do
@@ -47,8 +47,33 @@ after=$("$ballast" status --addr "$addr" | sed -n 's/^state_digest //p')
 repl=$(printf 'lookup-transfer 120\nbogus\nstatus\nquit\n' | "$ballast" repl --addr "$addr" 2>/dev/null)
 echo "$repl" | grep -q "amount 120" || fail "repl lookup: $repl"
 echo "$repl" | grep -q "state_digest $digest" || fail "repl status: $repl"
+# History: account 1 is in every transfer with id % 3 of 0 (debit) or 2 (credit).
+history_check() { # $1: when
+    local want=0 want_credits=0 id
+    for id in "${acked[@]}"; do
+        [ $((id % 3)) -ne 1 ] && want=$((want + 1))
+        [ $((id % 3)) -eq 2 ] && want_credits=$((want_credits + 1))
+    done
+    local got credits balances
+    got=$("$ballast" history --addr "$addr" --json --limit 4 --all 1 | wc -l)
+    [ "$got" -eq "$want" ] || fail "$1: history of account 1 has $got transfers, not $want"
+    credits=$("$ballast" history --addr "$addr" --json --credits 1 | grep -c '"credit_account_id":"1"')
+    [ "$credits" -eq "$want_credits" ] || fail "$1: $credits credits of account 1"
+    balances=$("$ballast" balances --addr "$addr" --json --reversed --limit 1 1)
+    echo "$balances" | grep -q "\"debits_posted\":\"$(lookup_debits 1)\"" ||
+        fail "$1: latest balance entry $balances"
+}
+lookup_debits() {
+    "$ballast" lookup-account --addr "$addr" --json "$1" | sed -n 's/.*"debits_posted":"\([0-9]*\)".*/\1/p'
+}
+history_check "after kill -9"
 kill -TERM "$server_pid"
 wait "$server_pid" || fail "SIGTERM: exit status $?"
 server_pid=
 ls "$work/data"/checkpoint-*.img > /dev/null || fail "no checkpoint after SIGTERM"
+start
+history_check "after a restart from the checkpoint"
+kill -TERM "$server_pid"
+wait "$server_pid" || fail "SIGTERM: exit status $?"
+server_pid=
 echo "1 passed, 0 failed"

@@ -137,6 +137,72 @@ static void test_server_every_op(void **state) {
     bl_client_close(client);
 }
 
+/* The filter ops through the client, with a reply far larger than the request. */
+static void test_server_filter_ops(void **state) {
+    (void)state;
+    bl_client_t *client = client_new();
+    bl_account_t accounts[2];
+    memset(accounts, 0, sizeof(accounts));
+    for (uint32_t i = 0; i < 2; i++) {
+        accounts[i].id = 21 + i;
+        accounts[i].ledger = 1;
+        accounts[i].code = 5;
+        accounts[i].user_data_32 = 77;
+        accounts[i].flags = BL_ACCOUNT_HISTORY;
+    }
+    bl_event_result_t results[300];
+    uint32_t count, status;
+    assert_int_equal(bl_client_create_accounts(client, accounts, 2, results, &count, &status), 0);
+    assert_int_equal(count, 0);
+    static bl_transfer_t transfers[300];
+    for (uint32_t i = 0; i < 300; i++) {
+        transfer_make(&transfers[i], 5000 + i, 21, 22);
+        transfers[i].user_data_64 = 9000 + i % 3;
+    }
+    assert_int_equal(bl_client_create_transfers(client, transfers, 300, results, &count, &status), 0);
+    assert_int_equal(count, 0);
+
+    static bl_transfer_t out[BL_FILTER_LIMIT_MAX];
+    bl_account_filter_t f;
+    memset(&f, 0, sizeof(f));
+    f.account_id = 22;
+    f.flags = BL_FILTER_CREDITS | BL_FILTER_REVERSED;
+    f.limit = BL_FILTER_LIMIT_MAX;
+    assert_int_equal(bl_client_get_account_transfers(client, &f, out, &count, &status), 0);
+    assert_int_equal(status, BL_FRAME_OK);
+    assert_int_equal(count, 300);
+    assert_true(out[0].id == 5299 && out[299].id == 5000);
+    static bl_account_balance_t balances[BL_FILTER_LIMIT_MAX];
+    f.flags = BL_FILTER_CREDITS;
+    assert_int_equal(bl_client_get_account_balances(client, &f, balances, &count, &status), 0);
+    assert_int_equal(count, 300);
+    assert_true(balances[299].credits_posted == 3000 && balances[0].credits_posted == 10);
+    f.flags = BL_FILTER_DEBITS; /* 22 is never the debit side */
+    assert_int_equal(bl_client_get_account_transfers(client, &f, out, &count, &status), 0);
+    assert_int_equal(count, 0);
+
+    bl_query_filter_t q;
+    memset(&q, 0, sizeof(q));
+    q.user_data_64 = 9001;
+    q.limit = 50;
+    assert_int_equal(bl_client_query_transfers(client, &q, out, &count, &status), 0);
+    assert_int_equal(count, 50); /* 100 match; the limit holds */
+    assert_true(out[0].id == 5001 && out[49].id == 5148);
+    memset(&q, 0, sizeof(q));
+    q.user_data_32 = 77;
+    q.code = 5;
+    q.limit = 10;
+    bl_account_t found[10];
+    assert_int_equal(bl_client_query_accounts(client, &q, found, &count, &status), 0);
+    assert_int_equal(count, 2);
+    assert_true(found[0].id == 21 && found[1].id == 22);
+    q.reserved0[0] = 1; /* invalid: an empty reply, not an error */
+    assert_int_equal(bl_client_query_accounts(client, &q, found, &count, &status), 0);
+    assert_int_equal(status, BL_FRAME_OK);
+    assert_int_equal(count, 0);
+    bl_client_close(client);
+}
+
 static void test_server_full_batch(void **state) {
     (void)state;
     bl_client_t *client = client_new();
@@ -514,6 +580,7 @@ int main(void) {
     seed_init("test_server");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_server_every_op),
+        cmocka_unit_test(test_server_filter_ops),
         cmocka_unit_test(test_server_full_batch),
         cmocka_unit_test(test_server_pipelining_in_order),
         cmocka_unit_test(test_server_frame_errors_keep_open),
