@@ -10,7 +10,7 @@
  *   4. pending transfers from the table the block posted, voided or expired (p's range);
  *   5. the history lists of the accounts p owns (history.c).
  * New records come before balances, because a block may create an account and move money on
- * it. Each account's current record hash is kept in account_hash[], so a balance change costs
+ * it. Each account's current record hash is kept in account_aux[], so a balance change costs
  * one XXH3-128, not two.
  *
  * The digest is a sum mod 2^128, so each partition keeps its own share and the engine's digest
@@ -44,8 +44,8 @@ static void bl_apply_balances(bl_engine_t *engine, bl_partition_t *part,
     BL_ASSERT(a->debits_pending + a->debits_posted >= a->debits_posted);
     BL_ASSERT(a->credits_pending + a->credits_posted >= a->credits_posted);
     bl_u128_t hash = bl_hash128(a, sizeof(*a));
-    part->digest += hash - engine->account_hash[o->slot];
-    engine->account_hash[o->slot] = hash;
+    part->digest += hash - engine->account_aux[o->slot].hash;
+    engine->account_aux[o->slot].hash = hash;
 }
 
 void bl_apply(bl_engine_t *engine, uint32_t p) {
@@ -61,8 +61,8 @@ void bl_apply(bl_engine_t *engine, uint32_t p) {
         BL_ASSERT(a->timestamp != 0 && a->debits_pending == 0 && a->credits_posted == 0);
         bl_index_insert(&part->accounts, &engine->accounts_records,
                         block->accounts_new_hash[k], slot);
-        engine->account_hash[slot] = bl_hash128(a, sizeof(*a));
-        part->digest += engine->account_hash[slot];
+        engine->account_aux[slot].hash = bl_hash128(a, sizeof(*a));
+        part->digest += engine->account_aux[slot].hash;
     }
 
     uint64_t transfers_created = engine->transfers_count - block->transfers_base;
@@ -88,7 +88,7 @@ void bl_apply(bl_engine_t *engine, uint32_t p) {
         if (k + BL_APPLY_DISTANCE < part->overlay_count) {
             uint32_t ahead = range[k + BL_APPLY_DISTANCE].slot;
             __builtin_prefetch(&engine->accounts[ahead], 1);
-            __builtin_prefetch(&engine->account_hash[ahead], 1);
+            __builtin_prefetch(&engine->account_aux[ahead].hash, 1);
         }
         if (range[k].dirty) bl_apply_balances(engine, part, &range[k]);
     }

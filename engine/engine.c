@@ -5,9 +5,9 @@
  * A block first expires what is due, in rounds of at most block_events_max expiries (each
  * round a full pipeline pass, so a burst of expiries never needs unbounded memory; timestamps
  * continue across rounds, so the result is the same as one pass), then runs its requests as
- * one pass. In this build every partition's gather and apply run on the calling thread, one
- * partition after the other; each touches only its own records, so moving them to threads
- * changes no logic.
+ * one pass. Each partition's route share, gather and apply run on the partition's own thread
+ * (workers.c) or, without partition threads, on the calling thread one partition after the
+ * other; each touches only its own records, so both give the same state.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -134,20 +134,18 @@ int bl_engine_create(bl_engine_t **out, const bl_engine_config_t *config) {
     e->accounts_records.next = bl_table_reserve(c.accounts_max * sizeof(uint32_t));
     e->transfers = bl_table_reserve(c.transfers_max * sizeof(bl_transfer_t));
     e->transfers_records.next = bl_table_reserve(c.transfers_max * sizeof(uint32_t));
-    /* The pending state of each transfer slot; the digest hash of each account record. */
+    /* The pending state of each transfer slot; each account's record hash and lists. */
     e->transfer_state = bl_table_reserve(c.transfers_max);
-    e->account_hash = bl_table_reserve(c.accounts_max * sizeof(bl_u128_t));
+    e->account_aux = bl_table_reserve(c.accounts_max * sizeof(bl_account_aux_t));
     e->account_mark = bl_table_reserve(c.accounts_max * sizeof(uint64_t));
-    e->account_lists = bl_table_reserve(c.accounts_max * sizeof(*e->account_lists));
     if (!e->accounts || !e->accounts_records.next || !e->transfers ||
-        !e->transfers_records.next || !e->transfer_state || !e->account_hash ||
-        !e->account_mark || !e->account_lists)
+        !e->transfers_records.next || !e->transfer_state || !e->account_aux ||
+        !e->account_mark)
         goto fail;
     e->accounts_records.base = (uint8_t *)e->accounts;
     e->transfers_records.base = (uint8_t *)e->transfers;
     accounts_bytes += c.accounts_max * (sizeof(bl_account_t) + sizeof(uint32_t) +
-                                        sizeof(bl_u128_t) + sizeof(uint64_t) +
-                                        sizeof(*e->account_lists));
+                                        sizeof(bl_account_aux_t) + sizeof(uint64_t));
     /* History pools (history.c): twice 4 elements per list plus 2 per element. Each transfer
      * joins 2 slot lists; each transfer and each expiry adds at most 2 balance entries. */
     if (bl_pool_init(&e->pools[BL_POOL_SLOTS], sizeof(uint32_t),
@@ -178,6 +176,13 @@ int bl_engine_create(bl_engine_t **out, const bl_engine_config_t *config) {
     e->memory.per_transfer_bytes = transfers_bytes / c.transfers_max;
     e->memory.block_bytes = block_bytes;
     e->memory.total_bytes = accounts_bytes + transfers_bytes + block_bytes;
+    if (c.partition_threads) {
+        int rc_threads = bl_workers_start(e);
+        if (rc_threads != 0) {
+            bl_engine_destroy(e);
+            return rc_threads;
+        }
+    }
     *out = e;
     return 0;
 fail:
@@ -188,6 +193,7 @@ fail:
 void bl_engine_destroy(bl_engine_t *e) {
     if (e == NULL) return;
     const bl_engine_config_t *c = &e->config;
+    bl_workers_stop(e);
     if (e->partitions != NULL) {
         for (uint32_t p = 0; p < c->partitions; p++) bl_partition_deinit(&e->partitions[p]);
         free(e->partitions);
@@ -197,9 +203,8 @@ void bl_engine_destroy(bl_engine_t *e) {
     bl_table_release(e->transfers, c->transfers_max * sizeof(bl_transfer_t));
     bl_table_release(e->transfers_records.next, c->transfers_max * sizeof(uint32_t));
     bl_table_release(e->transfer_state, c->transfers_max);
-    bl_table_release(e->account_hash, c->accounts_max * sizeof(bl_u128_t));
+    bl_table_release(e->account_aux, c->accounts_max * sizeof(bl_account_aux_t));
     bl_table_release(e->account_mark, c->accounts_max * sizeof(uint64_t));
-    bl_table_release(e->account_lists, c->accounts_max * sizeof(*e->account_lists));
     for (size_t i = 0; i < BL_POOLS; i++) {
         if (e->pools[i].base) bl_pool_deinit(&e->pools[i]);
     }
@@ -217,7 +222,6 @@ typedef enum { BL_PASS_EXPIRIES, BL_PASS_REQUESTS } bl_pass_t;
 static void bl_engine_pass(bl_engine_t *e, bl_pass_t pass, bl_request_t *requests,
                            uint32_t requests_count) {
     bl_block_t *block = &e->block;
-    uint32_t n = e->config.partitions;
     block->accounts_base = e->accounts_count;
     block->transfers_base = e->transfers_count;
     block->overlay_new_count = 0;
@@ -230,15 +234,9 @@ static void bl_engine_pass(bl_engine_t *e, bl_pass_t pass, bl_request_t *request
     block->undo_on = false;
 
     uint64_t t0 = bl_clock_ns();
-    for (uint32_t p = 0; p < n; p++) {
-        uint32_t begin = (uint32_t)((uint64_t)block->items_count * p / n);
-        uint32_t end = (uint32_t)((uint64_t)block->items_count * (p + 1) / n);
-        bl_gather_route(e, begin, end);
-    }
-    for (uint32_t p = 0; p < n; p++) bl_gather_first(e, p);
-    if (block->has_post_void) {
-        for (uint32_t p = 0; p < n; p++) bl_gather_second(e, p);
-    }
+    bl_engine_step(e, BL_STEP_ROUTE);
+    bl_engine_step(e, BL_STEP_GATHER_FIRST);
+    if (block->has_post_void) bl_engine_step(e, BL_STEP_GATHER_SECOND);
     uint64_t t1 = bl_clock_ns();
     if (pass == BL_PASS_EXPIRIES) {
         bl_decide_expiries(e);
@@ -246,7 +244,7 @@ static void bl_engine_pass(bl_engine_t *e, bl_pass_t pass, bl_request_t *request
         bl_decide_requests(e, requests, requests_count);
     }
     uint64_t t2 = bl_clock_ns();
-    for (uint32_t p = 0; p < n; p++) bl_apply(e, p);
+    bl_engine_step(e, BL_STEP_APPLY);
     uint64_t t3 = bl_clock_ns();
 
     e->stats.gather_ns += t1 - t0;

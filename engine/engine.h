@@ -16,12 +16,15 @@
  * A partition owns the accounts and transfers whose id hashes to it; only its own gather and
  * apply steps read or write their mutable state (balances, pending state, index chains).
  *
- * Thread model: one engine is driven by one thread at a time. All memory is reserved by
- * bl_engine_create; executing blocks allocates nothing.
+ * Thread model: one engine is driven by one thread at a time (the driver); with
+ * partition_threads it also owns one thread per partition, which runs that partition's part
+ * of every block. All memory is reserved by bl_engine_create; executing blocks allocates
+ * nothing.
  */
 #ifndef BALLAST_ENGINE_H
 #define BALLAST_ENGINE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ballast/protocol.h"
@@ -37,6 +40,9 @@ typedef struct bl_engine_config {
     uint64_t transfers_max;    /* 1..BL_TRANSFERS_MAX_LIMIT: transfers the state can hold */
     uint32_t block_events_max; /* 1..BL_BLOCK_EVENTS_MAX_LIMIT: events of all create requests
                                   of one block; also the expiries processed per round */
+    bool partition_threads;    /* each partition on a thread of its own (else all run on the
+                                  caller's thread in turn); results are the same either way */
+    bool pin_cpus;             /* with partition_threads: partition p's thread on CPU p + 1 */
 } bl_engine_config_t;
 
 /* Defaults used when a field of the config is 0. */

@@ -68,7 +68,7 @@ void bl_history_append(bl_engine_t *engine, bl_partition_t *part, uint32_t slot,
     uint32_t pool_index = kind == BL_LIST_BALANCES ? BL_POOL_BALANCES : BL_POOL_SLOTS;
     bl_pool_t *pool = &engine->pools[pool_index];
     uint64_t *free_heads = part->pool_free[pool_index];
-    bl_list_t *list = &engine->account_lists[slot][kind];
+    bl_list_t *list = &engine->account_aux[slot].lists[kind];
     uint32_t n = list->count;
     BL_ASSERT(n < UINT32_MAX);
     if (n == 0 || (n >= BL_LIST_MIN && (n & (n - 1)) == 0)) { /* full: move up a class */
@@ -85,11 +85,29 @@ void bl_history_append(bl_engine_t *engine, bl_partition_t *part, uint32_t slot,
     list->count = n + 1;
 }
 
+/* Prefetches the place where the next slot of an account's list `kind` goes. The account's
+ * aux line is warm: apply has just written its balances. */
+static void bl_history_prefetch(const bl_engine_t *engine, const bl_block_t *block, uint64_t k,
+                                uint32_t p) {
+    for (uint32_t side = 0; side < 2; side++) {
+        const bl_overlay_account_t *o = &block->overlay[block->transfers_new_accounts[k][side]];
+        if (o->partition != p) continue;
+        const bl_list_t *list = &engine->account_aux[o->slot].lists[side];
+        __builtin_prefetch(engine->pools[BL_POOL_SLOTS].base + list->offset +
+                               (uint64_t)list->count * sizeof(uint32_t), 1);
+    }
+}
+
+#define BL_HISTORY_DISTANCE 8u
+
 void bl_history_apply(bl_engine_t *engine, uint32_t p) {
     const bl_block_t *block = &engine->block;
     bl_partition_t *part = &engine->partitions[p];
     uint64_t transfers_created = engine->transfers_count - block->transfers_base;
+    _Static_assert(BL_LIST_DEBITS == 0 && BL_LIST_CREDITS == 1, "list kind = side");
     for (uint64_t k = 0; k < transfers_created; k++) {
+        if (k + BL_HISTORY_DISTANCE < transfers_created)
+            bl_history_prefetch(engine, block, k + BL_HISTORY_DISTANCE, p);
         uint32_t slot = (uint32_t)(block->transfers_base + k);
         for (uint32_t side = 0; side < 2; side++) {
             const bl_overlay_account_t *o = &block->overlay[block->transfers_new_accounts[k][side]];

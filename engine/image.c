@@ -154,7 +154,7 @@ int bl_engine_image_write(const bl_engine_t *e, int fd, uint64_t height) {
     }
     bl_image_balance_t balance;
     for (uint64_t slot = 0; slot < e->accounts_count && rc == 0; slot++) {
-        const bl_list_t *list = &e->account_lists[slot][BL_LIST_BALANCES];
+        const bl_list_t *list = &e->account_aux[slot].lists[BL_LIST_BALANCES];
         const bl_balance_entry_t *entries = bl_list_items(&e->pools[BL_POOL_BALANCES], list);
         for (uint32_t i = 0; i < list->count && rc == 0; i++) {
             balance = (bl_image_balance_t){.account_slot = (uint32_t)slot, .entry = entries[i]};
@@ -209,8 +209,8 @@ static void bl_engine_image_rebuild(bl_engine_t *e) {
         uint64_t hash = bl_hash_id(a->id);
         bl_partition_t *part = &e->partitions[bl_partition_of(hash, n)];
         bl_index_insert(&part->accounts, &e->accounts_records, hash, (uint32_t)slot);
-        e->account_hash[slot] = bl_hash128(a, sizeof(*a));
-        part->digest += e->account_hash[slot];
+        e->account_aux[slot].hash = bl_hash128(a, sizeof(*a));
+        part->digest += e->account_aux[slot].hash;
     }
     for (uint64_t slot = 0; slot < e->transfers_count; slot++) {
         const bl_transfer_t *t = &e->transfers[slot];

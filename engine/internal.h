@@ -28,6 +28,7 @@
 #ifndef BALLAST_ENGINE_INTERNAL_H
 #define BALLAST_ENGINE_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -35,6 +36,7 @@
 #include "common/assert.h"
 #include "common/hash.h"
 #include "engine/engine.h"
+#include "engine/ring.h"
 
 #define BL_SLOT_NONE UINT32_MAX
 
@@ -398,6 +400,35 @@ typedef struct bl_partition {
     uint64_t pool_free[BL_POOLS][BL_POOL_CLASSES];
 } __attribute__((aligned(64))) bl_partition_t;
 
+/* What apply keeps per account beside the record, on one cache line: the record's hash as
+ * counted in the digest and the account's history lists. A balance change and the list appends
+ * of the same transfer then touch the same line. Owned by the account's partition. */
+typedef struct bl_account_aux {
+    bl_u128_t hash; /* XXH3-128 of the account record */
+    bl_list_t lists[BL_LISTS];
+} __attribute__((aligned(64))) bl_account_aux_t;
+
+_Static_assert(sizeof(bl_account_aux_t) == 64, "one cache line per account");
+
+/* ------------------------------------------------------------------------------------------ */
+/* Partition threads (workers.c).                                                             */
+
+typedef enum {
+    BL_STEP_ROUTE = 1,
+    BL_STEP_GATHER_FIRST = 2,
+    BL_STEP_GATHER_SECOND = 3,
+    BL_STEP_APPLY = 4,
+} bl_step_t;
+
+typedef struct bl_worker {
+    bl_ring_t commands; /* driver -> partition: the step to run */
+    bl_ring_t done;     /* partition -> driver: the step it ran */
+    struct bl_engine *engine;
+    pthread_t thread;
+    uint32_t partition;
+    bool started;
+} bl_worker_t;
+
 /* ------------------------------------------------------------------------------------------ */
 /* The engine.                                                                                */
 
@@ -410,11 +441,10 @@ struct bl_engine {
     bl_transfer_t *transfers;
     bl_records_t transfers_records;
     uint8_t *transfer_state;
-    bl_u128_t *account_hash; /* XXH3-128 of each account record, as counted in the digest */
+    bl_account_aux_t *account_aux; /* per account slot: record hash and history lists */
     uint64_t *account_mark;  /* per account slot: gather pass (high 32) and overlay index (low
                                 32) of its overlay entry in that pass; owned by its partition */
     uint32_t pass;           /* gather passes so far, the generation of account_mark */
-    bl_list_t (*account_lists)[BL_LISTS]; /* per account slot; owned by its partition */
     bl_pool_t pools[BL_POOLS];
 
     /* Decide-owned. */
@@ -424,6 +454,7 @@ struct bl_engine {
     bl_expiry_t expiry;
 
     bl_block_t block;
+    bl_worker_t *workers; /* one per partition with config.partition_threads, else NULL */
     bl_engine_stats_t stats;
     bl_engine_memory_t memory;
 };
@@ -441,6 +472,10 @@ void bl_gather_second(bl_engine_t *engine, uint32_t p);
 void bl_decide_expiries(bl_engine_t *engine);
 void bl_decide_requests(bl_engine_t *engine, bl_request_t *requests, uint32_t requests_count);
 void bl_apply(bl_engine_t *engine, uint32_t p);
+/* Runs one parallel step for every partition: on their threads, or here in turn. */
+void bl_engine_step(bl_engine_t *engine, bl_step_t step);
+int bl_workers_start(bl_engine_t *engine);
+void bl_workers_stop(bl_engine_t *engine);
 /* Apply's last step: appends the block's transfers and balance entries to the lists of the
  * accounts partition p owns. */
 void bl_history_apply(bl_engine_t *engine, uint32_t p);

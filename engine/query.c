@@ -105,7 +105,7 @@ uint32_t bl_engine_account_transfers(const bl_engine_t *e, const bl_account_filt
     const uint32_t sides[2] = {BL_FILTER_DEBITS, BL_FILTER_CREDITS};
     for (uint32_t k = 0; k < 2; k++) {
         if (!(f->flags & sides[k])) continue;
-        const bl_list_t *list = &e->account_lists[account][kinds[k]];
+        const bl_list_t *list = &e->account_aux[account].lists[kinds[k]];
         const uint32_t *slots = bl_list_items(&e->pools[BL_POOL_SLOTS], list);
         cursors[cursors_count++] = (bl_cursor_t){
             .slots = slots,
@@ -154,7 +154,7 @@ uint32_t bl_engine_account_balances(const bl_engine_t *e, const bl_account_filte
     if (account == BL_SLOT_NONE) return 0;
     uint64_t min, max;
     bl_filter_range(f->timestamp_min, f->timestamp_max, &min, &max);
-    const bl_list_t *list = &e->account_lists[account][BL_LIST_BALANCES];
+    const bl_list_t *list = &e->account_aux[account].lists[BL_LIST_BALANCES];
     const bl_balance_entry_t *entries = bl_list_items(&e->pools[BL_POOL_BALANCES], list);
     uint32_t begin = bl_entries_lower(entries, list->count, min);
     uint32_t end = max == UINT64_MAX ? list->count : bl_entries_lower(entries, list->count, max + 1);

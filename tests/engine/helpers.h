@@ -80,6 +80,7 @@ static inline bl_engine_t *engine_new(uint64_t accounts_max, uint64_t transfers_
         .accounts_max = accounts_max,
         .transfers_max = transfers_max,
         .block_events_max = 4 * BL_BATCH_EVENTS_MAX,
+        .partition_threads = g_partitions > 1, /* both ways of running partitions are tested */
     };
     bl_engine_t *engine = NULL;
     assert_int_equal(bl_engine_create(&engine, &config), 0);

@@ -1,0 +1,128 @@
+/*
+ * Partition threads.
+ *
+ * With config.partition_threads, each partition gets a thread of its own, and that thread runs
+ * every parallel step of the partition: its share of route, both gather rounds and apply. The
+ * driver (the thread calling bl_engine_block_execute) runs decide between them, and nothing
+ * else of a block. Steps are handed over through two SPSC rings per partition (engine/ring.h):
+ * the driver pushes a step, the partition runs it and pushes it back. The ring's release and
+ * acquire order everything the driver wrote before the step (the block's items, facts, the
+ * overlay after decide) before the partition reads it, and everything the partition wrote
+ * before the driver's next read. No lock, no allocation per block; idle threads spin briefly,
+ * then park on the ring's futex and are woken only when parked.
+ *
+ * The steps of a block run in lockstep: route | gather | (gather second) | decide | apply,
+ * each a barrier. Decide of block k cannot overlap gather of block k + 1, because gather copies
+ * balances and pending states that apply of block k writes; nor can a partition's apply of
+ * block k overlap another partition's gather of block k + 1, since a transfer's gather reads
+ * the pending transfers and accounts any partition may have just changed.
+ *
+ * Reads (lookups, filter reads, images) run on the driver between blocks, while every
+ * partition thread waits on its ring: the ring hand-over orders them after the last apply.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "engine/internal.h"
+
+enum { BL_STEP_STOP = 0 }; /* the other steps are bl_step_t values */
+
+static void bl_step_run(bl_engine_t *e, uint32_t step, uint32_t p) {
+    bl_block_t *block = &e->block;
+    uint32_t n = e->config.partitions;
+    switch (step) {
+    case BL_STEP_ROUTE: {
+        uint32_t begin = (uint32_t)((uint64_t)block->items_count * p / n);
+        uint32_t end = (uint32_t)((uint64_t)block->items_count * (p + 1) / n);
+        bl_gather_route(e, begin, end);
+        break;
+    }
+    case BL_STEP_GATHER_FIRST: bl_gather_first(e, p); break;
+    case BL_STEP_GATHER_SECOND: bl_gather_second(e, p); break;
+    case BL_STEP_APPLY: bl_apply(e, p); break;
+    default: BL_ASSERT(!"unknown step");
+    }
+}
+
+static void *bl_worker_main(void *arg) {
+    bl_worker_t *w = arg;
+    for (;;) {
+        uint64_t step;
+        bl_ring_pop_wait(&w->commands, &step, 1);
+        if (step == BL_STEP_STOP) break;
+        bl_step_run(w->engine, (uint32_t)step, w->partition);
+        bl_ring_push_all(&w->done, &step, 1);
+    }
+    return NULL;
+}
+
+void bl_engine_step(bl_engine_t *e, bl_step_t step) {
+    uint32_t n = e->config.partitions;
+    if (e->workers == NULL) {
+        for (uint32_t p = 0; p < n; p++) bl_step_run(e, step, p);
+        return;
+    }
+    uint64_t item = step;
+    for (uint32_t p = 0; p < n; p++) bl_ring_push_all(&e->workers[p].commands, &item, 1);
+    for (uint32_t p = 0; p < n; p++) {
+        uint64_t done;
+        bl_ring_pop_wait(&e->workers[p].done, &done, 1);
+        BL_ASSERT(done == item);
+    }
+}
+
+/* Worker p on CPU p + 1 modulo the CPUs this process may use (the driver keeps the first). */
+static void bl_worker_pin(bl_worker_t *w) {
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return;
+    int count = CPU_COUNT(&allowed);
+    if (count <= 1) return;
+    int want = (int)((w->partition + 1) % (uint32_t)count), seen = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &allowed)) continue;
+        if (seen++ == want) {
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(cpu, &one);
+            (void)pthread_setaffinity_np(w->thread, sizeof(one), &one); /* best effort */
+            return;
+        }
+    }
+}
+
+int bl_workers_start(bl_engine_t *e) {
+    uint32_t n = e->config.partitions;
+    e->workers = calloc(n, sizeof(bl_worker_t));
+    if (e->workers == NULL) return -ENOMEM;
+    for (uint32_t p = 0; p < n; p++) {
+        bl_worker_t *w = &e->workers[p];
+        w->engine = e;
+        w->partition = p;
+        if (bl_ring_init(&w->commands, 4, 0) != 0 || bl_ring_init(&w->done, 4, 0) != 0)
+            return -ENOMEM;
+        if (pthread_create(&w->thread, NULL, bl_worker_main, w) != 0) return -EAGAIN;
+        w->started = true;
+        if (e->config.pin_cpus) bl_worker_pin(w);
+    }
+    return 0;
+}
+
+void bl_workers_stop(bl_engine_t *e) {
+    if (e->workers == NULL) return;
+    for (uint32_t p = 0; p < e->config.partitions; p++) {
+        bl_worker_t *w = &e->workers[p];
+        if (w->started) {
+            uint64_t stop = BL_STEP_STOP;
+            bl_ring_push_all(&w->commands, &stop, 1);
+            pthread_join(w->thread, NULL);
+        }
+        if (w->commands.slots) bl_ring_deinit(&w->commands);
+        if (w->done.slots) bl_ring_deinit(&w->done);
+    }
+    free(e->workers);
+    e->workers = NULL;
+}
