@@ -32,7 +32,10 @@ static void bl_futex_wake(atomic_uint *word) {
 int bl_ring_init(bl_ring_t *ring, uint32_t capacity, uint64_t spin_ns) {
     if (capacity < 2 || capacity > (1u << 30) || (capacity & (capacity - 1)) != 0) return -EINVAL;
     memset(ring, 0, sizeof(*ring));
-    ring->slots = aligned_alloc(BL_RING_CACHE_LINE, (size_t)capacity * sizeof(uint64_t));
+    /* aligned_alloc wants a size that is a multiple of the alignment */
+    size_t bytes = ((size_t)capacity * sizeof(uint64_t) + BL_RING_CACHE_LINE - 1) &
+                   ~(size_t)(BL_RING_CACHE_LINE - 1);
+    ring->slots = aligned_alloc(BL_RING_CACHE_LINE, bytes);
     if (ring->slots == NULL) return -ENOMEM;
     ring->mask = capacity - 1;
     ring->spin_ns = spin_ns ? spin_ns : BL_RING_SPIN_NS_DEFAULT;
