@@ -96,12 +96,21 @@ static void on_signal(int signal) {
     if (g_server != NULL) bl_server_stop(g_server);
 }
 
+/* One partition per CPU but one (the sequencer and the network share it), at least 1. */
+static uint32_t partitions_default(void) {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus <= 2) return 1;
+    return cpus - 1 > (long)BL_PARTITIONS_MAX ? BL_PARTITIONS_MAX : (uint32_t)(cpus - 1);
+}
+
 static void start_usage(FILE *out) {
     fprintf(out,
             "usage: ballast start [options]\n"
             "  --data DIR              data directory, created on first use (default %s)\n"
             "  --listen HOST:PORT      address to serve (default %s)\n"
-            "  --partitions N          engine partitions, 1..%u (default 1)\n"
+            "  --partitions N          engine partitions, each on a thread of its own,\n"
+            "                          1..%u (default: CPUs minus one, at least 1; here %u)\n"
+            "  --pin-cpus              pin partition p's thread to CPU p + 1\n"
             "  --accounts-max N        accounts the data directory can hold, fixed when it is\n"
             "                          created, 1..%llu (default %llu)\n"
             "  --transfers-max N       transfers likewise, 1..%llu (default %llu)\n"
@@ -113,7 +122,8 @@ static void start_usage(FILE *out) {
             "  --requests-max N        requests taken but not answered before `busy`\n"
             "                          (default %u)\n"
             "SIGTERM or SIGINT: stop accepting, finish what was taken, checkpoint, exit 0.\n",
-            DATA_DEFAULT, ADDR_DEFAULT, BL_PARTITIONS_MAX, (unsigned long long)BL_ACCOUNTS_MAX_LIMIT,
+            DATA_DEFAULT, ADDR_DEFAULT, BL_PARTITIONS_MAX, partitions_default(),
+            (unsigned long long)BL_ACCOUNTS_MAX_LIMIT,
             (unsigned long long)BL_ENGINE_ACCOUNTS_MAX_DEFAULT,
             (unsigned long long)BL_TRANSFERS_MAX_LIMIT,
             (unsigned long long)BL_ENGINE_TRANSFERS_MAX_DEFAULT, BL_BATCH_EVENTS_MAX,
@@ -124,7 +134,8 @@ static void start_usage(FILE *out) {
 
 static int cmd_start(int argc, char **argv) {
     const char *data = DATA_DEFAULT, *listen = ADDR_DEFAULT;
-    bl_node_config_t node_config = {.engine = {.partitions = 1}};
+    bl_node_config_t node_config = {
+        .engine = {.partitions = partitions_default(), .partition_threads = true}};
     bl_server_config_t server_config = {0};
     static const struct option options[] = {
         {"data", required_argument, 0, 'd'},          {"listen", required_argument, 0, 'l'},
@@ -132,7 +143,8 @@ static int cmd_start(int argc, char **argv) {
         {"transfers-max", required_argument, 0, 't'}, {"block-events-max", required_argument, 0, 'b'},
         {"segment-size", required_argument, 0, 's'},  {"checkpoint-blocks", required_argument, 0, 'c'},
         {"connections-max", required_argument, 0, 'n'}, {"requests-max", required_argument, 0, 'r'},
-        {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
+        {"pin-cpus", no_argument, 0, 'P'},            {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     int c;
     uint64_t v;
     while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -148,6 +160,7 @@ static int cmd_start(int argc, char **argv) {
         case 'c': ok = parse_u64(optarg, UINT64_MAX, &v) && v >= 1; node_config.checkpoint_blocks = v; break;
         case 'n': ok = parse_u64(optarg, 1u << 20, &v) && v >= 1; server_config.connections_max = (uint32_t)v; break;
         case 'r': ok = parse_u64(optarg, 1u << 24, &v) && v >= 1; node_config.requests_max = (uint32_t)v; break;
+        case 'P': node_config.engine.pin_cpus = true; break;
         case 'h': start_usage(stdout); return 0;
         default: ok = false;
         }

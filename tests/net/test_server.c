@@ -48,7 +48,7 @@ static int group_setup(void **state) {
     setrlimit(RLIMIT_NOFILE, &limit);
     dir_make(g_dir, "bl_test_server");
     bl_node_config_t node_config = {.dir = g_dir,
-                                    .engine = {.partitions = 2, .accounts_max = 4096,
+                                    .engine = {.partitions = 2, .partition_threads = true, .accounts_max = 4096,
                                                .transfers_max = 1 << 20},
                                     .segment_size_bytes = 8 << 20,
                                     .quiet = true};

@@ -37,7 +37,8 @@ static bl_node_config_t config_make(const char *dir, uint32_t partitions) {
     return (bl_node_config_t){.dir = dir,
                               .engine = {.partitions = partitions,
                                          .accounts_max = 1024,
-                                         .transfers_max = 1 << 16},
+                                         .transfers_max = 1 << 16,
+                                         .partition_threads = partitions > 1},
                               .segment_size_bytes = 4 << 20, /* holds the largest block */
                               .clock_ns = clock_fake,
                               .quiet = true};
