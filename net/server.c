@@ -543,10 +543,13 @@ int bl_server_run(bl_server_t *server) {
         }
         if (stopping && (server->conns_open == 0 || bl_now_ns() > drain_until)) break;
         int n = epoll_wait(server->epoll_fd, events, BL_SERVER_EVENTS_MAX, 200);
+        /* Accepting waits for the end of the batch: a connection closed by an event of this
+         * batch must not be reused while later events of the batch still name it. */
+        bool accept = false;
         for (int i = 0; i < n; i++) {
             void *ptr = events[i].data.ptr;
             if (ptr == (void *)&server->listen_fd) {
-                bl_server_accept(server);
+                accept = true;
             } else if (ptr == (void *)&server->wake_fd) {
                 bl_server_completions(server);
             } else {
@@ -559,6 +562,7 @@ int bl_server_run(bl_server_t *server) {
                 if (events[i].events & (EPOLLIN | EPOLLOUT | EPOLLRDHUP)) bl_conn_pump(server, conn);
             }
         }
+        if (accept) bl_server_accept(server);
         bl_server_resume(server);
         uint64_t now = bl_now_ns();
         if (now >= next_timeouts) {

@@ -48,8 +48,9 @@ static int group_setup(void **state) {
     setrlimit(RLIMIT_NOFILE, &limit);
     dir_make(g_dir, "bl_test_server");
     bl_node_config_t node_config = {.dir = g_dir,
-                                    .engine = {.partitions = 2, .partition_threads = true, .accounts_max = 4096,
-                                               .transfers_max = 1 << 20},
+                                    .engine = {.partitions = 2, .accounts_max = 4096,
+                                               .transfers_max = 1 << 20,
+                                               .partition_threads = true},
                                     .segment_size_bytes = 8 << 20,
                                     .quiet = true};
     if (bl_node_open(&g_node, &node_config) != 0) return -1;
