@@ -11,7 +11,15 @@
  *   - a transfer created with the pending flag carries its resolution: still pending, or
  *     posted / voided / expired (the same numbers as the digest byte);
  *   - `expiring` lists the positions of pending transfers with a timeout that may still expire;
- *     it is refreshed only at the start of a block, so it never sees a chain's tentative work.
+ *     it is refreshed only at the start of a block, so it never sees a chain's tentative work;
+ *   - `history` holds every AccountBalance entry of every account with the history flag, each
+ *     with the account's id and the position of the transfer that caused it (for an expiry: the
+ *     pending transfer), appended after each transfer or expiry that changed the balances.
+ *
+ * Every object and every entry is appended when it gets its timestamp, so the three arrays
+ * are in timestamp order (strictly for accounts and transfers; a transfer's two entries share
+ * one). Insertion asserts it, and the filter reads rely on it: they walk an array from one end,
+ * test each record against the filter's fields and timestamp range, and stop at the limit.
  *
  * Linked chains are evaluated directly on the state and undone by restoring a snapshot: the
  * first time a chain touches an existing account or transfer, its whole record is copied
@@ -26,7 +34,8 @@
  * a failure needs no rollback.
  *
  * Memory grows with realloc between requests, never inside one, so positions and pointers
- * taken while an event is evaluated stay valid.
+ * taken while an event is evaluated stay valid. The one exception is `history`, which nothing
+ * points into: it grows as entries are appended.
  */
 #include "model.h"
 
@@ -52,6 +61,13 @@ typedef struct model_transfer {
     uint8_t resolution; /* 0: not resolved; else BL_PENDING_DIGEST_POSTED/VOIDED/EXPIRED */
     uint64_t chain_epoch;
 } model_transfer_t;
+
+/* One AccountBalance entry of an account with the history flag. */
+typedef struct model_balance {
+    bl_u128_t account_id;
+    uint64_t cause_position;      /* the transfer that caused it (an expiry: the pending one) */
+    bl_account_balance_t balance; /* reserved bytes zero */
+} model_balance_t;
 
 typedef struct model_slot {
     bl_u128_t id;
@@ -93,6 +109,10 @@ struct bl_model {
     uint64_t expiring_capacity;
     uint64_t expiring_scanned; /* transfers below this position were considered */
 
+    model_balance_t *history;
+    uint64_t history_count;
+    uint64_t history_capacity;
+
     uint64_t timestamp_last;
 
     /* The chain being evaluated, if any. */
@@ -100,6 +120,7 @@ struct bl_model {
     uint64_t chain_epoch;
     uint64_t chain_accounts_count; /* counts when the chain began */
     uint64_t chain_transfers_count;
+    uint64_t chain_history_count;
     model_saved_account_t *saved_accounts;
     uint64_t saved_accounts_count;
     uint64_t saved_accounts_capacity;
@@ -242,6 +263,7 @@ static void model_chain_begin(bl_model_t *m) {
     m->chain_epoch++;
     m->chain_accounts_count = m->accounts_count;
     m->chain_transfers_count = m->transfers_count;
+    m->chain_history_count = m->history_count;
     m->saved_accounts_count = 0;
     m->saved_transfers_count = 0;
 }
@@ -290,12 +312,48 @@ static void model_chain_rollback(bl_model_t *m) {
         model_index_remove_newest(&m->transfers_index, m->transfers[m->transfers_count].record.id,
                                   m->transfers_count);
     }
+    MODEL_ASSERT(m->history_count >= m->chain_history_count);
+    m->history_count = m->chain_history_count; /* entries the chain appended */
     MODEL_ASSERT(m->expiring_scanned <= m->transfers_count);
 }
 
 static void model_chain_end(bl_model_t *m) {
     MODEL_ASSERT(m->chain_active);
     m->chain_active = false;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Balance history.                                                                           */
+
+static bool model_balances_equal(const bl_account_t *a, const bl_account_t *b) {
+    return a->debits_pending == b->debits_pending && a->debits_posted == b->debits_posted &&
+           a->credits_pending == b->credits_pending && a->credits_posted == b->credits_posted;
+}
+
+/* After a transfer or an expiry at `timestamp` (caused by the transfer at `cause_position`)
+ * took `account` from `before` to `after`: PROTOCOL.md keeps an entry when the account has the
+ * history flag and its balances changed. Nothing holds a pointer into `history`, so it may
+ * grow here, inside a request. */
+static void model_history_note(bl_model_t *m, const bl_account_t *before, const bl_account_t *after,
+                               uint64_t timestamp, uint64_t cause_position) {
+    MODEL_ASSERT(before->id == after->id);
+    MODEL_ASSERT(cause_position < m->transfers_count);
+    if (!(after->flags & BL_ACCOUNT_HISTORY) || model_balances_equal(before, after)) {
+        return;
+    }
+    MODEL_ASSERT(m->history_count == 0 ||
+                 m->history[m->history_count - 1].balance.timestamp <= timestamp);
+    model_array_reserve((void **)&m->history, &m->history_capacity, m->history_count + 1,
+                        sizeof(model_balance_t));
+    model_balance_t *entry = &m->history[m->history_count++];
+    memset(entry, 0, sizeof(*entry));
+    entry->account_id = after->id;
+    entry->cause_position = cause_position;
+    entry->balance.debits_pending = after->debits_pending;
+    entry->balance.debits_posted = after->debits_posted;
+    entry->balance.credits_pending = after->credits_pending;
+    entry->balance.credits_posted = after->credits_posted;
+    entry->balance.timestamp = timestamp;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -351,6 +409,8 @@ static uint32_t model_account_create(bl_model_t *m, const bl_account_t *a, uint6
     }
 
     MODEL_ASSERT(m->accounts_count < m->accounts_capacity);
+    MODEL_ASSERT(m->accounts_count == 0 ||
+                 m->accounts[m->accounts_count - 1].record.timestamp < timestamp);
     model_account_t *created = &m->accounts[m->accounts_count];
     memset(created, 0, sizeof(*created));
     created->record = *a;
@@ -392,6 +452,8 @@ static bool model_transfer_equal_post_void(const bl_transfer_t *s, const bl_tran
 /* Appends a transfer record (already resolved and timestamped) to the table. */
 static model_transfer_t *model_transfer_insert(bl_model_t *m, const bl_transfer_t *record) {
     MODEL_ASSERT(m->transfers_count < m->transfers_capacity);
+    MODEL_ASSERT(m->transfers_count == 0 ||
+                 m->transfers[m->transfers_count - 1].record.timestamp < record->timestamp);
     model_transfer_t *created = &m->transfers[m->transfers_count];
     memset(created, 0, sizeof(*created));
     created->record = *record;
@@ -497,6 +559,7 @@ static uint32_t model_transfer_create_plain(bl_model_t *m, const bl_transfer_t *
 
     model_account_touch(m, dr);
     model_account_touch(m, cr);
+    bl_account_t dr_before = dr->record, cr_before = cr->record;
     if (pending) {
         dr->record.debits_pending += t->amount;
         cr->record.credits_pending += t->amount;
@@ -506,7 +569,9 @@ static uint32_t model_transfer_create_plain(bl_model_t *m, const bl_transfer_t *
     }
     bl_transfer_t record = *t;
     record.timestamp = timestamp;
-    model_transfer_insert(m, &record);
+    uint64_t position = (uint64_t)(model_transfer_insert(m, &record) - m->transfers);
+    model_history_note(m, &dr_before, &dr->record, timestamp, position);
+    model_history_note(m, &cr_before, &cr->record, timestamp, position);
     return BL_CREATE_TRANSFER_OK;
 }
 
@@ -613,6 +678,7 @@ static uint32_t model_transfer_create_post_void(bl_model_t *m, const bl_transfer
     model_account_touch(m, dr);
     model_account_touch(m, cr);
     model_transfer_touch(m, pending);
+    bl_account_t dr_before = dr->record, cr_before = cr->record;
     dr->record.debits_pending -= p->amount;
     cr->record.credits_pending -= p->amount;
     if (post) {
@@ -630,7 +696,9 @@ static uint32_t model_transfer_create_post_void(bl_model_t *m, const bl_transfer
     record.timestamp = timestamp;
     /* `pending` may move if the array grew; it cannot here (reserved per request), but take
      * nothing from it after the insert anyway. */
-    model_transfer_insert(m, &record);
+    uint64_t position = (uint64_t)(model_transfer_insert(m, &record) - m->transfers);
+    model_history_note(m, &dr_before, &dr->record, timestamp, position);
+    model_history_note(m, &cr_before, &cr->record, timestamp, position);
     return BL_CREATE_TRANSFER_OK;
 }
 
@@ -721,11 +789,14 @@ static void model_block_expire(bl_model_t *m, uint64_t block_timestamp, uint64_t
         MODEL_ASSERT(dr != NULL && cr != NULL);
         MODEL_ASSERT(dr->record.debits_pending >= pending->record.amount);
         MODEL_ASSERT(cr->record.credits_pending >= pending->record.amount);
+        bl_account_t dr_before = dr->record, cr_before = cr->record;
         dr->record.debits_pending -= pending->record.amount;
         cr->record.credits_pending -= pending->record.amount;
         pending->resolution = BL_PENDING_DIGEST_EXPIRED;
         MODEL_ASSERT(*timestamp_next != 0); /* no wrap past 2^64 - 1 */
-        (*timestamp_next)++;
+        uint64_t timestamp = (*timestamp_next)++;
+        model_history_note(m, &dr_before, &dr->record, timestamp, due[i]);
+        model_history_note(m, &cr_before, &cr->record, timestamp, due[i]);
     }
     free(due);
 }
@@ -858,6 +929,7 @@ void bl_model_destroy(bl_model_t *m) {
     free(m->accounts_index.slots);
     free(m->transfers_index.slots);
     free(m->expiring);
+    free(m->history);
     free(m->saved_accounts);
     free(m->saved_transfers);
     free(m);
@@ -908,6 +980,153 @@ uint32_t bl_model_lookup_transfers(bl_model_t *m, const bl_u128_t *ids, uint32_t
         const model_transfer_t *transfer = model_transfer_find(m, ids[i]);
         if (transfer != NULL) {
             out[found++] = transfer->record;
+        }
+    }
+    return found;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Filter reads: PROTOCOL.md "AccountFilter", "AccountBalance" and "QueryFilter".             */
+
+static bool model_bytes_zero(const void *bytes, size_t size) {
+    const uint8_t *b = bytes;
+    for (size_t i = 0; i < size; i++) {
+        if (b[i] != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The rules both filters share: limit 1..8192, no unknown flag, a range that is not empty by
+ * its bounds (timestamp_max 0 is no bound, whatever timestamp_min is). */
+static bool model_filter_common_valid(uint32_t limit, uint32_t flags, uint32_t flags_known,
+                                      uint64_t timestamp_min, uint64_t timestamp_max) {
+    return limit >= 1 && limit <= BL_FILTER_LIMIT_MAX && (flags & ~flags_known) == 0 &&
+           (timestamp_max == 0 || timestamp_min <= timestamp_max);
+}
+
+static bool model_account_filter_valid(const bl_account_filter_t *f) {
+    return f->account_id != 0 && f->account_id != BL_U128_MAX &&
+           (f->flags & (BL_FILTER_DEBITS | BL_FILTER_CREDITS)) != 0 && f->reserved0 == 0 &&
+           model_bytes_zero(f->reserved1, sizeof(f->reserved1)) &&
+           model_filter_common_valid(f->limit, f->flags, BL_ACCOUNT_FILTER_FLAGS_KNOWN,
+                                     f->timestamp_min, f->timestamp_max);
+}
+
+static bool model_query_filter_valid(const bl_query_filter_t *f) {
+    return model_bytes_zero(f->reserved0, sizeof(f->reserved0)) &&
+           model_bytes_zero(f->reserved1, sizeof(f->reserved1)) &&
+           model_filter_common_valid(f->limit, f->flags, BL_QUERY_FILTER_FLAGS_KNOWN,
+                                     f->timestamp_min, f->timestamp_max);
+}
+
+/* Inclusive bounds; 0 is no bound. */
+static bool model_timestamp_in_range(uint64_t timestamp, uint64_t min, uint64_t max) {
+    return (min == 0 || timestamp >= min) && (max == 0 || timestamp <= max);
+}
+
+/* An AccountFilter against a transfer (for a balance entry: the transfer that caused it): the
+ * account on a chosen side, and every non-zero user_data and code field equal. */
+static bool model_account_filter_matches(const bl_account_filter_t *f, const bl_transfer_t *t) {
+    bool side = ((f->flags & BL_FILTER_DEBITS) && t->debit_account_id == f->account_id) ||
+                ((f->flags & BL_FILTER_CREDITS) && t->credit_account_id == f->account_id);
+    return side && (f->user_data_128 == 0 || t->user_data_128 == f->user_data_128) &&
+           (f->user_data_64 == 0 || t->user_data_64 == f->user_data_64) &&
+           (f->user_data_32 == 0 || t->user_data_32 == f->user_data_32) &&
+           (f->code == 0 || t->code == f->code);
+}
+
+/* A QueryFilter against an object's fields: every non-zero filter field equal. */
+static bool model_query_filter_matches(const bl_query_filter_t *f, bl_u128_t user_data_128,
+                                       uint64_t user_data_64, uint32_t user_data_32,
+                                       uint32_t ledger, uint16_t code) {
+    return (f->user_data_128 == 0 || user_data_128 == f->user_data_128) &&
+           (f->user_data_64 == 0 || user_data_64 == f->user_data_64) &&
+           (f->user_data_32 == 0 || user_data_32 == f->user_data_32) &&
+           (f->ledger == 0 || ledger == f->ledger) && (f->code == 0 || code == f->code);
+}
+
+/* The k-th position of an array of `count` in timestamp order: ascending, or descending when
+ * reversed (the arrays are in timestamp order; see the file header). */
+static uint64_t model_position(uint64_t count, bool reversed, uint64_t k) {
+    MODEL_ASSERT(k < count);
+    return reversed ? count - 1 - k : k;
+}
+
+uint32_t bl_model_account_transfers(bl_model_t *m, const bl_account_filter_t *filter,
+                                    bl_transfer_t *out) {
+    if (!model_account_filter_valid(filter)) {
+        return 0;
+    }
+    bool reversed = (filter->flags & BL_FILTER_REVERSED) != 0;
+    uint32_t found = 0;
+    for (uint64_t k = 0; k < m->transfers_count && found < filter->limit; k++) {
+        const bl_transfer_t *t =
+            &m->transfers[model_position(m->transfers_count, reversed, k)].record;
+        if (model_account_filter_matches(filter, t) &&
+            model_timestamp_in_range(t->timestamp, filter->timestamp_min, filter->timestamp_max)) {
+            out[found++] = *t;
+        }
+    }
+    return found;
+}
+
+uint32_t bl_model_account_balances(bl_model_t *m, const bl_account_filter_t *filter,
+                                   bl_account_balance_t *out) {
+    if (!model_account_filter_valid(filter)) {
+        return 0;
+    }
+    /* Only accounts created with the history flag have entries (model_history_note). */
+    bool reversed = (filter->flags & BL_FILTER_REVERSED) != 0;
+    uint32_t found = 0;
+    for (uint64_t k = 0; k < m->history_count && found < filter->limit; k++) {
+        const model_balance_t *entry = &m->history[model_position(m->history_count, reversed, k)];
+        if (entry->account_id != filter->account_id) {
+            continue;
+        }
+        const bl_transfer_t *cause = &m->transfers[entry->cause_position].record;
+        if (model_account_filter_matches(filter, cause) &&
+            model_timestamp_in_range(entry->balance.timestamp, filter->timestamp_min,
+                                     filter->timestamp_max)) {
+            out[found++] = entry->balance;
+        }
+    }
+    return found;
+}
+
+uint32_t bl_model_query_accounts(bl_model_t *m, const bl_query_filter_t *filter,
+                                 bl_account_t *out) {
+    if (!model_query_filter_valid(filter)) {
+        return 0;
+    }
+    bool reversed = (filter->flags & BL_QUERY_REVERSED) != 0;
+    uint32_t found = 0;
+    for (uint64_t k = 0; k < m->accounts_count && found < filter->limit; k++) {
+        const bl_account_t *a = &m->accounts[model_position(m->accounts_count, reversed, k)].record;
+        if (model_query_filter_matches(filter, a->user_data_128, a->user_data_64, a->user_data_32,
+                                       a->ledger, a->code) &&
+            model_timestamp_in_range(a->timestamp, filter->timestamp_min, filter->timestamp_max)) {
+            out[found++] = *a;
+        }
+    }
+    return found;
+}
+
+uint32_t bl_model_query_transfers(bl_model_t *m, const bl_query_filter_t *filter,
+                                  bl_transfer_t *out) {
+    if (!model_query_filter_valid(filter)) {
+        return 0;
+    }
+    bool reversed = (filter->flags & BL_QUERY_REVERSED) != 0;
+    uint32_t found = 0;
+    for (uint64_t k = 0; k < m->transfers_count && found < filter->limit; k++) {
+        const bl_transfer_t *t =
+            &m->transfers[model_position(m->transfers_count, reversed, k)].record;
+        if (model_query_filter_matches(filter, t->user_data_128, t->user_data_64, t->user_data_32,
+                                       t->ledger, t->code) &&
+            model_timestamp_in_range(t->timestamp, filter->timestamp_min, filter->timestamp_max)) {
+            out[found++] = *t;
         }
     }
     return found;

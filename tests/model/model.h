@@ -1,8 +1,9 @@
 /*
  * The reference model: a naive, serial implementation of create_accounts, create_transfers,
- * lookup_accounts, lookup_transfers, expiry and the state digest, written from PROTOCOL.md
- * alone. It shares no code with the engine (engine/); the differential test runs the same
- * blocks through both and compares every result, record and digest.
+ * lookup_accounts, lookup_transfers, the four filter reads (get_account_transfers,
+ * get_account_balances, query_accounts, query_transfers), expiry and the state digest, written
+ * from PROTOCOL.md alone. It shares no code with the engine (engine/); the differential test
+ * runs the same blocks through both and compares every result, record, read and digest.
  *
  * Its contract mirrors engine/engine.h so that a test can swap one for the other: a block is
  * (timestamp T, create requests); the expiries due at T run first, each taking a timestamp,
@@ -40,6 +41,18 @@ uint32_t bl_model_lookup_accounts(bl_model_t *m, const bl_u128_t *ids, uint32_t 
                                   bl_account_t *out);
 uint32_t bl_model_lookup_transfers(bl_model_t *m, const bl_u128_t *ids, uint32_t n,
                                    bl_transfer_t *out);
+
+/* The filter reads, with the contract of bl_engine_account_transfers and its siblings: each
+ * writes at most filter->limit records to `out` (room for BL_FILTER_LIMIT_MAX is enough) and
+ * returns how many; an invalid filter (PROTOCOL.md "AccountFilter", "QueryFilter") gives 0.
+ * Each walks its whole table (or the balance history) in timestamp order up to the limit. */
+uint32_t bl_model_account_transfers(bl_model_t *m, const bl_account_filter_t *filter,
+                                    bl_transfer_t *out);
+uint32_t bl_model_account_balances(bl_model_t *m, const bl_account_filter_t *filter,
+                                   bl_account_balance_t *out);
+uint32_t bl_model_query_accounts(bl_model_t *m, const bl_query_filter_t *filter, bl_account_t *out);
+uint32_t bl_model_query_transfers(bl_model_t *m, const bl_query_filter_t *filter,
+                                  bl_transfer_t *out);
 
 /* PROTOCOL.md "state_digest", recomputed from scratch over the whole state on every call. */
 bl_u128_t bl_model_digest(const bl_model_t *m);
