@@ -82,11 +82,19 @@ static void bl_block_deinit(bl_block_t *block) {
 #define BL_PARTITION_MAPS(part) {&(part)->pending_slots, &(part)->account_items, &(part)->transfer_items}
 
 /* A partition's indexes and its gather maps; `bytes` accumulates the maps. */
-static int bl_partition_init(bl_partition_t *part, uint32_t index, uint64_t account_buckets,
-                             uint64_t transfer_buckets, uint32_t events_max, uint64_t *bytes) {
+static int bl_partition_init(bl_partition_t *part, uint32_t index, uint32_t partitions,
+                             uint64_t account_buckets, uint64_t transfer_buckets,
+                             uint32_t events_max, uint64_t *bytes) {
     part->index = index;
     if (bl_index_init(&part->accounts, account_buckets) != 0) return -ENOMEM;
     if (bl_index_init(&part->transfers, transfer_buckets) != 0) return -ENOMEM;
+    part->route_range = events_max / partitions + 1;
+    uint64_t route_bytes = (uint64_t)partitions * part->route_range * sizeof(uint32_t);
+    part->route_lists = bl_table_reserve(route_bytes);
+    part->items = bl_table_reserve((uint64_t)events_max * sizeof(uint32_t));
+    part->found = bl_table_reserve((uint64_t)events_max * sizeof(bl_fact_t));
+    if (!part->route_lists || !part->items || !part->found) return -ENOMEM;
+    *bytes += route_bytes + (uint64_t)events_max * (sizeof(uint32_t) + sizeof(bl_fact_t));
     bl_map_t *maps[] = BL_PARTITION_MAPS(part);
     for (size_t i = 0; i < BL_ARRAY_LEN(maps); i++) {
         if (bl_map_init(maps[i], events_max) != 0) return -ENOMEM;
@@ -95,7 +103,11 @@ static int bl_partition_init(bl_partition_t *part, uint32_t index, uint64_t acco
     return 0;
 }
 
-static void bl_partition_deinit(bl_partition_t *part) {
+static void bl_partition_deinit(bl_partition_t *part, uint32_t partitions, uint32_t events_max) {
+    bl_table_release(part->route_lists,
+                     (uint64_t)partitions * part->route_range * sizeof(uint32_t));
+    bl_table_release(part->items, (uint64_t)events_max * sizeof(uint32_t));
+    bl_table_release(part->found, (uint64_t)events_max * sizeof(bl_fact_t));
     if (part->accounts.buckets) bl_index_deinit(&part->accounts);
     if (part->transfers.buckets) bl_index_deinit(&part->transfers);
     bl_map_t *maps[] = BL_PARTITION_MAPS(part);
@@ -163,8 +175,8 @@ int bl_engine_create(bl_engine_t **out, const bl_engine_config_t *config) {
     uint64_t account_buckets = bl_pow2_at_least(2 * (c.accounts_max / c.partitions + 1));
     uint64_t transfer_buckets = bl_pow2_at_least(2 * (c.transfers_max / c.partitions + 1));
     for (uint32_t p = 0; p < c.partitions; p++) {
-        if (bl_partition_init(&e->partitions[p], p, account_buckets, transfer_buckets,
-                              c.block_events_max, &block_bytes) != 0)
+        if (bl_partition_init(&e->partitions[p], p, c.partitions, account_buckets,
+                              transfer_buckets, c.block_events_max, &block_bytes) != 0)
             goto fail;
         accounts_bytes += account_buckets * sizeof(uint64_t);
         transfers_bytes += transfer_buckets * sizeof(uint64_t);
@@ -195,7 +207,8 @@ void bl_engine_destroy(bl_engine_t *e) {
     const bl_engine_config_t *c = &e->config;
     bl_workers_stop(e);
     if (e->partitions != NULL) {
-        for (uint32_t p = 0; p < c->partitions; p++) bl_partition_deinit(&e->partitions[p]);
+        for (uint32_t p = 0; p < c->partitions; p++)
+            bl_partition_deinit(&e->partitions[p], c->partitions, c->block_events_max);
         free(e->partitions);
     }
     bl_table_release(e->accounts, c->accounts_max * sizeof(bl_account_t));
@@ -237,6 +250,7 @@ static void bl_engine_pass(bl_engine_t *e, bl_pass_t pass, bl_request_t *request
     bl_engine_step(e, BL_STEP_ROUTE);
     bl_engine_step(e, BL_STEP_GATHER_FIRST);
     if (block->has_post_void) bl_engine_step(e, BL_STEP_GATHER_SECOND);
+    bl_gather_merge(e);
     uint64_t t1 = bl_clock_ns();
     if (pass == BL_PASS_EXPIRIES) {
         bl_decide_expiries(e);

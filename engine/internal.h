@@ -389,6 +389,18 @@ typedef struct bl_partition {
     bl_index_t transfers;
     bl_u128_t digest; /* sum of this partition's records' hashes, mod 2^128 */
     uint32_t index;
+    /* Route's output (this partition routes a range of the items): for each partition q, the
+     * items of the range in which q owns an id, at route_lists + q * route_range. */
+    uint32_t *route_lists;
+    uint32_t route_range;
+    uint32_t route_counts[BL_PARTITIONS_MAX];
+    /* Gather's input and output: the items in which this partition owns an id, in order, and
+     * per item the facts it found (only the fields of the ids it owns are written). Each
+     * partition writes only its own arrays, so no cache line is shared between them; decide's
+     * merge (bl_gather_merge) takes every field from the partition that owns it. */
+    uint32_t *items;
+    uint32_t items_count;
+    bl_fact_t *found;
     /* Gather's per-pass state. */
     bl_map_t pending_slots;   /* pending transfer slot -> overlay_pending index */
     bl_map_t account_items;   /* account id -> latest create_accounts item so far */
@@ -466,9 +478,11 @@ static inline uint32_t bl_partition_of(uint64_t hash, uint32_t partitions) {
 }
 
 /* Pipeline stages. Each gather and apply call touches only partition `p`'s records. */
-void bl_gather_route(bl_engine_t *engine, uint32_t begin, uint32_t end);
+void bl_gather_route(bl_engine_t *engine, uint32_t p, uint32_t begin, uint32_t end);
 void bl_gather_first(bl_engine_t *engine, uint32_t p);
 void bl_gather_second(bl_engine_t *engine, uint32_t p);
+/* On the driver after gather: copies every gathered field into block->facts. */
+void bl_gather_merge(bl_engine_t *engine);
 void bl_decide_expiries(bl_engine_t *engine);
 void bl_decide_requests(bl_engine_t *engine, bl_request_t *requests, uint32_t requests_count);
 void bl_apply(bl_engine_t *engine, uint32_t p);

@@ -38,7 +38,7 @@ static void bl_step_run(bl_engine_t *e, uint32_t step, uint32_t p) {
     case BL_STEP_ROUTE: {
         uint32_t begin = (uint32_t)((uint64_t)block->items_count * p / n);
         uint32_t end = (uint32_t)((uint64_t)block->items_count * (p + 1) / n);
-        bl_gather_route(e, begin, end);
+        bl_gather_route(e, p, begin, end);
         break;
     }
     case BL_STEP_GATHER_FIRST: bl_gather_first(e, p); break;
