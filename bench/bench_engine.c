@@ -29,6 +29,8 @@ typedef struct bench_options {
     uint64_t transfers;
     uint32_t batch;
     uint32_t partitions;
+    bool threads; /* each partition on its own thread */
+    bool pin;     /* and pinned to a CPU */
     double hot_fraction;
     int workload; /* -1: both, 0: uniform, 1: hot */
     uint64_t seed;
@@ -36,11 +38,8 @@ typedef struct bench_options {
 
 static uint64_t bench_rng_state;
 
-static uint64_t bench_rng(void) { /* splitmix64 */
-    uint64_t z = (bench_rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+static uint64_t bench_rng(void) {
+    return bench_rng_next(&bench_rng_state);
 }
 
 static void bench_fail(const char *what, int rc) {
@@ -72,6 +71,8 @@ static void bench_scenario(const bench_options_t *o, uint64_t accounts, int hot)
         .accounts_max = accounts,
         .transfers_max = o->transfers,
         .block_events_max = o->batch,
+        .partition_threads = o->threads,
+        .pin_cpus = o->pin,
     };
     bl_engine_t *engine;
     int rc = bl_engine_create(&engine, &config);
@@ -87,22 +88,13 @@ static void bench_scenario(const bench_options_t *o, uint64_t accounts, int hot)
     bl_engine_stats_get(engine, &before);
     uint64_t resident_before = bench_resident_bytes();
     uint64_t id = 1, elapsed_ns = 0, done = 0;
-    uint64_t hot_threshold = (uint64_t)(o->hot_fraction * 18446744073709551615.0);
+    uint64_t hot_threshold = hot ? bench_fraction_threshold(o->hot_fraction) : 0;
     for (uint64_t b = 0; b < batches; b++) {
         uint32_t n = (uint32_t)(o->transfers - done < o->batch ? o->transfers - done : o->batch);
         for (uint32_t i = 0; i < n; i++) {
             bl_transfer_t *t = &events[i];
-            uint64_t dr = bench_rng() % accounts + 1;
-            uint64_t cr = bench_rng() % (accounts - 1) + 1;
-            if (cr >= dr) cr++;
-            if (hot && bench_rng() < hot_threshold) {
-                uint64_t other = bench_rng() % (accounts - 1) + 2;
-                if (bench_rng() & 1) {
-                    dr = 1, cr = other;
-                } else {
-                    dr = other, cr = 1;
-                }
-            }
+            uint64_t dr, cr;
+            bench_pair_draw(&bench_rng_state, accounts, hot_threshold, &dr, &cr);
             memset(t, 0, sizeof(*t));
             t->id = id++;
             t->debit_account_id = dr;
@@ -131,11 +123,12 @@ static void bench_scenario(const bench_options_t *o, uint64_t accounts, int hot)
     bl_engine_memory_get(engine, &memory);
 
     double executed = (double)(after.events - before.events);
-    printf("%-9s accounts=%-8lu transfers=%-8lu batch=%u N=%u  %6.2f M transfers/s  "
+    printf("%-9s accounts=%-8lu transfers=%-8lu batch=%u N=%u%s  %6.2f M transfers/s  "
            "%6.1f ns/transfer (gather %5.1f, decide %5.1f, apply %5.1f)  "
            "reserved %lu B/account %lu B/transfer, resident +%.0f B/transfer\n",
            hot ? "hot" : "uniform", (unsigned long)accounts, (unsigned long)done, o->batch,
-           o->partitions, executed / (double)elapsed_ns * 1e3, (double)elapsed_ns / executed,
+           o->partitions, o->threads ? " threads" : "", executed / (double)elapsed_ns * 1e3,
+           (double)elapsed_ns / executed,
            (double)(after.gather_ns - before.gather_ns) / executed,
            (double)(after.decide_ns - before.decide_ns) / executed,
            (double)(after.apply_ns - before.apply_ns) / executed,
@@ -154,6 +147,8 @@ static void bench_usage(FILE *out) {
             "  --transfers N        transfers per scenario (default 4000000)\n"
             "  --batch N            transfers per block, 1..8192 (default 8192)\n"
             "  --partitions N       engine partitions, 1..64 (default 1)\n"
+            "  --threads on|off     each partition on a thread of its own (default on)\n"
+            "  --pin                pin partition p's thread to CPU p + 1\n"
             "  --workload W         uniform, hot or both (default both)\n"
             "  --hot-fraction F     share of hot transfers touching account 1 (default 0.9)\n"
             "  --seed N             random seed (default 1)\n");
@@ -161,13 +156,15 @@ static void bench_usage(FILE *out) {
 
 int main(int argc, char **argv) {
     bench_options_t o = {.accounts = {10000, 1000000}, .accounts_n = 2, .transfers = 4000000,
-                         .batch = 8192, .partitions = 1, .hot_fraction = 0.9, .workload = -1,
+                         .batch = 8192, .partitions = 1, .threads = true, .hot_fraction = 0.9,
+                         .workload = -1,
                          .seed = 1};
     static const struct option options[] = {
         {"accounts", required_argument, 0, 'a'}, {"transfers", required_argument, 0, 't'},
         {"batch", required_argument, 0, 'b'},    {"partitions", required_argument, 0, 'p'},
         {"workload", required_argument, 0, 'w'}, {"hot-fraction", required_argument, 0, 'f'},
         {"seed", required_argument, 0, 's'},     {"help", no_argument, 0, 'h'},
+        {"threads", required_argument, 0, 'T'},  {"pin", no_argument, 0, 'P'},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -186,6 +183,8 @@ int main(int argc, char **argv) {
             break;
         case 'f': o.hot_fraction = strtod(optarg, NULL); break;
         case 's': o.seed = strtoull(optarg, NULL, 10); break;
+        case 'T': o.threads = strcmp(optarg, "off") != 0; break;
+        case 'P': o.pin = true; break;
         case 'h': bench_usage(stdout); return 0;
         default: bench_usage(stderr); return 2;
         }

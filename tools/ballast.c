@@ -7,6 +7,7 @@
  *   ballast transfer ...             create one transfer (plain, pending, post, void)
  *   ballast lookup-account ID...     print accounts
  *   ballast lookup-transfer ID...    print transfers
+ *   ballast bench [options]          the load generator (bench/loadgen.c)
  * Every client command takes --addr HOST:PORT (default 127.0.0.1:3410) and --json. Numbers
  * are decimal or 0x-prefixed hex, up to 128 bits. Exit status: 0 ok; 1 the server refused or
  * an event failed; 2 usage; 3 no connection.
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "ballast/client.h"
+#include "bench/loadgen.h"
 #include "net/server.h"
 #include "wal/log.h"
 #include "wal/node.h"
@@ -314,6 +316,8 @@ static void cli_usage(FILE *out) {
             "              [--timestamp-min NS] [--timestamp-max NS] (inclusive) [--reversed]\n"
             "              [--limit N] (default %u, at most %u per page) [--all] (every page)\n"
             "  repl                      read commands line by line on one connection\n"
+            "  bench                     measure a server: throughput, latency, a verified\n"
+            "                            ledger (ballast bench --help)\n"
             "--addr defaults to %s. Numbers: decimal or 0x hex, up to 128 bits.\n"
             "Exit status: 0 ok, 1 refused or failed, 2 usage, 3 no connection.\n",
             READS_LIMIT_DEFAULT, BL_FILTER_LIMIT_MAX, ADDR_DEFAULT);
@@ -616,7 +620,7 @@ static int cmd_repl(cli_t *cli) {
             cli_usage(stdout);
             continue;
         }
-        if (!strcmp(argv[1], "start") || !strcmp(argv[1], "repl")) {
+        if (!strcmp(argv[1], "start") || !strcmp(argv[1], "repl") || !strcmp(argv[1], "bench")) {
             fprintf(stderr, "ballast: not inside the repl\n");
             continue;
         }
@@ -640,6 +644,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "start")) return cmd_start(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "bench")) return bl_loadgen_main(argc - 1, argv + 1);
     cli_t cli = {.port = 3410};
     strcpy(cli.host, "127.0.0.1");
     if (!strcmp(argv[1], "repl")) {
