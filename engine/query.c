@@ -87,13 +87,20 @@ static void bl_cursor_next(bl_cursor_t *c, bool reversed) {
     if (reversed) c->end--; else c->begin++;
 }
 
+/* A valid filter naming an account that exists: its slot and timestamp range. */
+static bool bl_account_filter_open(const bl_engine_t *e, const bl_account_filter_t *f,
+                                   uint32_t *account, uint64_t *min, uint64_t *max) {
+    if (!bl_account_filter_valid(f)) return false;
+    *account = bl_filter_account(e, f->account_id);
+    bl_filter_range(f->timestamp_min, f->timestamp_max, min, max);
+    return *account != BL_SLOT_NONE;
+}
+
 uint32_t bl_engine_account_transfers(const bl_engine_t *e, const bl_account_filter_t *f,
                                      bl_transfer_t *out) {
-    if (!bl_account_filter_valid(f)) return 0;
-    uint32_t account = bl_filter_account(e, f->account_id);
-    if (account == BL_SLOT_NONE) return 0;
+    uint32_t account;
     uint64_t min, max;
-    bl_filter_range(f->timestamp_min, f->timestamp_max, &min, &max);
+    if (!bl_account_filter_open(e, f, &account, &min, &max)) return 0;
     uint32_t slot_begin = bl_transfer_slot_at(e, min);
     uint32_t slot_end = max == UINT64_MAX ? (uint32_t)e->transfers_count
                                           : bl_transfer_slot_at(e, max + 1);
@@ -149,11 +156,9 @@ static uint32_t bl_entries_lower(const bl_balance_entry_t *entries, uint32_t n,
 
 uint32_t bl_engine_account_balances(const bl_engine_t *e, const bl_account_filter_t *f,
                                     bl_account_balance_t *out) {
-    if (!bl_account_filter_valid(f)) return 0;
-    uint32_t account = bl_filter_account(e, f->account_id);
-    if (account == BL_SLOT_NONE) return 0;
+    uint32_t account;
     uint64_t min, max;
-    bl_filter_range(f->timestamp_min, f->timestamp_max, &min, &max);
+    if (!bl_account_filter_open(e, f, &account, &min, &max)) return 0;
     const bl_list_t *list = &e->account_aux[account].lists[BL_LIST_BALANCES];
     const bl_balance_entry_t *entries = bl_list_items(&e->pools[BL_POOL_BALANCES], list);
     uint32_t begin = bl_entries_lower(entries, list->count, min);
