@@ -121,6 +121,7 @@ static int bl_engine_config_resolve(bl_engine_config_t *c) {
     if (c->accounts_max == 0) c->accounts_max = BL_ENGINE_ACCOUNTS_MAX_DEFAULT;
     if (c->transfers_max == 0) c->transfers_max = BL_ENGINE_TRANSFERS_MAX_DEFAULT;
     if (c->block_events_max == 0) c->block_events_max = BL_ENGINE_BLOCK_EVENTS_MAX_DEFAULT;
+    if (c->threads_items_min == 0) c->threads_items_min = BL_ENGINE_THREADS_ITEMS_MIN_DEFAULT;
     if (c->partitions > BL_PARTITIONS_MAX) return -EINVAL;
     if (c->accounts_max > BL_ACCOUNTS_MAX_LIMIT) return -EINVAL;
     if (c->transfers_max > BL_TRANSFERS_MAX_LIMIT) return -EINVAL;

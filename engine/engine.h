@@ -43,6 +43,8 @@ typedef struct bl_engine_config {
     bool partition_threads;    /* each partition on a thread of its own (else all run on the
                                   caller's thread in turn); results are the same either way */
     bool pin_cpus;             /* with partition_threads: partition p's thread on CPU p + 1 */
+    uint32_t threads_items_min; /* with partition_threads: blocks with fewer items run on the
+                                   caller's thread, cheaper than a hand-over (0: default) */
 } bl_engine_config_t;
 
 /* Defaults used when a field of the config is 0. */
@@ -50,6 +52,7 @@ typedef struct bl_engine_config {
 #define BL_ENGINE_ACCOUNTS_MAX_DEFAULT (1ull << 20)
 #define BL_ENGINE_TRANSFERS_MAX_DEFAULT (1ull << 24)
 #define BL_ENGINE_BLOCK_EVENTS_MAX_DEFAULT (2u * BL_BATCH_EVENTS_MAX)
+#define BL_ENGINE_THREADS_ITEMS_MIN_DEFAULT 256u
 
 typedef struct bl_engine bl_engine_t;
 

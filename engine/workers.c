@@ -17,8 +17,9 @@
  * block k overlap another partition's gather of block k + 1, since a transfer's gather reads
  * the pending transfers and accounts any partition may have just changed.
  *
- * Reads (lookups, filter reads, images) run on the driver between blocks, while every
- * partition thread waits on its ring: the ring hand-over orders them after the last apply.
+ * Reads (lookups, filter reads, images) and the steps of small blocks run on the driver
+ * between hand-overs, while every partition thread waits on its ring: the ring hand-over
+ * orders them after the last step a partition thread ran and before its next.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -62,7 +63,11 @@ static void *bl_worker_main(void *arg) {
 
 void bl_engine_step(bl_engine_t *e, bl_step_t step) {
     uint32_t n = e->config.partitions;
-    if (e->workers == NULL) {
+    /* A small block costs less than waking the partition threads (tens of microseconds when
+     * they are parked): the driver runs it itself, while every partition thread waits on its
+     * ring, so each partition's state is still touched by one thread at a time, in an order
+     * the rings' release and acquire make visible. */
+    if (e->workers == NULL || e->block.items_count < e->config.threads_items_min) {
         for (uint32_t p = 0; p < n; p++) bl_step_run(e, step, p);
         return;
     }

@@ -81,6 +81,7 @@ static inline bl_engine_t *engine_new(uint64_t accounts_max, uint64_t transfers_
         .transfers_max = transfers_max,
         .block_events_max = 4 * BL_BATCH_EVENTS_MAX,
         .partition_threads = g_partitions > 1, /* both ways of running partitions are tested */
+        .threads_items_min = 1,                /* even one-event blocks go to the threads */
     };
     bl_engine_t *engine = NULL;
     assert_int_equal(bl_engine_create(&engine, &config), 0);

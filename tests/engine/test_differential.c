@@ -1194,6 +1194,8 @@ static diff_run_t *diff_run_create(const diff_phase_t *phase) {
             .transfers_max = phase->transfers_max,
             .block_events_max = phase->block_events_max,
             .partition_threads = true, /* every partition on a thread of its own */
+            /* small blocks on the caller for two engines, always on the threads for two */
+            .threads_items_min = e % 2 == 0 ? 0 : 1,
         };
         assert_int_equal(bl_engine_create(&run->engines[e], &config), 0);
         assert_int_equal(bl_engine_partitions(run->engines[e]), g_partitions[e]);

@@ -38,7 +38,8 @@ static bl_node_config_t config_make(const char *dir, uint32_t partitions) {
                               .engine = {.partitions = partitions,
                                          .accounts_max = 1024,
                                          .transfers_max = 1 << 16,
-                                         .partition_threads = partitions > 1},
+                                         .partition_threads = partitions > 1,
+                                         .threads_items_min = 1},
                               .segment_size_bytes = 4 << 20, /* holds the largest block */
                               .clock_ns = clock_fake,
                               .quiet = true};
