@@ -31,6 +31,7 @@ typedef struct bench_options {
     uint32_t partitions;
     bool threads; /* each partition on its own thread */
     bool pin;     /* and pinned to a CPU */
+    bool reads;   /* time the history and query reads after each scenario */
     double hot_fraction;
     int workload; /* -1: both, 0: uniform, 1: hot */
     uint64_t seed;
@@ -63,6 +64,41 @@ static void bench_accounts_create(bl_engine_t *engine, uint64_t accounts, uint32
     }
     free(events);
     free(results);
+}
+
+/* Reads after a scenario: pages of 100 rows of get_account_transfers (account 1, which the
+ * hot workload makes long, then random accounts) from random starting timestamps, and one
+ * query_transfers that matches nothing, so scans everything. */
+static void bench_reads(bl_engine_t *engine, uint64_t accounts) {
+    enum { SAMPLES = 2000 };
+    static uint64_t samples[SAMPLES];
+    static bl_transfer_t out[BL_FILTER_LIMIT_MAX];
+    uint64_t first = 0, last = bl_engine_timestamp_last(engine);
+    bl_u128_t one = 1;
+    bl_account_t account;
+    if (bl_engine_lookup_accounts(engine, &one, 1, &account) == 1) first = account.timestamp;
+    for (int random = 0; random <= 1; random++) {
+        uint64_t rows = 0;
+        for (uint32_t k = 0; k < SAMPLES; k++) {
+            bl_account_filter_t f = {.account_id = random ? 1 + bench_rng() % accounts : 1,
+                                     .limit = 100,
+                                     .flags = BL_FILTER_DEBITS | BL_FILTER_CREDITS};
+            f.timestamp_min = first + bench_rng() % (last - first + 1) / 2; /* the older half */
+            uint64_t t0 = bench_now_ns();
+            rows += bl_engine_account_transfers(engine, &f, out);
+            samples[k] = bench_now_ns() - t0;
+        }
+        qsort(samples, SAMPLES, sizeof(samples[0]), bench_u64_compare);
+        printf("  get_account_transfers limit 100, %s: %.1f rows, p50 %.1f us, p99 %.1f us\n",
+               random ? "random accounts" : "account 1", (double)rows / SAMPLES,
+               bench_percentile(samples, SAMPLES, 0.5) / 1e3,
+               bench_percentile(samples, SAMPLES, 0.99) / 1e3);
+    }
+    bl_query_filter_t q = {.user_data_64 = 1, .limit = 100}; /* no transfer has it */
+    uint64_t t0 = bench_now_ns();
+    uint32_t found = bl_engine_query_transfers(engine, &q, out);
+    printf("  query_transfers matching nothing (a full scan): %u rows, %.1f ms\n", found,
+           (double)(bench_now_ns() - t0) / 1e6);
 }
 
 static void bench_scenario(const bench_options_t *o, uint64_t accounts, int hot) {
@@ -134,6 +170,7 @@ static void bench_scenario(const bench_options_t *o, uint64_t accounts, int hot)
            (double)(after.apply_ns - before.apply_ns) / executed,
            (unsigned long)memory.per_account_bytes, (unsigned long)memory.per_transfer_bytes,
            (double)(resident_after - resident_before) / (double)done);
+    if (o->reads) bench_reads(engine, accounts);
     fflush(stdout);
     free(events);
     free(results);
@@ -149,6 +186,7 @@ static void bench_usage(FILE *out) {
             "  --partitions N       engine partitions, 1..64 (default 1)\n"
             "  --threads on|off     each partition on a thread of its own (default on)\n"
             "  --pin                pin partition p's thread to CPU p + 1\n"
+            "  --reads              then time get_account_transfers and query_transfers\n"
             "  --workload W         uniform, hot or both (default both)\n"
             "  --hot-fraction F     share of hot transfers touching account 1 (default 0.9)\n"
             "  --seed N             random seed (default 1)\n");
@@ -165,6 +203,7 @@ int main(int argc, char **argv) {
         {"workload", required_argument, 0, 'w'}, {"hot-fraction", required_argument, 0, 'f'},
         {"seed", required_argument, 0, 's'},     {"help", no_argument, 0, 'h'},
         {"threads", required_argument, 0, 'T'},  {"pin", no_argument, 0, 'P'},
+        {"reads", no_argument, 0, 'R'},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -185,6 +224,7 @@ int main(int argc, char **argv) {
         case 's': o.seed = strtoull(optarg, NULL, 10); break;
         case 'T': o.threads = strcmp(optarg, "off") != 0; break;
         case 'P': o.pin = true; break;
+        case 'R': o.reads = true; break;
         case 'h': bench_usage(stdout); return 0;
         default: bench_usage(stderr); return 2;
         }
