@@ -356,3 +356,21 @@ int bl_client_lookup_blocks(bl_client_t *client, const uint64_t *heights, uint32
     return bl_client_request(client, BL_OP_LOOKUP_BLOCKS, heights, count, headers,
                              count * (uint32_t)sizeof(*headers), found, status);
 }
+
+int bl_client_blocks_verify(const bl_block_header_t *headers, uint32_t count, uint32_t *broken) {
+    static const uint8_t zeros[32];
+    for (uint32_t i = 0; i < count; i++) {
+        const bl_block_header_t *h = &headers[i];
+        bool ok = h->height != 0 && (h->height != 1 || memcmp(h->prev_hash, zeros, 32) == 0);
+        if (ok && i > 0) {
+            const bl_block_header_t *prev = &headers[i - 1];
+            ok = h->height == prev->height + 1 && h->timestamp > prev->timestamp &&
+                 memcmp(h->prev_hash, prev->hash, 32) == 0;
+        }
+        if (!ok) {
+            if (broken != NULL) *broken = i;
+            return -EBADMSG;
+        }
+    }
+    return 0;
+}

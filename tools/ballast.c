@@ -315,6 +315,8 @@ static void cli_usage(FILE *out) {
             "     filters: [--user-data-128 N] [--user-data-64 N] [--user-data-32 N] [--code N]\n"
             "              [--timestamp-min NS] [--timestamp-max NS] (inclusive) [--reversed]\n"
             "              [--limit N] (default %u, at most %u per page) [--all] (every page)\n"
+            "  blocks [--from HEIGHT] [--count N]  block headers (default: the last 10), and\n"
+            "                            a check that they chain (exit status 1 if not)\n"
             "  repl                      read commands line by line on one connection\n"
             "  bench                     measure a server: throughput, latency, a verified\n"
             "                            ledger (ballast bench --help)\n"
@@ -429,6 +431,58 @@ static int cli_reads(cli_t *cli, const char *command, const reads_t *r, uint32_t
     return rc;
 }
 
+static void hex32(const uint8_t bytes[32], char out[65]) {
+    for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", bytes[i]);
+}
+
+/* Prints `count` headers from `from` (0: the last `count`) and checks that they chain.
+ * 0, -EBADMSG for a broken chain, or -errno; *status the frame status. */
+static int cli_blocks(cli_t *cli, uint64_t from, uint32_t count, uint32_t *status) {
+    if (from == 0) {
+        bl_server_status_t s;
+        int rc = bl_client_status(cli->client, &s, status);
+        if (rc != 0 || *status != BL_FRAME_OK) return rc;
+        from = s.block_height > count ? s.block_height - count + 1 : 1;
+    }
+    uint64_t *heights = calloc(count, sizeof(uint64_t));
+    bl_block_header_t *headers = calloc(count, sizeof(bl_block_header_t));
+    if (heights == NULL || headers == NULL) {
+        free(heights);
+        free(headers);
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < count; i++) heights[i] = from + i;
+    uint32_t found = 0;
+    int rc = bl_client_lookup_blocks(cli->client, heights, count, headers, &found, status);
+    uint32_t broken = 0;
+    bool chained = rc == 0 && *status == BL_FRAME_OK &&
+                   bl_client_blocks_verify(headers, found, &broken) == 0;
+    for (uint32_t i = 0; rc == 0 && *status == BL_FRAME_OK && i < found; i++) {
+        const bl_block_header_t *h = &headers[i];
+        char hash[65], prev[65];
+        hex32(h->hash, hash);
+        hex32(h->prev_hash, prev);
+        printf(cli->json ? "{\"height\":%" PRIu64 ",\"timestamp\":%" PRIu64
+                           ",\"request_count\":%u,\"event_count\":%u,\"prev_hash\":\"%s\","
+                           "\"hash\":\"%s\"}\n"
+                         : "block %" PRIu64 "  timestamp %" PRIu64 "  requests %u  events %u\n"
+                           "  prev %s\n  hash %s\n",
+               h->height, h->timestamp, h->request_count, h->event_count, prev, hash);
+    }
+    if (rc == 0 && *status == BL_FRAME_OK) {
+        if (!chained) {
+            fprintf(stderr, "ballast: the chain breaks at block %" PRIu64 "\n",
+                    headers[broken].height);
+            rc = -EBADMSG;
+        } else if (!cli->json) {
+            fprintf(stderr, "ballast: %u block(s), chained\n", found);
+        }
+    }
+    free(heights);
+    free(headers);
+    return rc;
+}
+
 /* One client command, argv[1] the command (argv[0] unused). The exit status. */
 static int cli_run(cli_t *cli_in, int argc, char **argv) {
     cli_t cli = *cli_in;
@@ -438,7 +492,7 @@ static int cli_run(cli_t *cli_in, int argc, char **argv) {
     enum { O_ADDR = 1000, O_JSON, O_ID, O_LEDGER, O_CODE, O_UD128, O_UD64, O_UD32, O_DMNEC,
            O_CMNED, O_HISTORY, O_DEBIT, O_CREDIT, O_AMOUNT, O_PENDING, O_TIMEOUT, O_POST,
            O_VOID, O_LINKED, O_DEBITS, O_CREDITS, O_REVERSED, O_LIMIT, O_TS_MIN, O_TS_MAX,
-           O_ALL };
+           O_ALL, O_FROM, O_COUNT };
     static const struct option options[] = {
         {"addr", required_argument, 0, O_ADDR}, {"json", no_argument, 0, O_JSON},
         {"id", required_argument, 0, O_ID}, {"ledger", required_argument, 0, O_LEDGER},
@@ -454,8 +508,11 @@ static int cli_run(cli_t *cli_in, int argc, char **argv) {
         {"credits", no_argument, 0, O_CREDITS}, {"reversed", no_argument, 0, O_REVERSED},
         {"limit", required_argument, 0, O_LIMIT}, {"timestamp-min", required_argument, 0, O_TS_MIN},
         {"timestamp-max", required_argument, 0, O_TS_MAX}, {"all", no_argument, 0, O_ALL},
+        {"from", required_argument, 0, O_FROM}, {"count", required_argument, 0, O_COUNT},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     reads_t reads = {.limit = READS_LIMIT_DEFAULT};
+    uint64_t blocks_from = 0; /* 0: the last blocks_count blocks */
+    uint32_t blocks_count = 10;
     bool accounts = !strcmp(command, "create-account");
     optind = 2;
     int c;
@@ -490,6 +547,8 @@ static int cli_run(cli_t *cli_in, int argc, char **argv) {
         case O_TS_MIN: ok = ok && v <= UINT64_MAX; reads.timestamp_min = (uint64_t)v; break;
         case O_TS_MAX: ok = ok && v <= UINT64_MAX; reads.timestamp_max = (uint64_t)v; break;
         case O_ALL: reads.all = true; break;
+        case O_FROM: ok = ok && v >= 1 && v <= UINT64_MAX; blocks_from = (uint64_t)v; break;
+        case O_COUNT: ok = ok && v >= 1 && v <= BL_BATCH_EVENTS_MAX; blocks_count = (uint32_t)v; break;
         case 'h': cli_usage(stdout); return 0;
         default: ok = false;
         }
@@ -583,6 +642,15 @@ static int cli_run(cli_t *cli_in, int argc, char **argv) {
         reads.code = account.code;
         if ((rc = cli_connect(&cli)) != 0) return rc;
         rc = cli_reads(&cli, command, &reads, &status);
+    } else if (!strcmp(command, "blocks")) {
+        if (optind != argc) return cli_usage(stderr), 2;
+        if ((rc = cli_connect(&cli)) != 0) return rc;
+        rc = cli_blocks(&cli, blocks_from, blocks_count, &status);
+        if (rc == -EBADMSG) {
+            cli_in->client = cli.client;
+            cli_done(cli_in);
+            return 1;
+        }
     } else {
         cli_usage(stderr);
         return 2;

@@ -43,6 +43,7 @@
 
 #include "common/assert.h"
 #include "common/hash.h"
+#include "wal/blocks.h"
 #include "wal/checkpoint.h"
 #include "wal/log.h"
 #include "wal/meta.h"
@@ -61,6 +62,7 @@ struct bl_node {
     char dir[BL_NODE_PATH_MAX];
     bl_engine_t *engine;
     bl_log_t *log;
+    bl_blocks_t blocks; /* headers by height, for lookup_blocks */
     uint64_t started_ns;
 
     /* Shared with submitters. */
@@ -184,6 +186,22 @@ static int bl_node_block_request_visit(void *ctx, uint16_t op, uint32_t count, c
     return 0;
 }
 
+/* Keeps a durable block's header for lookup_blocks. The first one after headers the file
+ * already held must chain to them; a file that does not is reported (its older headers then
+ * cannot be trusted) but does not stop the node: the log, not this copy, is the state. */
+static void bl_node_header_keep(bl_node_t *node, const bl_block_header_t *header) {
+    bl_block_header_t prev;
+    if (header->height > 1 && header->height - 1 == node->blocks.count &&
+        bl_blocks_get(&node->blocks, header->height - 1, &prev) == 0 &&
+        memcmp(prev.hash, header->prev_hash, 32) != 0)
+        bl_node_say(node, "block headers file does not chain at height %" PRIu64,
+                    header->height);
+    int rc = bl_blocks_put(&node->blocks, header);
+    if (rc != 0)
+        bl_node_say(node, "cannot keep the header of block %" PRIu64 ": %s", header->height,
+                    strerror(-rc));
+}
+
 /* Replay: executes a logged block in the engine. */
 static int bl_node_replay(void *ctx, const bl_log_block_t *block) {
     bl_node_t *node = ctx;
@@ -201,6 +219,7 @@ static int bl_node_replay(void *ctx, const bl_log_block_t *block) {
     }
     node->stats.replayed_blocks++;
     node->stats.replayed_events += block->header->event_count;
+    bl_node_header_keep(node, block->header);
     return 0;
 }
 
@@ -214,6 +233,7 @@ static void bl_node_complete(bl_node_t *node, bl_node_request_t *request, uint32
 /* The block in flight is durable: execute it and complete its requests. */
 static void bl_node_block_execute(bl_node_t *node) {
     bl_engine_t *engine = node->engine;
+    bl_node_header_keep(node, &node->block_header);
     for (uint32_t r = 0; r < node->block_requests_count; r++) {
         bl_node_request_t *request = node->block_requests[r];
         node->engine_requests[r] = (bl_request_t){.op = request->op,
@@ -345,6 +365,17 @@ static void bl_node_read(bl_node_t *node, bl_node_request_t *request) {
         request->reply_count =
             bl_engine_query_transfers(node->engine, request->body, request->reply);
         break;
+    case BL_OP_LOOKUP_BLOCKS: {
+        const uint64_t *heights = request->body;
+        bl_block_header_t *out = request->reply;
+        uint32_t found = 0;
+        for (uint32_t i = 0; i < request->count; i++) {
+            if (heights[i] > bl_log_height(node->log)) continue;
+            if (bl_blocks_get(&node->blocks, heights[i], &out[found]) == 0) found++;
+        }
+        request->reply_count = found;
+        break;
+    }
     default:
         bl_node_complete(node, request, BL_FRAME_BAD_OP);
         return;
@@ -362,7 +393,14 @@ static void bl_node_checkpoint_done(bl_node_t *node, uint64_t height) {
      * damaged newest checkpoint still leaves a way back. */
     uint64_t keep = node->checkpoint_previous_height;
     node->checkpoint_previous_height = height;
-    int rc = bl_checkpoint_remove_below(node->io, node->dir, keep);
+    /* The headers of blocks whose log is about to go must be durable first. */
+    int rc = bl_blocks_sync(&node->blocks);
+    if (rc != 0) {
+        bl_node_say(node, "cannot sync block headers (%s); old log segments kept",
+                    strerror(-rc));
+        return;
+    }
+    rc = bl_checkpoint_remove_below(node->io, node->dir, keep);
     if (rc == 0 && keep > 0 && !node->config.log_retain_all)
         rc = bl_log_segments_remove_below(node->log, keep + 1);
     if (rc != 0) bl_node_say(node, "removing old checkpoints or log segments failed: %s",
@@ -515,8 +553,13 @@ static int bl_node_recover(bl_node_t *node) {
     bl_log_config_t log_config = {.dir = node->dir,
                                   .segment_size_bytes = node->config.segment_size_bytes,
                                   .io = node->io};
+    int rc = bl_blocks_open(&node->blocks, node->io, node->dir);
+    if (rc != 0) return rc;
     uint64_t t0 = bl_clock_monotonic_ns();
-    int rc = bl_log_open(&node->log, &log_config, from, bl_node_replay, node);
+    rc = bl_log_open(&node->log, &log_config, from, bl_node_replay, node);
+    /* Headers past the log's end (none unless the file was tampered with) are not blocks. */
+    if (rc == 0 && node->blocks.count > bl_log_height(node->log))
+        rc = bl_blocks_truncate(&node->blocks, bl_log_height(node->log));
     node->stats.replay_ns = bl_clock_monotonic_ns() - t0;
     if (rc == 0 && (node->stats.replayed_blocks > 0 || from > 1))
         bl_node_say(node, "recovered to height %" PRIu64 ": replayed %" PRIu64 " blocks (%" PRIu64
@@ -546,6 +589,7 @@ int bl_node_open(bl_node_t **out, const bl_node_config_t *config) {
     bl_node_t *node = calloc(1, sizeof(*node));
     if (node == NULL) return -ENOMEM;
     node->wake_fd = -1;
+    node->blocks.fd = -1;
     node->started_ns = bl_clock_monotonic_ns();
     int rc = bl_node_config_resolve(node, config);
     if (rc == 0 && mkdir(node->dir, 0755) != 0 && errno != EEXIST) rc = -errno;
@@ -654,6 +698,7 @@ void bl_node_close(bl_node_t *node) {
     }
     if (node->wake_fd >= 0) close(node->wake_fd);
     bl_log_close(node->log);
+    bl_blocks_close(&node->blocks);
     bl_engine_destroy(node->engine);
     free(node->block_buffer);
     free(node->block_requests);

@@ -77,4 +77,11 @@ int bl_client_query_transfers(bl_client_t *client, const bl_query_filter_t *filt
 int bl_client_lookup_blocks(bl_client_t *client, const uint64_t *heights, uint32_t count,
                             bl_block_header_t *headers, uint32_t *found, uint32_t *status);
 
+/* Checks that `count` headers, in height order, form an unbroken chain: consecutive heights,
+ * each prev_hash equal to the hash of the header before it, increasing timestamps, block 1
+ * with a zero prev_hash. 0, or -EBADMSG with the index of the first header that breaks it in
+ * *broken. (A block's hash covers its requests too: `ballast-log verify` recomputes it from
+ * the log; a client holding a trusted header checks everything after it this way.) */
+int bl_client_blocks_verify(const bl_block_header_t *headers, uint32_t count, uint32_t *broken);
+
 #endif /* BALLAST_CLIENT_H */

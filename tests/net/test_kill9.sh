@@ -67,6 +67,9 @@ lookup_debits() {
     "$ballast" lookup-account --addr "$addr" --json "$1" | sed -n 's/.*"debits_posted":"\([0-9]*\)".*/\1/p'
 }
 history_check "after kill -9"
+blocks=$("$ballast" blocks --addr "$addr" --json --from 1 --count 100 | wc -l)
+height=$("$ballast" status --addr "$addr" | sed -n 's/^block_height //p')
+[ "$blocks" -eq "$height" ] || fail "blocks: $blocks headers, height $height"
 kill -TERM "$server_pid"
 wait "$server_pid" || fail "SIGTERM: exit status $?"
 server_pid=

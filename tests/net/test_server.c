@@ -201,6 +201,24 @@ static void test_server_filter_ops(void **state) {
     assert_int_equal(bl_client_query_accounts(client, &q, found, &count, &status), 0);
     assert_int_equal(status, BL_FRAME_OK);
     assert_int_equal(count, 0);
+
+    /* lookup_blocks: every block so far, chained; a tampered header breaks the chain. */
+    bl_server_status_t server_status;
+    assert_int_equal(bl_client_status(client, &server_status, &status), 0);
+    uint32_t height = (uint32_t)server_status.block_height;
+    assert_true(height >= 2 && height <= 64);
+    uint64_t heights[66];
+    static bl_block_header_t headers[66];
+    for (uint32_t h = 0; h < height + 2; h++) heights[h] = h + 1; /* two past the end */
+    assert_int_equal(bl_client_lookup_blocks(client, heights, height + 2, headers, &count, &status),
+                     0);
+    assert_int_equal(status, BL_FRAME_OK);
+    assert_int_equal(count, height);
+    uint32_t broken = 0;
+    assert_int_equal(bl_client_blocks_verify(headers, count, &broken), 0);
+    headers[height / 2].hash[5] ^= 1;
+    assert_int_equal(bl_client_blocks_verify(headers, count, &broken), -EBADMSG);
+    assert_int_equal(broken, height / 2 + 1);
     bl_client_close(client);
 }
 

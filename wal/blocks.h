@@ -1,0 +1,36 @@
+/*
+ * Block headers by height, for lookup_blocks: the file `blocks.hdr` in the data directory
+ * holds the BlockHeader of height h at offset (h - 1) x 128.
+ *
+ * The log is the truth and this file a copy the node keeps beside it: a header is written
+ * (to the page cache) once its block is durable, the file is synced before a checkpoint lets
+ * old log segments go, and recovery rewrites the headers of every block it replays and cuts
+ * the file at the log's height. So every header the log still holds is right, and every
+ * older one was made durable before its log was removed.
+ */
+#ifndef BALLAST_WAL_BLOCKS_H
+#define BALLAST_WAL_BLOCKS_H
+
+#include <stdint.h>
+
+#include "ballast/protocol.h"
+#include "wal/io.h"
+
+typedef struct bl_blocks {
+    const bl_io_t *io;
+    int fd;
+    uint64_t count; /* headers held: heights 1..count */
+} bl_blocks_t;
+
+/* Opens (creating) dir/blocks.hdr. 0 or -errno. */
+int bl_blocks_open(bl_blocks_t *blocks, const bl_io_t *io, const char *dir);
+void bl_blocks_close(bl_blocks_t *blocks);
+/* Writes the header of its height (not synced). 0 or -errno. */
+int bl_blocks_put(bl_blocks_t *blocks, const bl_block_header_t *header);
+/* The header of `height`: 0, -ENOENT (not held) or -errno. */
+int bl_blocks_get(bl_blocks_t *blocks, uint64_t height, bl_block_header_t *header);
+/* Keeps heights 1..count only. 0 or -errno. */
+int bl_blocks_truncate(bl_blocks_t *blocks, uint64_t count);
+int bl_blocks_sync(bl_blocks_t *blocks);
+
+#endif /* BALLAST_WAL_BLOCKS_H */
