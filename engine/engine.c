@@ -78,8 +78,6 @@ static void bl_block_deinit(bl_block_t *block) {
     for (size_t i = 0; i < BL_BLOCK_ARRAYS; i++) bl_table_release(block->arrays[i], block->sizes[i]);
 }
 
-/* A partition's gather maps, each holding at most one entry per event of a block. */
-#define BL_PARTITION_MAPS(part) {&(part)->pending_slots, &(part)->account_items, &(part)->transfer_items}
 
 /* A partition's indexes and its gather maps; `bytes` accumulates the maps. */
 static int bl_partition_init(bl_partition_t *part, uint32_t index, uint32_t partitions,
@@ -362,10 +360,7 @@ static uint32_t bl_engine_lookup(const bl_engine_t *e, bool accounts, const bl_u
     uint32_t found = 0;
     const bl_records_t *records = accounts ? &e->accounts_records : &e->transfers_records;
     for (uint32_t i = 0; i < count; i++) {
-        uint64_t hash = bl_hash_id(ids[i]);
-        const bl_partition_t *part = &e->partitions[bl_partition_of(hash, e->config.partitions)];
-        uint32_t slot =
-            bl_index_find(accounts ? &part->accounts : &part->transfers, records, hash, ids[i]);
+        uint32_t slot = bl_engine_find(e, accounts, ids[i]);
         if (slot == BL_SLOT_NONE) continue;
         memcpy((uint8_t *)out + (uint64_t)found * 128, records->base + (uint64_t)slot * 128, 128);
         found++;

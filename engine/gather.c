@@ -319,7 +319,7 @@ void bl_gather_first(bl_engine_t *engine, uint32_t p) {
     bl_partition_t *part = &engine->partitions[p];
     part->overlay_count = 0;
     part->pending_count = 0;
-    bl_map_t *maps[] = {&part->pending_slots, &part->account_items, &part->transfer_items};
+    bl_map_t *maps[] = BL_PARTITION_MAPS(part);
     for (size_t m = 0; m < BL_ARRAY_LEN(maps); m++) bl_map_clear(maps[m]);
     bl_gather_items(engine, part);
 

@@ -207,7 +207,7 @@ static void bl_engine_image_rebuild(bl_engine_t *e) {
     for (uint64_t slot = 0; slot < e->accounts_count; slot++) {
         const bl_account_t *a = &e->accounts[slot];
         uint64_t hash = bl_hash_id(a->id);
-        bl_partition_t *part = &e->partitions[bl_partition_of(hash, n)];
+        bl_partition_t *part = bl_engine_owner(e, hash);
         bl_index_insert(&part->accounts, &e->accounts_records, hash, (uint32_t)slot);
         e->account_aux[slot].hash = bl_hash128(a, sizeof(*a));
         part->digest += e->account_aux[slot].hash;
@@ -215,7 +215,7 @@ static void bl_engine_image_rebuild(bl_engine_t *e) {
     for (uint64_t slot = 0; slot < e->transfers_count; slot++) {
         const bl_transfer_t *t = &e->transfers[slot];
         uint64_t hash = bl_hash_id(t->id);
-        bl_partition_t *part = &e->partitions[bl_partition_of(hash, n)];
+        bl_partition_t *part = bl_engine_owner(e, hash);
         bl_index_insert(&part->transfers, &e->transfers_records, hash, (uint32_t)slot);
         part->digest += bl_hash128(t, sizeof(*t));
         uint8_t state = e->transfer_state[slot];
@@ -237,7 +237,7 @@ static void bl_engine_image_rebuild(bl_engine_t *e) {
 /* Appends a transfer to the list of the account with `id` on one side. */
 static int bl_engine_image_list(bl_engine_t *e, bl_u128_t id, uint32_t kind, uint32_t slot) {
     uint64_t hash = bl_hash_id(id);
-    bl_partition_t *part = &e->partitions[bl_partition_of(hash, e->config.partitions)];
+    bl_partition_t *part = bl_engine_owner(e, hash);
     uint32_t account = bl_index_find(&part->accounts, &e->accounts_records, hash, id);
     if (account == BL_SLOT_NONE) return -EBADMSG; /* a transfer names a missing account */
     bl_history_append(e, part, account, kind, &slot);
@@ -277,9 +277,8 @@ static int bl_engine_image_balances(bl_engine_t *e, int fd, uint64_t count, XXH3
             return -EBADMSG;
         last_slot = slot;
         last_timestamp = entry->timestamp;
-        bl_partition_t *part = &e->partitions[bl_partition_of(bl_hash_id(e->accounts[slot].id),
-                                                              e->config.partitions)];
-        bl_history_append(e, part, slot, BL_LIST_BALANCES, entry);
+        bl_history_append(e, bl_engine_owner(e, bl_hash_id(e->accounts[slot].id)), slot,
+                          BL_LIST_BALANCES, entry);
     }
     return 0;
 }

@@ -477,6 +477,23 @@ static inline uint32_t bl_partition_of(uint64_t hash, uint32_t partitions) {
     return (uint32_t)(((hash >> 32) * (uint64_t)partitions) >> 32);
 }
 
+/* The partition that owns the id of `hash`. */
+static inline bl_partition_t *bl_engine_owner(const bl_engine_t *engine, uint64_t hash) {
+    return &engine->partitions[bl_partition_of(hash, engine->config.partitions)];
+}
+
+/* The slot of the account (or transfer) with `id`, found by the partition that owns it, or
+ * BL_SLOT_NONE. */
+static inline uint32_t bl_engine_find(const bl_engine_t *engine, bool accounts, bl_u128_t id) {
+    uint64_t hash = bl_hash_id(id);
+    const bl_partition_t *part = bl_engine_owner(engine, hash);
+    return accounts ? bl_index_find(&part->accounts, &engine->accounts_records, hash, id)
+                    : bl_index_find(&part->transfers, &engine->transfers_records, hash, id);
+}
+
+/* A partition's gather maps, each holding at most one entry per event of a block. */
+#define BL_PARTITION_MAPS(part) {&(part)->pending_slots, &(part)->account_items, &(part)->transfer_items}
+
 /* Pipeline stages. Each gather and apply call touches only partition `p`'s records. */
 void bl_gather_route(bl_engine_t *engine, uint32_t p, uint32_t begin, uint32_t end);
 void bl_gather_first(bl_engine_t *engine, uint32_t p);

@@ -43,12 +43,6 @@ static bool bl_account_filter_match(const bl_account_filter_t *f, const bl_trans
            (f->code == 0 || f->code == t->code);
 }
 
-/* The slot of the account the filter names, or BL_SLOT_NONE. */
-static uint32_t bl_filter_account(const bl_engine_t *e, bl_u128_t id) {
-    uint64_t hash = bl_hash_id(id);
-    const bl_partition_t *part = &e->partitions[bl_partition_of(hash, e->config.partitions)];
-    return bl_index_find(&part->accounts, &e->accounts_records, hash, id);
-}
 
 /* The first transfer slot whose timestamp is at least `timestamp` (transfers_count if none). */
 static uint32_t bl_transfer_slot_at(const bl_engine_t *e, uint64_t timestamp) {
@@ -91,7 +85,7 @@ static void bl_cursor_next(bl_cursor_t *c, bool reversed) {
 static bool bl_account_filter_open(const bl_engine_t *e, const bl_account_filter_t *f,
                                    uint32_t *account, uint64_t *min, uint64_t *max) {
     if (!bl_account_filter_valid(f)) return false;
-    *account = bl_filter_account(e, f->account_id);
+    *account = bl_engine_find(e, true, f->account_id);
     bl_filter_range(f->timestamp_min, f->timestamp_max, min, max);
     return *account != BL_SLOT_NONE;
 }
