@@ -8,7 +8,8 @@
  *   3. balances of accounts the block changed: p's overlay range, and the accounts p owns
  *      among those the block created (decide's range);
  *   4. pending transfers from the table the block posted, voided or expired (p's range);
- *   5. the history lists of the accounts p owns (history.c).
+ *   5. the history lists of the accounts p owns (history.c);
+ *   6. the query indexes of the accounts and transfers p owns (keys.c).
  * New records come before balances, because a block may create an account and move money on
  * it. Each account's current record hash is kept in account_aux[], so a balance change costs
  * one XXH3-128, not two.
@@ -108,4 +109,5 @@ void bl_apply(bl_engine_t *engine, uint32_t p) {
     }
 
     bl_history_apply(engine, p);
+    if (!engine->config.indexes_off) bl_keys_apply(engine, p);
 }

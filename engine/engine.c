@@ -154,16 +154,22 @@ int bl_engine_create(bl_engine_t **out, const bl_engine_config_t *config) {
         !e->account_mark)
         goto fail;
     e->accounts_records.base = (uint8_t *)e->accounts;
+    e->accounts_records.shift = 7;
     e->transfers_records.base = (uint8_t *)e->transfers;
+    e->transfers_records.shift = 7;
     accounts_bytes += c.accounts_max * (sizeof(bl_account_t) + sizeof(uint32_t) +
                                         sizeof(bl_account_aux_t) + sizeof(uint64_t));
-    /* History pools (history.c): twice 4 elements per list plus 2 per element. Each transfer
-     * joins 2 slot lists; each transfer and each expiry adds at most 2 balance entries. */
-    if (bl_pool_init(&e->pools[BL_POOL_SLOTS], sizeof(uint32_t),
-                     2 * (4 * 2 * c.accounts_max + 2 * 2 * c.transfers_max)) != 0 ||
+    /* Pools (pool.c): 4 x their elements (slots), 2 x (2 per element + 4 per list) (balance
+     * entries). Each transfer joins 2 account lists and, with indexes, every object joins up to
+     * BL_KEY_FIELDS key lists; each transfer and each expiry adds at most 2 balance entries,
+     * to one list per account. */
+    uint64_t slot_elements = 2 * c.transfers_max;
+    if (!c.indexes_off) slot_elements += BL_KEY_FIELDS * (c.accounts_max + c.transfers_max);
+    if (bl_pool_init(&e->pools[BL_POOL_SLOTS], sizeof(uint32_t), 4 * slot_elements) != 0 ||
         bl_pool_init(&e->pools[BL_POOL_BALANCES], sizeof(bl_balance_entry_t),
                      2 * (4 * c.accounts_max + 2 * 4 * c.transfers_max)) != 0)
         goto fail;
+    if (!c.indexes_off && bl_keys_init(e) != 0) goto fail;
     transfers_bytes += c.transfers_max * (sizeof(bl_transfer_t) + sizeof(uint32_t) + 1);
     /* Expiry queue: every transfer joins it at most once. */
     if (bl_expiry_init(&e->expiry, c.transfers_max) != 0) goto fail;
@@ -205,6 +211,7 @@ void bl_engine_destroy(bl_engine_t *e) {
     if (e == NULL) return;
     const bl_engine_config_t *c = &e->config;
     bl_workers_stop(e);
+    bl_keys_deinit(e);
     if (e->partitions != NULL) {
         for (uint32_t p = 0; p < c->partitions; p++)
             bl_partition_deinit(&e->partitions[p], c->partitions, c->block_events_max);

@@ -45,6 +45,9 @@ typedef struct bl_engine_config {
     bool pin_cpus;             /* with partition_threads: partition p's thread on CPU p + 1 */
     uint32_t threads_items_min; /* with partition_threads: blocks with fewer items run on the
                                    caller's thread, cheaper than a hand-over (0: default) */
+    bool indexes_off;          /* keep no query indexes and no per-account transfer lists:
+                                  filter reads then scan every record (for measuring what the
+                                  indexes cost); balance entries are kept either way */
 } bl_engine_config_t;
 
 /* Defaults used when a field of the config is 0. */

@@ -244,9 +244,17 @@ static int bl_engine_image_list(bl_engine_t *e, bl_u128_t id, uint32_t kind, uin
     return 0;
 }
 
-/* Rebuilds every account's transfer lists from the transfers, in slot order. */
+/* Rebuilds every account's transfer lists from the transfers, and the query indexes, in slot
+ * order. */
 static int bl_engine_image_lists(bl_engine_t *e) {
+    if (e->config.indexes_off) return 0;
+    for (uint64_t slot = 0; slot < e->accounts_count; slot++) {
+        uint32_t p = bl_partition_of(bl_hash_id(e->accounts[slot].id), e->config.partitions);
+        bl_keys_insert(e, p, BL_KEYS_ACCOUNTS, (uint32_t)slot);
+    }
     for (uint64_t slot = 0; slot < e->transfers_count; slot++) {
+        uint32_t p = bl_partition_of(bl_hash_id(e->transfers[slot].id), e->config.partitions);
+        bl_keys_insert(e, p, BL_KEYS_TRANSFERS, (uint32_t)slot);
         const bl_transfer_t *t = &e->transfers[slot];
         int rc = bl_engine_image_list(e, t->debit_account_id, BL_LIST_DEBITS, (uint32_t)slot);
         if (rc == 0) rc = bl_engine_image_list(e, t->credit_account_id, BL_LIST_CREDITS,

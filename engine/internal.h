@@ -58,17 +58,19 @@ typedef struct bl_index {
     uint64_t mask;     /* buckets - 1 */
 } bl_index_t;
 
-/* The records an index points into: 128-byte records with the id at offset 0. */
+/* The records an index points into: records of 2^shift bytes with the id (or key) at
+ * offset 0. */
 typedef struct bl_records {
     uint8_t *base;
     uint32_t *next; /* slot + 1 of the next record in the same bucket; 0: end of chain */
+    uint32_t shift; /* log2 of the record size: 7 for accounts and transfers */
 } bl_records_t;
 
 _Static_assert(offsetof(bl_account_t, id) == 0 && offsetof(bl_transfer_t, id) == 0,
                "indexes read the id at offset 0 of a record");
 
 static inline const bl_u128_t *bl_records_id(const bl_records_t *records, uint32_t slot) {
-    return (const bl_u128_t *)(records->base + (uint64_t)slot * 128u);
+    return (const bl_u128_t *)(records->base + ((uint64_t)slot << records->shift));
 }
 
 /* Bits 32..36 of the hash: the bucket uses the low bits, the partition the high ones. */
@@ -148,7 +150,7 @@ enum { BL_LIST_DEBITS = 0, BL_LIST_CREDITS = 1, BL_LIST_BALANCES = 2, BL_LISTS =
 typedef struct bl_list {
     uint64_t offset; /* of its block in the pool (0: no block yet) */
     uint32_t count;
-    uint32_t reserved;
+    uint32_t first;  /* pools of elements of at most 4 bytes: the element of a 1-element list */
 } bl_list_t;
 
 /* One AccountBalance entry, with what selects it: the transfer that caused it (for an expiry:
@@ -163,10 +165,10 @@ typedef struct bl_balance_entry {
     uint32_t side; /* BL_FILTER_DEBITS or BL_FILTER_CREDITS */
 } bl_balance_entry_t;
 
-/* List blocks come from a pool per element kind: one reservation, a shared bump offset (the
- * only word partitions share; they take from it with an atomic add) and a free list per
- * partition and size class. A list of n elements lives in a block of max(4, 2^ceil(log2 n))
- * elements; outgrowing it moves the list to a block twice the size. */
+/* List blocks come from a pool per element kind (pool.c): one reservation, a shared bump
+ * offset (the only word partitions share; they take from it with an atomic add) and a free
+ * list per partition and size class. A list of n elements lives in a block of
+ * max(4, 2^ceil(log2 n)) elements; outgrowing it moves the list to a block twice the size. */
 #define BL_POOL_CLASSES 32
 
 typedef struct bl_pool {
@@ -181,10 +183,60 @@ enum { BL_POOL_SLOTS = 0, BL_POOL_BALANCES = 1, BL_POOLS = 2 };
 /* Reserves a pool for `elements_max` elements' worth of blocks (freed blocks included). */
 int bl_pool_init(bl_pool_t *pool, uint32_t element_size, uint64_t elements_max);
 void bl_pool_deinit(bl_pool_t *pool);
+/* Appends one element to `list`, whose blocks go to and come from `free_heads` (the free
+ * lists of the partition that owns the list). */
+void bl_list_append(bl_pool_t *pool, uint64_t *free_heads, bl_list_t *list, const void *element);
 
 static inline const void *bl_list_items(const bl_pool_t *pool, const bl_list_t *list) {
+    if (list->count == 1 && pool->element_size <= sizeof(list->first)) return &list->first;
     return pool->base + list->offset;
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* Query indexes (keys.c).                                                                    */
+
+/* The fields a QueryFilter selects on; each is indexed for accounts and for transfers. */
+enum {
+    BL_KEY_USER_DATA_128 = 0,
+    BL_KEY_USER_DATA_64 = 1,
+    BL_KEY_USER_DATA_32 = 2,
+    BL_KEY_LEDGER = 3,
+    BL_KEY_CODE = 4,
+    BL_KEY_FIELDS = 5,
+};
+enum { BL_KEYS_ACCOUNTS = 0, BL_KEYS_TRANSFERS = 1, BL_KEYS_KINDS = 2 };
+
+/* One value of one field in one partition: the slots of that partition's objects holding the
+ * value, in slot (so timestamp) order, in the slot pool. */
+typedef struct bl_key {
+    bl_u128_t value;
+    bl_list_t slots;
+} bl_key_t;
+
+_Static_assert(sizeof(bl_key_t) == 32, "keys are chained as records of 2^5 bytes");
+
+/* The keys of one field of one kind of object, for every partition: one reservation handed
+ * out to partitions in chunks (so they share no line while apply runs); each partition chains
+ * its keys in an index of its own. At most one key per object and partition chunk, so key
+ * numbers fit 32 bits. */
+typedef struct bl_key_store {
+    bl_records_t records; /* base: the bl_key_t array; next: chain links */
+    uint64_t capacity;
+    _Atomic uint64_t used; /* keys handed out, in chunks */
+} bl_key_store_t;
+
+/* Reserves every key store and each partition's key indexes: 0 or -ENOMEM. */
+int bl_keys_init(bl_engine_t *engine);
+void bl_keys_deinit(bl_engine_t *engine);
+/* The filter fields of an account or transfer record as 128-bit values (0: not set). */
+void bl_key_values(uint32_t kind, const void *record, bl_u128_t values[BL_KEY_FIELDS]);
+/* Indexes the object at `slot` (record written) under its non-zero fields, in partition p. */
+void bl_keys_insert(bl_engine_t *engine, uint32_t p, uint32_t kind, uint32_t slot);
+/* Apply's step: indexes the objects the block created that partition p owns. */
+void bl_keys_apply(bl_engine_t *engine, uint32_t p);
+/* Partition p's list of the slots with `value` in `field`, or NULL if none has it. */
+const bl_list_t *bl_keys_find(const bl_engine_t *engine, uint32_t p, uint32_t kind,
+                              uint32_t field, bl_u128_t value);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Block-local maps (table.c).                                                                */
@@ -407,9 +459,14 @@ typedef struct bl_partition {
     bl_map_t transfer_items;  /* transfer id -> latest create_transfers item so far */
     uint32_t overlay_count;   /* entries used in this partition's overlay range */
     uint32_t pending_count;
-    /* Free list blocks of the accounts this partition owns: per pool and size class, the
+    /* Free list blocks of the lists this partition owns: per pool and size class, the
      * offset of the first (each holds the next in its first 8 bytes); 0: none. */
     uint64_t pool_free[BL_POOLS][BL_POOL_CLASSES];
+    /* Query indexes of the objects this partition owns: per kind and field, its keys, and the
+     * chunk of that field's key store it takes new keys from, [next, end). */
+    bl_index_t keys[BL_KEYS_KINDS][BL_KEY_FIELDS];
+    uint64_t keys_next[BL_KEYS_KINDS][BL_KEY_FIELDS];
+    uint64_t keys_end[BL_KEYS_KINDS][BL_KEY_FIELDS];
 } __attribute__((aligned(64))) bl_partition_t;
 
 /* What apply keeps per account beside the record, on one cache line: the record's hash as
@@ -458,6 +515,7 @@ struct bl_engine {
                                 32) of its overlay entry in that pass; owned by its partition */
     uint32_t pass;           /* gather passes so far, the generation of account_mark */
     bl_pool_t pools[BL_POOLS];
+    bl_key_store_t key_stores[BL_KEYS_KINDS][BL_KEY_FIELDS];
 
     /* Decide-owned. */
     uint64_t accounts_count;

@@ -2,10 +2,17 @@
  * Reads of the filter ops: get_account_transfers, get_account_balances, query_accounts and
  * query_transfers (PROTOCOL.md "AccountFilter", "QueryFilter").
  *
- * Account reads walk the account's history lists (history.c). Transfer slots are in timestamp
- * order, so a timestamp bound becomes a slot bound by one binary search over the transfers,
- * then a bound in each list by a binary search over its slots; the debit and credit lists are
- * merged by slot. Balance entries carry their own timestamps.
+ * Slots are in timestamp order, so a timestamp bound becomes a slot bound by one binary search
+ * over the records, then a bound in each list of slots by a binary search over the list.
+ * Account reads walk the account's history lists (history.c), merging the debit and credit
+ * lists by slot; balance entries carry their own timestamps. Queries walk the lists of one
+ * filter field's value (keys.c), merging the N partitions' lists by slot: of the filter's
+ * non-zero fields, the one whose value the fewest objects hold, the other fields checked on
+ * each record. A query with no field set walks the records of its range. So a page costs
+ * O(N log n + m) where m is the number of objects holding the chosen field's value in the
+ * range (k, the matches, when one field is set).
+ *
+ * With indexes_off every read that would use a list of slots scans the records instead.
  */
 #include <string.h>
 
@@ -44,14 +51,43 @@ static bool bl_account_filter_match(const bl_account_filter_t *f, const bl_trans
 }
 
 
-/* The first transfer slot whose timestamp is at least `timestamp` (transfers_count if none). */
-static uint32_t bl_transfer_slot_at(const bl_engine_t *e, uint64_t timestamp) {
-    uint64_t lo = 0, hi = e->transfers_count;
+/* The objects of one kind, as the reads see them. */
+typedef struct bl_objects {
+    uint32_t kind; /* BL_KEYS_ACCOUNTS or BL_KEYS_TRANSFERS */
+    const uint8_t *records;
+    uint64_t count;
+} bl_objects_t;
+
+static bl_objects_t bl_objects(const bl_engine_t *e, uint32_t kind) {
+    return kind == BL_KEYS_ACCOUNTS
+               ? (bl_objects_t){kind, (const uint8_t *)e->accounts, e->accounts_count}
+               : (bl_objects_t){kind, (const uint8_t *)e->transfers, e->transfers_count};
+}
+
+static const void *bl_object(const bl_objects_t *o, uint64_t slot) {
+    return o->records + slot * 128;
+}
+
+static uint64_t bl_object_timestamp(const bl_objects_t *o, uint64_t slot) {
+    return o->kind == BL_KEYS_ACCOUNTS ? ((const bl_account_t *)bl_object(o, slot))->timestamp
+                                       : ((const bl_transfer_t *)bl_object(o, slot))->timestamp;
+}
+
+/* The first slot whose timestamp is at least `timestamp` (count if none). */
+static uint32_t bl_object_slot_at(const bl_objects_t *o, uint64_t timestamp) {
+    uint64_t lo = 0, hi = o->count;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
-        if (e->transfers[mid].timestamp < timestamp) lo = mid + 1; else hi = mid;
+        if (bl_object_timestamp(o, mid) < timestamp) lo = mid + 1; else hi = mid;
     }
     return (uint32_t)lo;
+}
+
+/* The slot range [begin, end) of the timestamp range [min, max]. */
+static void bl_object_slots(const bl_objects_t *o, uint64_t min, uint64_t max, uint32_t *begin,
+                            uint32_t *end) {
+    *begin = bl_object_slot_at(o, min);
+    *end = max == UINT64_MAX ? (uint32_t)o->count : bl_object_slot_at(o, max + 1);
 }
 
 /* The first index of `slots` (sorted, n of them) holding a slot at least `slot`. */
@@ -64,7 +100,8 @@ static uint32_t bl_slots_lower(const uint32_t *slots, uint32_t n, uint32_t slot)
     return lo;
 }
 
-/* A cursor over one list's slots in [begin, end), walked up or down. */
+/* A cursor over one list's slots in [begin, end), walked up or down; with no list (slots
+ * NULL), over the slots [begin, end) themselves. */
 typedef struct bl_cursor {
     const uint32_t *slots;
     uint32_t begin;
@@ -73,12 +110,39 @@ typedef struct bl_cursor {
 
 static bool bl_cursor_peek(const bl_cursor_t *c, bool reversed, uint32_t *slot) {
     if (c->begin >= c->end) return false;
-    *slot = reversed ? c->slots[c->end - 1] : c->slots[c->begin];
+    uint32_t i = reversed ? c->end - 1 : c->begin;
+    *slot = c->slots != NULL ? c->slots[i] : i;
     return true;
 }
 
 static void bl_cursor_next(bl_cursor_t *c, bool reversed) {
     if (reversed) c->end--; else c->begin++;
+}
+
+/* A cursor over the part of `list` (in `pool`) in the slot range [begin, end). */
+static bl_cursor_t bl_cursor_open(const bl_pool_t *pool, const bl_list_t *list, uint32_t begin,
+                                  uint32_t end) {
+    const uint32_t *slots = bl_list_items(pool, list);
+    return (bl_cursor_t){slots, bl_slots_lower(slots, list->count, begin),
+                         bl_slots_lower(slots, list->count, end)};
+}
+
+/* Takes the next slot in order from `n` cursors over disjoint lists; false when all are
+ * done. */
+static bool bl_cursors_next(bl_cursor_t *cursors, uint32_t n, bool reversed, uint32_t *slot) {
+    uint32_t best = 0;
+    bool any = false;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t s;
+        if (!bl_cursor_peek(&cursors[k], reversed, &s)) continue;
+        if (!any || (reversed ? s > *slot : s < *slot)) {
+            best = k;
+            *slot = s;
+            any = true;
+        }
+    }
+    if (any) bl_cursor_next(&cursors[best], reversed);
+    return any;
 }
 
 /* A valid filter naming an account that exists: its slot and timestamp range. */
@@ -90,48 +154,46 @@ static bool bl_account_filter_open(const bl_engine_t *e, const bl_account_filter
     return *account != BL_SLOT_NONE;
 }
 
+/* get_account_transfers without the account's lists: every transfer of the range is read. */
+static uint32_t bl_account_transfers_scan(const bl_engine_t *e, const bl_account_filter_t *f,
+                                          uint32_t slot_begin, uint32_t slot_end,
+                                          bl_transfer_t *out) {
+    bool reversed = (f->flags & BL_FILTER_REVERSED) != 0;
+    uint32_t found = 0;
+    for (uint32_t n = slot_begin; n < slot_end && found < f->limit; n++) {
+        const bl_transfer_t *t = &e->transfers[reversed ? slot_end - 1 - (n - slot_begin) : n];
+        bool side = ((f->flags & BL_FILTER_DEBITS) && t->debit_account_id == f->account_id) ||
+                    ((f->flags & BL_FILTER_CREDITS) && t->credit_account_id == f->account_id);
+        if (side && bl_account_filter_match(f, t)) out[found++] = *t;
+    }
+    return found;
+}
+
 uint32_t bl_engine_account_transfers(const bl_engine_t *e, const bl_account_filter_t *f,
                                      bl_transfer_t *out) {
     uint32_t account;
     uint64_t min, max;
     if (!bl_account_filter_open(e, f, &account, &min, &max)) return 0;
-    uint32_t slot_begin = bl_transfer_slot_at(e, min);
-    uint32_t slot_end = max == UINT64_MAX ? (uint32_t)e->transfers_count
-                                          : bl_transfer_slot_at(e, max + 1);
+    bl_objects_t transfers = bl_objects(e, BL_KEYS_TRANSFERS);
+    uint32_t slot_begin, slot_end;
+    bl_object_slots(&transfers, min, max, &slot_begin, &slot_end);
     bool reversed = (f->flags & BL_FILTER_REVERSED) != 0;
+    if (e->config.indexes_off) return bl_account_transfers_scan(e, f, slot_begin, slot_end, out);
 
+    /* The debit and credit lists are disjoint: an account is never both sides. */
     bl_cursor_t cursors[2];
     uint32_t cursors_count = 0;
     const uint32_t kinds[2] = {BL_LIST_DEBITS, BL_LIST_CREDITS};
     const uint32_t sides[2] = {BL_FILTER_DEBITS, BL_FILTER_CREDITS};
     for (uint32_t k = 0; k < 2; k++) {
         if (!(f->flags & sides[k])) continue;
-        const bl_list_t *list = &e->account_aux[account].lists[kinds[k]];
-        const uint32_t *slots = bl_list_items(&e->pools[BL_POOL_SLOTS], list);
-        cursors[cursors_count++] = (bl_cursor_t){
-            .slots = slots,
-            .begin = bl_slots_lower(slots, list->count, slot_begin),
-            .end = bl_slots_lower(slots, list->count, slot_end),
-        };
+        cursors[cursors_count++] = bl_cursor_open(
+            &e->pools[BL_POOL_SLOTS], &e->account_aux[account].lists[kinds[k]], slot_begin,
+            slot_end);
     }
-
-    uint32_t found = 0;
-    while (found < f->limit) {
-        /* The next slot in order from either list (an account is never both sides). */
-        uint32_t best = 0, best_slot = 0;
-        bool any = false;
-        for (uint32_t k = 0; k < cursors_count; k++) {
-            uint32_t slot;
-            if (!bl_cursor_peek(&cursors[k], reversed, &slot)) continue;
-            if (!any || (reversed ? slot > best_slot : slot < best_slot)) {
-                best = k;
-                best_slot = slot;
-                any = true;
-            }
-        }
-        if (!any) break;
-        bl_cursor_next(&cursors[best], reversed);
-        const bl_transfer_t *t = &e->transfers[best_slot];
+    uint32_t found = 0, slot;
+    while (found < f->limit && bl_cursors_next(cursors, cursors_count, reversed, &slot)) {
+        const bl_transfer_t *t = &e->transfers[slot];
         if (bl_account_filter_match(f, t)) out[found++] = *t;
     }
     return found;
@@ -188,39 +250,70 @@ static bool bl_query_filter_valid(const bl_query_filter_t *f) {
     return true;
 }
 
-/* The fields query filters compare, common to accounts and transfers. */
-typedef struct bl_query_key {
-    bl_u128_t user_data_128;
-    uint64_t user_data_64;
-    uint32_t user_data_32;
-    uint32_t ledger;
-    uint16_t code;
-    uint64_t timestamp;
-} bl_query_key_t;
-
-static bool bl_query_match(const bl_query_filter_t *f, const bl_query_key_t *k) {
-    return (f->user_data_128 == 0 || f->user_data_128 == k->user_data_128) &&
-           (f->user_data_64 == 0 || f->user_data_64 == k->user_data_64) &&
-           (f->user_data_32 == 0 || f->user_data_32 == k->user_data_32) &&
-           (f->ledger == 0 || f->ledger == k->ledger) && (f->code == 0 || f->code == k->code);
+/* Whether a record's field values equal every non-zero one of the filter's. */
+static bool bl_query_match(const bl_u128_t wanted[BL_KEY_FIELDS],
+                           const bl_u128_t values[BL_KEY_FIELDS]) {
+    for (uint32_t f = 0; f < BL_KEY_FIELDS; f++) {
+        if (wanted[f] != 0 && wanted[f] != values[f]) return false;
+    }
+    return true;
 }
 
-#define BL_QUERY_KEY(r)                                                                     \
-    ((bl_query_key_t){(r)->user_data_128, (r)->user_data_64, (r)->user_data_32, (r)->ledger, \
-                      (r)->code, (r)->timestamp})
+/* Opens one cursor per partition over the slots, in [begin, end), of the objects holding the
+ * value of the filter field that the fewest objects hold. Returns the number of cursors, or
+ * -1 when the filter sets no field (every object of the range is a candidate). */
+static int bl_query_cursors(const bl_engine_t *e, uint32_t kind,
+                            const bl_u128_t wanted[BL_KEY_FIELDS], uint32_t begin, uint32_t end,
+                            bl_cursor_t *cursors) {
+    const uint32_t n = e->config.partitions;
+    const bl_list_t *best[BL_PARTITIONS_MAX];
+    uint64_t best_total = UINT64_MAX;
+    for (uint32_t f = 0; f < BL_KEY_FIELDS; f++) {
+        if (wanted[f] == 0) continue;
+        const bl_list_t *lists[BL_PARTITIONS_MAX];
+        uint64_t total = 0;
+        for (uint32_t p = 0; p < n; p++) {
+            lists[p] = bl_keys_find(e, p, kind, f, wanted[f]);
+            if (lists[p] != NULL) total += lists[p]->count;
+        }
+        if (total < best_total) {
+            best_total = total;
+            memcpy(best, lists, n * sizeof(lists[0]));
+        }
+    }
+    if (best_total == UINT64_MAX) return -1;
+    int count = 0;
+    for (uint32_t p = 0; p < n; p++) {
+        if (best[p] != NULL)
+            cursors[count++] = bl_cursor_open(&e->pools[BL_POOL_SLOTS], best[p], begin, end);
+    }
+    return count;
+}
 
-/* Records are in slot order, which is timestamp order for both accounts and transfers. */
-static uint32_t bl_query_scan(const bl_query_filter_t *f, const uint8_t *records, uint64_t count,
-                              bool accounts, void *out) {
+static uint32_t bl_query(const bl_engine_t *e, uint32_t kind, const bl_query_filter_t *f,
+                         void *out) {
+    if (!bl_query_filter_valid(f)) return 0;
+    const bl_u128_t wanted[BL_KEY_FIELDS] = {f->user_data_128, f->user_data_64, f->user_data_32,
+                                             f->ledger, f->code};
+    bl_objects_t objects = bl_objects(e, kind);
     uint64_t min, max;
     bl_filter_range(f->timestamp_min, f->timestamp_max, &min, &max);
+    uint32_t begin, end;
+    bl_object_slots(&objects, min, max, &begin, &end);
     bool reversed = (f->flags & BL_QUERY_REVERSED) != 0;
-    uint32_t found = 0;
-    for (uint64_t n = 0; n < count && found < f->limit; n++) {
-        const uint8_t *record = records + (reversed ? count - 1 - n : n) * 128;
-        bl_query_key_t key = accounts ? BL_QUERY_KEY((const bl_account_t *)record)
-                                      : BL_QUERY_KEY((const bl_transfer_t *)record);
-        if (key.timestamp < min || key.timestamp > max || !bl_query_match(f, &key)) continue;
+
+    bl_cursor_t cursors[BL_PARTITIONS_MAX];
+    int count = e->config.indexes_off ? -1 : bl_query_cursors(e, kind, wanted, begin, end, cursors);
+    if (count < 0) { /* every slot of the range is a candidate */
+        cursors[0] = (bl_cursor_t){NULL, begin, end};
+        count = 1;
+    }
+    uint32_t found = 0, slot;
+    while (found < f->limit && bl_cursors_next(cursors, (uint32_t)count, reversed, &slot)) {
+        const void *record = bl_object(&objects, slot);
+        bl_u128_t values[BL_KEY_FIELDS];
+        bl_key_values(kind, record, values);
+        if (!bl_query_match(wanted, values)) continue;
         memcpy((uint8_t *)out + (uint64_t)found * 128, record, 128);
         found++;
     }
@@ -229,12 +322,10 @@ static uint32_t bl_query_scan(const bl_query_filter_t *f, const uint8_t *records
 
 uint32_t bl_engine_query_accounts(const bl_engine_t *e, const bl_query_filter_t *f,
                                   bl_account_t *out) {
-    if (!bl_query_filter_valid(f)) return 0;
-    return bl_query_scan(f, (const uint8_t *)e->accounts, e->accounts_count, true, out);
+    return bl_query(e, BL_KEYS_ACCOUNTS, f, out);
 }
 
 uint32_t bl_engine_query_transfers(const bl_engine_t *e, const bl_query_filter_t *f,
                                    bl_transfer_t *out) {
-    if (!bl_query_filter_valid(f)) return 0;
-    return bl_query_scan(f, (const uint8_t *)e->transfers, e->transfers_count, false, out);
+    return bl_query(e, BL_KEYS_TRANSFERS, f, out);
 }

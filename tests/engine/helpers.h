@@ -32,6 +32,8 @@
 
 /* Partition count of the engines created by the running group (set by each test's main). */
 static uint32_t g_partitions = 1;
+/* Engines without query indexes and account transfer lists: the filter reads scan. */
+static bool g_indexes_off = false;
 
 /* ------------------------------------------------------------------------------------------ */
 /* 128-bit assertions.                                                                        */
@@ -82,6 +84,7 @@ static inline bl_engine_t *engine_new(uint64_t accounts_max, uint64_t transfers_
         .block_events_max = 4 * BL_BATCH_EVENTS_MAX,
         .partition_threads = g_partitions > 1, /* both ways of running partitions are tested */
         .threads_items_min = 1,                /* even one-event blocks go to the threads */
+        .indexes_off = g_indexes_off,
     };
     bl_engine_t *engine = NULL;
     assert_int_equal(bl_engine_create(&engine, &config), 0);

@@ -333,5 +333,8 @@ int main(void) {
     failed += cmocka_run_group_tests_name("history, 1 partition", tests, NULL, NULL);
     g_partitions = 4;
     failed += cmocka_run_group_tests_name("history, 4 partitions", tests, NULL, NULL);
+    g_indexes_off = true;
+    failed += cmocka_run_group_tests_name("history, 4 partitions, no transfer lists (scans)",
+                                          tests, NULL, NULL);
     return failed;
 }
