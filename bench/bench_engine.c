@@ -11,6 +11,12 @@
  * transfers, 90% by default, has account 1 on one side). Every transfer must succeed; the
  * benchmark fails if any does not, so it never reports the speed of rejecting events.
  * Timestamps are synthetic (1 ns apart), the random generator is seeded: runs are repeatable.
+ *
+ * Transfers carry ledger 1 and code 1 and no user_data, or with --user-data the fields a
+ * settlement feed would set: a unique user_data_128 (an external reference), user_data_64
+ * shared by 100 consecutive transfers (a batch), user_data_32 one of 1,000 values and code one
+ * of 16, so every query index does work. --indexes off runs the engine without query indexes
+ * and account transfer lists, to measure what they cost.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -32,6 +38,8 @@ typedef struct bench_options {
     bool threads; /* each partition on its own thread */
     bool pin;     /* and pinned to a CPU */
     bool reads;   /* time the history and query reads after each scenario */
+    bool indexes; /* query indexes and account transfer lists (engine default) */
+    bool user_data; /* transfers set every query field */
     double hot_fraction;
     int workload; /* -1: both, 0: uniform, 1: hot */
     uint64_t seed;
@@ -66,10 +74,28 @@ static void bench_accounts_create(bl_engine_t *engine, uint64_t accounts, uint32
     free(results);
 }
 
+/* The fields of transfer `id` with --user-data. */
+#define BENCH_BATCH_TRANSFERS 100u
+static void bench_user_data(bl_transfer_t *t, uint64_t id) {
+    t->user_data_128 = ((bl_u128_t)(id * 0x9E3779B97F4A7C15ull) << 64) | id;
+    t->user_data_64 = (id - 1) / BENCH_BATCH_TRANSFERS + 1;
+    t->user_data_32 = (uint32_t)(id % 1000) + 1;
+    t->code = (uint16_t)(1 + id % 16);
+}
+
+static void bench_samples_print(const char *what, uint64_t *samples, uint32_t n, uint64_t rows) {
+    qsort(samples, n, sizeof(samples[0]), bench_u64_compare);
+    printf("  %s: %.1f rows, p50 %.1f us, p99 %.1f us\n", what, (double)rows / n,
+           bench_percentile(samples, n, 0.5) / 1e3, bench_percentile(samples, n, 0.99) / 1e3);
+}
+
 /* Reads after a scenario: pages of 100 rows of get_account_transfers (account 1, which the
- * hot workload makes long, then random accounts) from random starting timestamps, and one
- * query_transfers that matches nothing, so scans everything. */
-static void bench_reads(bl_engine_t *engine, uint64_t accounts) {
+ * hot workload makes long, then random accounts) from random starting timestamps; with
+ * --user-data, query_transfers by the user_data_64 of a random batch (100 matches); and one
+ * query_transfers of a value nobody holds on a field the index does not narrow (code 17 with
+ * ledger 1), which reads every transfer without indexes, or none with them. */
+static void bench_reads(const bench_options_t *o, bl_engine_t *engine, uint64_t accounts,
+                        uint64_t transfers) {
     enum { SAMPLES = 2000 };
     static uint64_t samples[SAMPLES];
     static bl_transfer_t out[BL_FILTER_LIMIT_MAX];
@@ -88,16 +114,26 @@ static void bench_reads(bl_engine_t *engine, uint64_t accounts) {
             rows += bl_engine_account_transfers(engine, &f, out);
             samples[k] = bench_now_ns() - t0;
         }
-        qsort(samples, SAMPLES, sizeof(samples[0]), bench_u64_compare);
-        printf("  get_account_transfers limit 100, %s: %.1f rows, p50 %.1f us, p99 %.1f us\n",
-               random ? "random accounts" : "account 1", (double)rows / SAMPLES,
-               bench_percentile(samples, SAMPLES, 0.5) / 1e3,
-               bench_percentile(samples, SAMPLES, 0.99) / 1e3);
+        bench_samples_print(random ? "get_account_transfers limit 100, random accounts"
+                                   : "get_account_transfers limit 100, account 1",
+                            samples, SAMPLES, rows);
     }
-    bl_query_filter_t q = {.user_data_64 = 1, .limit = 100}; /* no transfer has it */
+    if (o->user_data) {
+        uint64_t rows = 0;
+        for (uint32_t k = 0; k < SAMPLES; k++) {
+            bl_query_filter_t q = {
+                .user_data_64 = 1 + bench_rng() % (transfers / BENCH_BATCH_TRANSFERS),
+                .limit = BENCH_BATCH_TRANSFERS};
+            uint64_t t0 = bench_now_ns();
+            rows += bl_engine_query_transfers(engine, &q, out);
+            samples[k] = bench_now_ns() - t0;
+        }
+        bench_samples_print("query_transfers by user_data_64 of a batch", samples, SAMPLES, rows);
+    }
+    bl_query_filter_t q = {.ledger = 1, .code = 17, .limit = 100}; /* no transfer has code 17 */
     uint64_t t0 = bench_now_ns();
     uint32_t found = bl_engine_query_transfers(engine, &q, out);
-    printf("  query_transfers matching nothing (a full scan): %u rows, %.1f ms\n", found,
+    printf("  query_transfers ledger 1, code 17 (none): %u rows, %.3f ms\n", found,
            (double)(bench_now_ns() - t0) / 1e6);
 }
 
@@ -109,6 +145,7 @@ static void bench_scenario(const bench_options_t *o, uint64_t accounts, int hot)
         .block_events_max = o->batch,
         .partition_threads = o->threads,
         .pin_cpus = o->pin,
+        .indexes_off = !o->indexes,
     };
     bl_engine_t *engine;
     int rc = bl_engine_create(&engine, &config);
@@ -138,6 +175,7 @@ static void bench_scenario(const bench_options_t *o, uint64_t accounts, int hot)
             t->amount = 1 + bench_rng() % 1000;
             t->ledger = 1;
             t->code = 1;
+            if (o->user_data) bench_user_data(t, t->id);
         }
         bl_request_t request = {.op = BL_OP_CREATE_TRANSFERS, .count = n, .events = events,
                                 .results = results};
@@ -159,18 +197,19 @@ static void bench_scenario(const bench_options_t *o, uint64_t accounts, int hot)
     bl_engine_memory_get(engine, &memory);
 
     double executed = (double)(after.events - before.events);
-    printf("%-9s accounts=%-8lu transfers=%-8lu batch=%u N=%u%s  %6.2f M transfers/s  "
+    printf("%-9s accounts=%-8lu transfers=%-8lu batch=%u N=%u%s%s%s  %6.2f M transfers/s  "
            "%6.1f ns/transfer (gather %5.1f, decide %5.1f, apply %5.1f)  "
            "reserved %lu B/account %lu B/transfer, resident +%.0f B/transfer\n",
            hot ? "hot" : "uniform", (unsigned long)accounts, (unsigned long)done, o->batch,
-           o->partitions, o->threads ? " threads" : "", executed / (double)elapsed_ns * 1e3,
+           o->partitions, o->threads ? " threads" : "", o->indexes ? "" : " no-indexes",
+           o->user_data ? " user-data" : "", executed / (double)elapsed_ns * 1e3,
            (double)elapsed_ns / executed,
            (double)(after.gather_ns - before.gather_ns) / executed,
            (double)(after.decide_ns - before.decide_ns) / executed,
            (double)(after.apply_ns - before.apply_ns) / executed,
            (unsigned long)memory.per_account_bytes, (unsigned long)memory.per_transfer_bytes,
            (double)(resident_after - resident_before) / (double)done);
-    if (o->reads) bench_reads(engine, accounts);
+    if (o->reads) bench_reads(o, engine, accounts, done);
     fflush(stdout);
     free(events);
     free(results);
@@ -187,6 +226,8 @@ static void bench_usage(FILE *out) {
             "  --threads on|off     each partition on a thread of its own (default on)\n"
             "  --pin                pin partition p's thread to CPU p + 1\n"
             "  --reads              then time get_account_transfers and query_transfers\n"
+            "  --indexes on|off     query indexes and account transfer lists (default on)\n"
+            "  --user-data          transfers set user_data_128/64/32 and vary code\n"
             "  --workload W         uniform, hot or both (default both)\n"
             "  --hot-fraction F     share of hot transfers touching account 1 (default 0.9)\n"
             "  --seed N             random seed (default 1)\n");
@@ -194,7 +235,8 @@ static void bench_usage(FILE *out) {
 
 int main(int argc, char **argv) {
     bench_options_t o = {.accounts = {10000, 1000000}, .accounts_n = 2, .transfers = 4000000,
-                         .batch = 8192, .partitions = 1, .threads = true, .hot_fraction = 0.9,
+                         .batch = 8192, .partitions = 1, .threads = true, .indexes = true,
+                         .hot_fraction = 0.9,
                          .workload = -1,
                          .seed = 1};
     static const struct option options[] = {
@@ -203,7 +245,8 @@ int main(int argc, char **argv) {
         {"workload", required_argument, 0, 'w'}, {"hot-fraction", required_argument, 0, 'f'},
         {"seed", required_argument, 0, 's'},     {"help", no_argument, 0, 'h'},
         {"threads", required_argument, 0, 'T'},  {"pin", no_argument, 0, 'P'},
-        {"reads", no_argument, 0, 'R'},
+        {"reads", no_argument, 0, 'R'},          {"indexes", required_argument, 0, 'I'},
+        {"user-data", no_argument, 0, 'U'},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -225,6 +268,8 @@ int main(int argc, char **argv) {
         case 'T': o.threads = strcmp(optarg, "off") != 0; break;
         case 'P': o.pin = true; break;
         case 'R': o.reads = true; break;
+        case 'I': o.indexes = strcmp(optarg, "off") != 0; break;
+        case 'U': o.user_data = true; break;
         case 'h': bench_usage(stdout); return 0;
         default: bench_usage(stderr); return 2;
         }

@@ -23,20 +23,29 @@ void bl_history_append(bl_engine_t *engine, bl_partition_t *part, uint32_t slot,
                    &engine->account_aux[slot].lists[kind], element);
 }
 
-/* Prefetches the place where the next slot of an account's list `kind` goes. The account's
- * aux line is warm: apply has just written its balances. */
+/* Apply appends a block's transfers to their accounts' lists in a pipeline of prefetches, each
+ * stage BL_HISTORY_DISTANCE transfers ahead of the next: the accounts' overlay entries, then
+ * their aux lines (the list headers), then the places where the next slots go. Each stage
+ * reads only lines the stage before fetched, so no load in the pipeline waits on memory. */
+#define BL_HISTORY_DISTANCE 8u
+
 static void bl_history_prefetch(const bl_engine_t *engine, const bl_block_t *block, uint64_t k,
-                                uint32_t p) {
+                                uint32_t stage) {
     for (uint32_t side = 0; side < 2; side++) {
         const bl_overlay_account_t *o = &block->overlay[block->transfers_new_accounts[k][side]];
-        if (o->partition != p) continue;
+        if (stage == 0) {
+            __builtin_prefetch(o);
+            continue;
+        }
+        if (stage == 1) {
+            __builtin_prefetch(&engine->account_aux[o->slot]);
+            continue;
+        }
         const bl_list_t *list = &engine->account_aux[o->slot].lists[side];
         __builtin_prefetch(engine->pools[BL_POOL_SLOTS].base + list->offset +
                                (uint64_t)list->count * sizeof(uint32_t), 1);
     }
 }
-
-#define BL_HISTORY_DISTANCE 8u
 
 void bl_history_apply(bl_engine_t *engine, uint32_t p) {
     const bl_block_t *block = &engine->block;
@@ -45,14 +54,16 @@ void bl_history_apply(bl_engine_t *engine, uint32_t p) {
     _Static_assert(BL_LIST_DEBITS == 0 && BL_LIST_CREDITS == 1, "list kind = side");
     if (engine->config.indexes_off) transfers_created = 0; /* no transfer lists */
     for (uint64_t k = 0; k < transfers_created; k++) {
-        if (k + BL_HISTORY_DISTANCE < transfers_created)
-            bl_history_prefetch(engine, block, k + BL_HISTORY_DISTANCE, p);
+        for (uint32_t stage = 0; stage < 3; stage++) {
+            uint64_t ahead = k + (3 - stage) * BL_HISTORY_DISTANCE;
+            if (ahead < transfers_created) bl_history_prefetch(engine, block, ahead, stage);
+        }
         uint32_t slot = (uint32_t)(block->transfers_base + k);
         for (uint32_t side = 0; side < 2; side++) {
             const bl_overlay_account_t *o = &block->overlay[block->transfers_new_accounts[k][side]];
             if (o->partition != p) continue;
-            bl_history_append(engine, part, o->slot, side == 0 ? BL_LIST_DEBITS : BL_LIST_CREDITS,
-                              &slot);
+            bl_list_append_slot(&engine->pools[BL_POOL_SLOTS], part->pool_free[BL_POOL_SLOTS],
+                                &engine->account_aux[o->slot].lists[side], slot);
         }
     }
     for (uint32_t k = 0; k < block->history_new_count; k++) {

@@ -170,6 +170,7 @@ typedef struct bl_balance_entry {
  * list per partition and size class. A list of n elements lives in a block of
  * max(4, 2^ceil(log2 n)) elements; outgrowing it moves the list to a block twice the size. */
 #define BL_POOL_CLASSES 32
+#define BL_LIST_MIN 4u /* elements of the smallest block */
 
 typedef struct bl_pool {
     uint8_t *base;
@@ -186,6 +187,22 @@ void bl_pool_deinit(bl_pool_t *pool);
 /* Appends one element to `list`, whose blocks go to and come from `free_heads` (the free
  * lists of the partition that owns the list). */
 void bl_list_append(bl_pool_t *pool, uint64_t *free_heads, bl_list_t *list, const void *element);
+
+/* bl_list_append of a slot to a list in a pool of slots, inline unless the list moves to a
+ * new block (a list of n >= 2 slots has a block of max(4, 2^ceil(log2 n)) elements). */
+static inline void bl_list_append_slot(bl_pool_t *pool, uint64_t *free_heads, bl_list_t *list,
+                                       uint32_t slot) {
+    uint32_t n = list->count;
+    if (n >= 2 && (n < BL_LIST_MIN || (n & (n - 1)) != 0)) {
+        ((uint32_t *)(pool->base + list->offset))[n] = slot;
+        list->count = n + 1;
+    } else if (n == 0) {
+        list->first = slot;
+        list->count = 1;
+    } else {
+        bl_list_append(pool, free_heads, list, &slot);
+    }
+}
 
 static inline const void *bl_list_items(const bl_pool_t *pool, const bl_list_t *list) {
     if (list->count == 1 && pool->element_size <= sizeof(list->first)) return &list->first;

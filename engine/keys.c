@@ -26,6 +26,16 @@
 /* Keys a partition takes from its kind's store at a time. */
 #define BL_KEYS_CHUNK 1024u
 
+/* The hash of a value: its halves combined, then the splitmix64 finalizer, so every bit of
+ * the result (the bucket takes the low ones, the filter bits 32..36) depends on every bit of
+ * the value. Cheaper than XXH3 for the five values apply hashes per object. */
+static inline uint64_t bl_key_hash(bl_u128_t value) {
+    uint64_t h = (uint64_t)value + (uint64_t)(value >> 64) * 0x9E3779B97F4A7C15ull;
+    h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
+    h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
+    return h ^ (h >> 31);
+}
+
 void bl_key_values(uint32_t kind, const void *record, bl_u128_t values[BL_KEY_FIELDS]) {
     if (kind == BL_KEYS_ACCOUNTS) {
         const bl_account_t *a = record;
@@ -61,96 +71,108 @@ static uint32_t bl_keys_take(bl_key_store_t *store, uint64_t *next, uint64_t *en
     return (uint32_t)(*next)++;
 }
 
-/* Appends `slot` to the list of `value` in partition p's index of `field`. */
-static void bl_keys_add(bl_engine_t *engine, bl_partition_t *part, uint32_t kind,
-                        uint32_t field, bl_u128_t value, uint64_t hash, uint32_t slot) {
+/* The key of `value` in partition p's index of `field`, made if new. */
+static bl_key_t *bl_keys_get(bl_engine_t *engine, bl_partition_t *part, uint32_t kind,
+                             uint32_t field, bl_u128_t value, uint64_t hash) {
     bl_key_store_t *store = &engine->key_stores[kind][field];
     bl_index_t *index = &part->keys[kind][field];
     uint32_t k = bl_index_find(index, &store->records, hash, value);
-    bl_key_t *key;
     if (k == BL_SLOT_NONE) {
         k = bl_keys_take(store, &part->keys_next[kind][field], &part->keys_end[kind][field]);
-        key = (bl_key_t *)store->records.base + k;
-        *key = (bl_key_t){.value = value};
+        ((bl_key_t *)store->records.base)[k] = (bl_key_t){.value = value};
         bl_index_insert(index, &store->records, hash, k);
-    } else {
-        key = (bl_key_t *)store->records.base + k;
     }
-    bl_list_append(&engine->pools[BL_POOL_SLOTS], part->pool_free[BL_POOL_SLOTS], &key->slots,
-                   &slot);
+    return (bl_key_t *)store->records.base + k;
+}
+
+static void bl_keys_append(bl_engine_t *engine, bl_partition_t *part, bl_key_t *key,
+                           uint32_t slot) {
+    bl_list_append_slot(&engine->pools[BL_POOL_SLOTS], part->pool_free[BL_POOL_SLOTS],
+                        &key->slots, slot);
 }
 
 void bl_keys_insert(bl_engine_t *engine, uint32_t p, uint32_t kind, uint32_t slot) {
+    bl_partition_t *part = &engine->partitions[p];
     bl_u128_t values[BL_KEY_FIELDS];
     bl_key_values(kind, bl_keys_record(engine, kind, slot), values);
     for (uint32_t f = 0; f < BL_KEY_FIELDS; f++) {
         if (values[f] == 0) continue;
-        bl_keys_add(engine, &engine->partitions[p], kind, f, values[f], bl_hash_id(values[f]),
-                    slot);
+        bl_keys_append(engine, part,
+                       bl_keys_get(engine, part, kind, f, values[f], bl_key_hash(values[f])),
+                       slot);
     }
 }
 
-/* Apply indexes a block's objects in a pipeline: the values of the object BL_KEYS_DISTANCE
- * ahead are hashed and their buckets prefetched, so the misses of several objects overlap. */
+/* Apply indexes a block's objects one field at a time. Consecutive objects often share a
+ * value (a ledger, a code, a batch's user_data), so the last key found is reused without a
+ * lookup; other values are hashed BL_KEYS_DISTANCE objects ahead and their buckets
+ * prefetched, so the misses of several lookups overlap. */
 #define BL_KEYS_DISTANCE 8u
 
-typedef struct bl_keys_ahead {
-    bl_u128_t values[BL_KEY_FIELDS];
-    uint64_t hashes[BL_KEY_FIELDS];
-} bl_keys_ahead_t;
-
-static void bl_keys_hash(const bl_engine_t *engine, const bl_partition_t *part, uint32_t kind,
-                         uint32_t slot, bl_keys_ahead_t *ahead) {
-    bl_key_values(kind, bl_keys_record(engine, kind, slot), ahead->values);
-    for (uint32_t f = 0; f < BL_KEY_FIELDS; f++) {
-        if (ahead->values[f] == 0) continue;
-        ahead->hashes[f] = bl_hash_id(ahead->values[f]);
-        bl_index_prefetch(&part->keys[kind][f], ahead->hashes[f]);
+static inline bl_u128_t bl_key_value(uint32_t kind, const void *record, uint32_t field) {
+    const bl_account_t *a = record;
+    const bl_transfer_t *t = record;
+    bool accounts = kind == BL_KEYS_ACCOUNTS;
+    switch (field) {
+    case BL_KEY_USER_DATA_128: return accounts ? a->user_data_128 : t->user_data_128;
+    case BL_KEY_USER_DATA_64: return accounts ? a->user_data_64 : t->user_data_64;
+    case BL_KEY_USER_DATA_32: return accounts ? a->user_data_32 : t->user_data_32;
+    case BL_KEY_LEDGER: return accounts ? a->ledger : t->ledger;
+    default: return accounts ? a->code : t->code;
     }
 }
 
-/* Indexes the slots base + k, for the k < count whose partitions[k] is p. */
-static void bl_keys_apply_kind(bl_engine_t *engine, uint32_t p, uint32_t kind, uint64_t base,
-                               uint64_t count, const uint8_t *partitions) {
+/* Indexes field `field` of the slots base + k, for the k < count whose partitions[k] is p.
+ * Two walks over the same sequence of values, BL_KEYS_DISTANCE apart: the one ahead hashes
+ * each value that differs from the one before it and prefetches its bucket, the one behind
+ * finds (or reuses) the key and appends. */
+static void bl_keys_apply_field(bl_engine_t *engine, uint32_t p, uint32_t kind, uint32_t field,
+                                uint64_t base, uint64_t count, const uint8_t *partitions) {
     bl_partition_t *part = &engine->partitions[p];
-    bl_keys_ahead_t ring[BL_KEYS_DISTANCE];
-    uint32_t owned[BL_KEYS_DISTANCE];
-    uint32_t head = 0, tail = 0; /* ring entries [tail, head) are hashed, not yet added */
-    for (uint64_t k = 0; k <= count; k++) {
-        if (k < count && partitions[k] == p) {
-            uint32_t slot = (uint32_t)(base + k);
-            bl_keys_hash(engine, part, kind, slot, &ring[head % BL_KEYS_DISTANCE]);
-            owned[head % BL_KEYS_DISTANCE] = slot;
-            head++;
-        }
-        /* Add the oldest once the ring is full, and everything left at the end. */
-        while (head - tail == BL_KEYS_DISTANCE || (k == count && tail < head)) {
-            const bl_keys_ahead_t *a = &ring[tail % BL_KEYS_DISTANCE];
-            for (uint32_t f = 0; f < BL_KEY_FIELDS; f++) {
-                if (a->values[f] == 0) continue;
-                bl_keys_add(engine, part, kind, f, a->values[f], a->hashes[f],
-                            owned[tail % BL_KEYS_DISTANCE]);
+    const bl_index_t *index = &part->keys[kind][field];
+    uint64_t hashes[BL_KEYS_DISTANCE];
+    bl_u128_t ahead_last = 0; /* the last non-zero value the walk ahead saw */
+    bl_key_t *last = NULL;    /* the key of the last value the walk behind appended to */
+    for (uint64_t k = 0; k < count + BL_KEYS_DISTANCE; k++) {
+        if (k >= BL_KEYS_DISTANCE && partitions[k - BL_KEYS_DISTANCE] == p) {
+            uint32_t slot = (uint32_t)(base + k - BL_KEYS_DISTANCE);
+            bl_u128_t v = bl_key_value(kind, bl_keys_record(engine, kind, slot), field);
+            if (v != 0) {
+                if (last == NULL || v != last->value)
+                    last = bl_keys_get(engine, part, kind, field, v,
+                                       hashes[(k - BL_KEYS_DISTANCE) % BL_KEYS_DISTANCE]);
+                bl_keys_append(engine, part, last, slot);
             }
-            tail++;
+        }
+        if (k < count && partitions[k] == p) {
+            bl_u128_t v = bl_key_value(kind, bl_keys_record(engine, kind, (uint32_t)(base + k)),
+                                       field);
+            if (v != 0 && v != ahead_last) {
+                hashes[k % BL_KEYS_DISTANCE] = bl_key_hash(v);
+                bl_index_prefetch(index, hashes[k % BL_KEYS_DISTANCE]);
+                ahead_last = v;
+            }
         }
     }
 }
 
 void bl_keys_apply(bl_engine_t *engine, uint32_t p) {
     const bl_block_t *block = &engine->block;
-    bl_keys_apply_kind(engine, p, BL_KEYS_ACCOUNTS, block->accounts_base,
-                       engine->accounts_count - block->accounts_base,
-                       block->accounts_new_partition);
-    bl_keys_apply_kind(engine, p, BL_KEYS_TRANSFERS, block->transfers_base,
-                       engine->transfers_count - block->transfers_base,
-                       block->transfers_new_partition);
+    for (uint32_t f = 0; f < BL_KEY_FIELDS; f++) {
+        bl_keys_apply_field(engine, p, BL_KEYS_ACCOUNTS, f, block->accounts_base,
+                            engine->accounts_count - block->accounts_base,
+                            block->accounts_new_partition);
+        bl_keys_apply_field(engine, p, BL_KEYS_TRANSFERS, f, block->transfers_base,
+                            engine->transfers_count - block->transfers_base,
+                            block->transfers_new_partition);
+    }
 }
 
 const bl_list_t *bl_keys_find(const bl_engine_t *engine, uint32_t p, uint32_t kind,
                               uint32_t field, bl_u128_t value) {
     const bl_key_store_t *store = &engine->key_stores[kind][field];
     uint32_t k = bl_index_find(&engine->partitions[p].keys[kind][field], &store->records,
-                               bl_hash_id(value), value);
+                               bl_key_hash(value), value);
     if (k == BL_SLOT_NONE) return NULL;
     return &((const bl_key_t *)store->records.base)[k].slots;
 }

@@ -19,8 +19,6 @@
 
 #include "engine/internal.h"
 
-#define BL_LIST_MIN 4u
-
 int bl_pool_init(bl_pool_t *pool, uint32_t element_size, uint64_t elements_max) {
     pool->element_size = element_size;
     /* The first minimal block is never handed out, so offset 0 means "none". */
@@ -46,6 +44,8 @@ static uint64_t bl_pool_take(bl_pool_t *pool, uint64_t *free_heads, uint32_t cap
     uint64_t offset = free_heads[class];
     if (offset != 0) {
         memcpy(&free_heads[class], pool->base + offset, sizeof(uint64_t));
+        /* The next take of this class reads the new head's first word: fetch it now. */
+        __builtin_prefetch(pool->base + free_heads[class]);
         return offset;
     }
     uint64_t bytes = (uint64_t)capacity * pool->element_size;
