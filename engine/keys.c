@@ -36,22 +36,22 @@ static inline uint64_t bl_key_hash(bl_u128_t value) {
     return h ^ (h >> 31);
 }
 
-void bl_key_values(uint32_t kind, const void *record, bl_u128_t values[BL_KEY_FIELDS]) {
-    if (kind == BL_KEYS_ACCOUNTS) {
-        const bl_account_t *a = record;
-        values[BL_KEY_USER_DATA_128] = a->user_data_128;
-        values[BL_KEY_USER_DATA_64] = a->user_data_64;
-        values[BL_KEY_USER_DATA_32] = a->user_data_32;
-        values[BL_KEY_LEDGER] = a->ledger;
-        values[BL_KEY_CODE] = a->code;
-    } else {
-        const bl_transfer_t *t = record;
-        values[BL_KEY_USER_DATA_128] = t->user_data_128;
-        values[BL_KEY_USER_DATA_64] = t->user_data_64;
-        values[BL_KEY_USER_DATA_32] = t->user_data_32;
-        values[BL_KEY_LEDGER] = t->ledger;
-        values[BL_KEY_CODE] = t->code;
+/* Field `field` of an account or transfer record. */
+static inline bl_u128_t bl_key_value(uint32_t kind, const void *record, uint32_t field) {
+    const bl_account_t *a = record;
+    const bl_transfer_t *t = record;
+    bool accounts = kind == BL_KEYS_ACCOUNTS;
+    switch (field) {
+    case BL_KEY_USER_DATA_128: return accounts ? a->user_data_128 : t->user_data_128;
+    case BL_KEY_USER_DATA_64: return accounts ? a->user_data_64 : t->user_data_64;
+    case BL_KEY_USER_DATA_32: return accounts ? a->user_data_32 : t->user_data_32;
+    case BL_KEY_LEDGER: return accounts ? a->ledger : t->ledger;
+    default: return accounts ? a->code : t->code;
     }
+}
+
+void bl_key_values(uint32_t kind, const void *record, bl_u128_t values[BL_KEY_FIELDS]) {
+    for (uint32_t f = 0; f < BL_KEY_FIELDS; f++) values[f] = bl_key_value(kind, record, f);
 }
 
 static const void *bl_keys_record(const bl_engine_t *engine, uint32_t kind, uint32_t slot) {
@@ -108,19 +108,6 @@ void bl_keys_insert(bl_engine_t *engine, uint32_t p, uint32_t kind, uint32_t slo
  * lookup; other values are hashed BL_KEYS_DISTANCE objects ahead and their buckets
  * prefetched, so the misses of several lookups overlap. */
 #define BL_KEYS_DISTANCE 8u
-
-static inline bl_u128_t bl_key_value(uint32_t kind, const void *record, uint32_t field) {
-    const bl_account_t *a = record;
-    const bl_transfer_t *t = record;
-    bool accounts = kind == BL_KEYS_ACCOUNTS;
-    switch (field) {
-    case BL_KEY_USER_DATA_128: return accounts ? a->user_data_128 : t->user_data_128;
-    case BL_KEY_USER_DATA_64: return accounts ? a->user_data_64 : t->user_data_64;
-    case BL_KEY_USER_DATA_32: return accounts ? a->user_data_32 : t->user_data_32;
-    case BL_KEY_LEDGER: return accounts ? a->ledger : t->ledger;
-    default: return accounts ? a->code : t->code;
-    }
-}
 
 /* Indexes field `field` of the slots base + k, for the k < count whose partitions[k] is p.
  * Two walks over the same sequence of values, BL_KEYS_DISTANCE apart: the one ahead hashes

@@ -94,6 +94,23 @@ static inline bl_engine_t *engine_new(uint64_t accounts_max, uint64_t transfers_
     return engine;
 }
 
+/* A new engine with `partitions` partitions loaded from an image of `engine`. */
+static inline bl_engine_t *engine_reload(bl_engine_t *engine, uint32_t partitions) {
+    FILE *file = tmpfile();
+    assert_non_null(file);
+    int fd = fileno(file);
+    assert_int_equal(bl_engine_image_write(engine, fd, 1), 0);
+    uint32_t saved = g_partitions;
+    g_partitions = partitions;
+    bl_engine_t *loaded = engine_new(TEST_ACCOUNTS_MAX, TEST_TRANSFERS_MAX);
+    g_partitions = saved;
+    uint64_t height = 0;
+    assert_int_equal(bl_engine_image_read(loaded, fd, &height), 0);
+    assert_int_equal(height, 1);
+    fclose(file);
+    return loaded;
+}
+
 static inline int engine_setup(void **state) {
     *state = engine_new(TEST_ACCOUNTS_MAX, TEST_TRANSFERS_MAX);
     return 0;

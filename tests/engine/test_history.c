@@ -275,18 +275,7 @@ static void test_image_round_trip(void **state) {
     for (int k = 0; k < 200; k++) assert_tr(codes[k], BL_CREATE_TRANSFER_OK);
     block_empty_at(engine, ts_next(engine) + 2 * BL_NS_PER_S); /* the pending ones expire */
 
-    char path[] = "/tmp/ballast-test-history-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    unlink(path);
-    assert_int_equal(bl_engine_image_write(engine, fd, 1), 0);
-    uint32_t partitions = g_partitions;
-    g_partitions = partitions == 1 ? 3 : 1;
-    bl_engine_t *loaded = engine_new(TEST_ACCOUNTS_MAX, TEST_TRANSFERS_MAX);
-    g_partitions = partitions;
-    uint64_t height = 0;
-    assert_int_equal(bl_engine_image_read(loaded, fd, &height), 0);
-    close(fd);
+    bl_engine_t *loaded = engine_reload(engine, g_partitions == 1 ? 3 : 1);
 
     static bl_transfer_t a[256], b[256];
     static bl_account_balance_t c[256], d[256];

@@ -289,18 +289,7 @@ static void test_invalid_filters(void **state) {
 static void test_image_round_trip(void **state) {
     bl_engine_t *engine = *state;
     setup_all(engine);
-    char path[] = "/tmp/ballast-test-query-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    unlink(path);
-    assert_int_equal(bl_engine_image_write(engine, fd, 1), 0);
-    uint32_t partitions = g_partitions;
-    g_partitions = partitions == 1 ? 3 : 1;
-    bl_engine_t *loaded = engine_new(TEST_ACCOUNTS_MAX, TEST_TRANSFERS_MAX);
-    g_partitions = partitions;
-    uint64_t height = 0;
-    assert_int_equal(bl_engine_image_read(loaded, fd, &height), 0);
-    close(fd);
+    bl_engine_t *loaded = engine_reload(engine, g_partitions == 1 ? 3 : 1);
 
     bl_query_filter_t filters[6];
     for (int i = 0; i < 6; i++) filters[i] = query_make(BL_FILTER_LIMIT_MAX);
