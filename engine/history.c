@@ -25,18 +25,20 @@ void bl_history_append(bl_engine_t *engine, bl_partition_t *part, uint32_t slot,
 
 /* Apply appends a block's transfers to their accounts' lists in a pipeline of prefetches, each
  * stage BL_HISTORY_DISTANCE transfers ahead of the next: the accounts' overlay entries, then
- * their aux lines (the list headers), then the places where the next slots go. Each stage
- * reads only lines the stage before fetched, so no load in the pipeline waits on memory. */
+ * the aux lines (the list headers) of the accounts partition p owns, then the places where
+ * their next slots go. Each stage reads only lines the stage before fetched, so no load in the
+ * pipeline waits on memory, and no partition reads another's list headers. */
 #define BL_HISTORY_DISTANCE 8u
 
 static void bl_history_prefetch(const bl_engine_t *engine, const bl_block_t *block, uint64_t k,
-                                uint32_t stage) {
+                                uint32_t p, uint32_t stage) {
     for (uint32_t side = 0; side < 2; side++) {
         const bl_overlay_account_t *o = &block->overlay[block->transfers_new_accounts[k][side]];
         if (stage == 0) {
             __builtin_prefetch(o);
             continue;
         }
+        if (o->partition != p) continue;
         if (stage == 1) {
             __builtin_prefetch(&engine->account_aux[o->slot]);
             continue;
@@ -56,7 +58,7 @@ void bl_history_apply(bl_engine_t *engine, uint32_t p) {
     for (uint64_t k = 0; k < transfers_created; k++) {
         for (uint32_t stage = 0; stage < 3; stage++) {
             uint64_t ahead = k + (3 - stage) * BL_HISTORY_DISTANCE;
-            if (ahead < transfers_created) bl_history_prefetch(engine, block, ahead, stage);
+            if (ahead < transfers_created) bl_history_prefetch(engine, block, ahead, p, stage);
         }
         uint32_t slot = (uint32_t)(block->transfers_base + k);
         for (uint32_t side = 0; side < 2; side++) {

@@ -201,7 +201,8 @@ int bl_engine_image_height(int fd, uint64_t *height) {
     return 0;
 }
 
-/* Rebuilds what the image does not store: indexes, account hashes, the digest. */
+/* Rebuilds what the image does not store: indexes (query indexes too), account hashes, the
+ * digest. */
 static void bl_engine_image_rebuild(bl_engine_t *e) {
     uint32_t n = e->config.partitions;
     for (uint64_t slot = 0; slot < e->accounts_count; slot++) {
@@ -209,6 +210,8 @@ static void bl_engine_image_rebuild(bl_engine_t *e) {
         uint64_t hash = bl_hash_id(a->id);
         bl_partition_t *part = bl_engine_owner(e, hash);
         bl_index_insert(&part->accounts, &e->accounts_records, hash, (uint32_t)slot);
+        if (!e->config.indexes_off)
+            bl_keys_insert(e, part->index, BL_KEYS_ACCOUNTS, (uint32_t)slot);
         e->account_aux[slot].hash = bl_hash128(a, sizeof(*a));
         part->digest += e->account_aux[slot].hash;
     }
@@ -217,6 +220,8 @@ static void bl_engine_image_rebuild(bl_engine_t *e) {
         uint64_t hash = bl_hash_id(t->id);
         bl_partition_t *part = bl_engine_owner(e, hash);
         bl_index_insert(&part->transfers, &e->transfers_records, hash, (uint32_t)slot);
+        if (!e->config.indexes_off)
+            bl_keys_insert(e, part->index, BL_KEYS_TRANSFERS, (uint32_t)slot);
         part->digest += bl_hash128(t, sizeof(*t));
         uint8_t state = e->transfer_state[slot];
         if (state == BL_STATE_POSTED || state == BL_STATE_VOIDED || state == BL_STATE_EXPIRED) {
@@ -244,17 +249,10 @@ static int bl_engine_image_list(bl_engine_t *e, bl_u128_t id, uint32_t kind, uin
     return 0;
 }
 
-/* Rebuilds every account's transfer lists from the transfers, and the query indexes, in slot
- * order. */
+/* Rebuilds every account's transfer lists from the transfers, in slot order. */
 static int bl_engine_image_lists(bl_engine_t *e) {
     if (e->config.indexes_off) return 0;
-    for (uint64_t slot = 0; slot < e->accounts_count; slot++) {
-        uint32_t p = bl_partition_of(bl_hash_id(e->accounts[slot].id), e->config.partitions);
-        bl_keys_insert(e, p, BL_KEYS_ACCOUNTS, (uint32_t)slot);
-    }
     for (uint64_t slot = 0; slot < e->transfers_count; slot++) {
-        uint32_t p = bl_partition_of(bl_hash_id(e->transfers[slot].id), e->config.partitions);
-        bl_keys_insert(e, p, BL_KEYS_TRANSFERS, (uint32_t)slot);
         const bl_transfer_t *t = &e->transfers[slot];
         int rc = bl_engine_image_list(e, t->debit_account_id, BL_LIST_DEBITS, (uint32_t)slot);
         if (rc == 0) rc = bl_engine_image_list(e, t->credit_account_id, BL_LIST_CREDITS,

@@ -154,21 +154,6 @@ static bool bl_account_filter_open(const bl_engine_t *e, const bl_account_filter
     return *account != BL_SLOT_NONE;
 }
 
-/* get_account_transfers without the account's lists: every transfer of the range is read. */
-static uint32_t bl_account_transfers_scan(const bl_engine_t *e, const bl_account_filter_t *f,
-                                          uint32_t slot_begin, uint32_t slot_end,
-                                          bl_transfer_t *out) {
-    bool reversed = (f->flags & BL_FILTER_REVERSED) != 0;
-    uint32_t found = 0;
-    for (uint32_t n = slot_begin; n < slot_end && found < f->limit; n++) {
-        const bl_transfer_t *t = &e->transfers[reversed ? slot_end - 1 - (n - slot_begin) : n];
-        bool side = ((f->flags & BL_FILTER_DEBITS) && t->debit_account_id == f->account_id) ||
-                    ((f->flags & BL_FILTER_CREDITS) && t->credit_account_id == f->account_id);
-        if (side && bl_account_filter_match(f, t)) out[found++] = *t;
-    }
-    return found;
-}
-
 uint32_t bl_engine_account_transfers(const bl_engine_t *e, const bl_account_filter_t *f,
                                      bl_transfer_t *out) {
     uint32_t account;
@@ -178,23 +163,27 @@ uint32_t bl_engine_account_transfers(const bl_engine_t *e, const bl_account_filt
     uint32_t slot_begin, slot_end;
     bl_object_slots(&transfers, min, max, &slot_begin, &slot_end);
     bool reversed = (f->flags & BL_FILTER_REVERSED) != 0;
-    if (e->config.indexes_off) return bl_account_transfers_scan(e, f, slot_begin, slot_end, out);
 
-    /* The debit and credit lists are disjoint: an account is never both sides. */
+    /* The account's debit and credit lists (disjoint: an account is never both sides), or
+     * without lists every transfer of the range. */
     bl_cursor_t cursors[2];
     uint32_t cursors_count = 0;
     const uint32_t kinds[2] = {BL_LIST_DEBITS, BL_LIST_CREDITS};
     const uint32_t sides[2] = {BL_FILTER_DEBITS, BL_FILTER_CREDITS};
-    for (uint32_t k = 0; k < 2; k++) {
+    for (uint32_t k = 0; k < 2 && !e->config.indexes_off; k++) {
         if (!(f->flags & sides[k])) continue;
         cursors[cursors_count++] = bl_cursor_open(
             &e->pools[BL_POOL_SLOTS], &e->account_aux[account].lists[kinds[k]], slot_begin,
             slot_end);
     }
+    if (e->config.indexes_off)
+        cursors[cursors_count++] = (bl_cursor_t){NULL, slot_begin, slot_end};
     uint32_t found = 0, slot;
     while (found < f->limit && bl_cursors_next(cursors, cursors_count, reversed, &slot)) {
         const bl_transfer_t *t = &e->transfers[slot];
-        if (bl_account_filter_match(f, t)) out[found++] = *t;
+        bool side = ((f->flags & BL_FILTER_DEBITS) && t->debit_account_id == f->account_id) ||
+                    ((f->flags & BL_FILTER_CREDITS) && t->credit_account_id == f->account_id);
+        if (side && bl_account_filter_match(f, t)) out[found++] = *t;
     }
     return found;
 }

@@ -61,7 +61,9 @@ static bl_transfer_t transfer_at(uint32_t k) {
     bl_transfer_t t = transfer_make(1000 + k, dr, cr, 1 + k, k % 3 == 0 ? 8 : 7,
                                     k % 50 == 3 ? 9 : 2, 0);
     t.user_data_64 = k % 15 == 0 ? 42 : k % 7 + 1;
-    t.user_data_128 = k == 5 ? 77 : (k % 100 == 10 || k % 100 == 11) ? ((bl_u128_t)(k / 100 + 1) << 100) : 0;
+    t.user_data_128 = k == 5                                 ? 77
+                      : (k % 100 == 10 || k % 100 == 11) ? (bl_u128_t)(k / 100 + 1) << 100
+                                                         : 0;
     t.user_data_32 = k / 100 + 1;
     return t;
 }
