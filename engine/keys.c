@@ -36,15 +36,26 @@ static inline uint64_t bl_key_hash(bl_u128_t value) {
     return h ^ (h >> 31);
 }
 
-/* Field `field` of an account or transfer record. */
-static inline bl_u128_t bl_key_value(uint32_t kind, const void *record, uint32_t field) {
+/* Accounts and transfers hold the user_data fields at the same offsets (ledger and code
+ * differ). */
+#define BL_KEY_OFFSETS_MATCH(member)                                                         \
+    _Static_assert(offsetof(bl_account_t, member) == offsetof(bl_transfer_t, member),         \
+                   "accounts and transfers hold " #member " at one offset")
+BL_KEY_OFFSETS_MATCH(user_data_128);
+BL_KEY_OFFSETS_MATCH(user_data_64);
+BL_KEY_OFFSETS_MATCH(user_data_32);
+
+/* Field `field` of an account or transfer record (constant arguments inline to one load). */
+static inline __attribute__((always_inline)) bl_u128_t bl_key_value(uint32_t kind,
+                                                                   const void *record,
+                                                                   uint32_t field) {
     const bl_account_t *a = record;
     const bl_transfer_t *t = record;
     bool accounts = kind == BL_KEYS_ACCOUNTS;
     switch (field) {
-    case BL_KEY_USER_DATA_128: return accounts ? a->user_data_128 : t->user_data_128;
-    case BL_KEY_USER_DATA_64: return accounts ? a->user_data_64 : t->user_data_64;
-    case BL_KEY_USER_DATA_32: return accounts ? a->user_data_32 : t->user_data_32;
+    case BL_KEY_USER_DATA_128: return t->user_data_128;
+    case BL_KEY_USER_DATA_64: return t->user_data_64;
+    case BL_KEY_USER_DATA_32: return t->user_data_32;
     case BL_KEY_LEDGER: return accounts ? a->ledger : t->ledger;
     default: return accounts ? a->code : t->code;
     }
@@ -72,8 +83,9 @@ static uint32_t bl_keys_take(bl_key_store_t *store, uint64_t *next, uint64_t *en
 }
 
 /* The key of `value` in partition p's index of `field`, made if new. */
-static bl_key_t *bl_keys_get(bl_engine_t *engine, bl_partition_t *part, uint32_t kind,
-                             uint32_t field, bl_u128_t value, uint64_t hash) {
+static inline __attribute__((always_inline)) bl_key_t *
+bl_keys_get(bl_engine_t *engine, bl_partition_t *part, uint32_t kind, uint32_t field,
+            bl_u128_t value, uint64_t hash) {
     bl_key_store_t *store = &engine->key_stores[kind][field];
     bl_index_t *index = &part->keys[kind][field];
     uint32_t k = bl_index_find(index, &store->records, hash, value);
@@ -85,74 +97,110 @@ static bl_key_t *bl_keys_get(bl_engine_t *engine, bl_partition_t *part, uint32_t
     return (bl_key_t *)store->records.base + k;
 }
 
-static void bl_keys_append(bl_engine_t *engine, bl_partition_t *part, bl_key_t *key,
-                           uint32_t slot) {
+/* How a walk over objects indexes one field: the last value it looked up and that value's
+ * key. Consecutive objects often share a value (a ledger, a code, a batch's user_data), and
+ * then the key is reused without a lookup. */
+typedef struct bl_keys_last {
+    bl_u128_t value; /* 0: none yet */
+    bl_key_t *key;
+} bl_keys_last_t;
+
+/* Appends `slot` to the list of `value` (non-zero) in field `field`; `hash` is the value's
+ * hash, read only when the value is not the last one. */
+static inline __attribute__((always_inline)) void
+bl_keys_add(bl_engine_t *engine, bl_partition_t *part, uint32_t kind, uint32_t field,
+            bl_u128_t value, uint64_t hash, uint32_t slot, bl_keys_last_t *last) {
+    if (value != last->value) {
+        last->key = bl_keys_get(engine, part, kind, field, value, hash);
+        last->value = value;
+    }
     bl_list_append_slot(&engine->pools[BL_POOL_SLOTS], part->pool_free[BL_POOL_SLOTS],
-                        &key->slots, slot);
+                        &last->key->slots, slot);
 }
 
 void bl_keys_insert(bl_engine_t *engine, uint32_t p, uint32_t kind, uint32_t slot) {
     bl_partition_t *part = &engine->partitions[p];
-    bl_u128_t values[BL_KEY_FIELDS];
-    bl_key_values(kind, bl_keys_record(engine, kind, slot), values);
+    const void *record = bl_keys_record(engine, kind, slot);
     for (uint32_t f = 0; f < BL_KEY_FIELDS; f++) {
-        if (values[f] == 0) continue;
-        bl_keys_append(engine, part,
-                       bl_keys_get(engine, part, kind, f, values[f], bl_key_hash(values[f])),
-                       slot);
+        bl_u128_t value = bl_key_value(kind, record, f);
+        bl_keys_last_t none = {0};
+        if (value != 0) bl_keys_add(engine, part, kind, f, value, bl_key_hash(value), slot, &none);
     }
 }
 
-/* Apply indexes a block's objects one field at a time. Consecutive objects often share a
- * value (a ledger, a code, a batch's user_data), so the last key found is reused without a
- * lookup; other values are hashed BL_KEYS_DISTANCE objects ahead and their buckets
- * prefetched, so the misses of several lookups overlap. */
+/* Apply indexes a block's objects in two walks over them, BL_KEYS_DISTANCE objects apart:
+ * the one ahead hashes each field's value that differs from that field's value before it
+ * and prefetches its bucket, the one behind finds (or reuses) the keys and appends. The
+ * misses of several lookups then overlap. Each field is written out with a constant field
+ * number, so its reads and comparisons compile to the field's own width. */
 #define BL_KEYS_DISTANCE 8u
 
-/* Indexes field `field` of the slots base + k, for the k < count whose partitions[k] is p.
- * Two walks over the same sequence of values, BL_KEYS_DISTANCE apart: the one ahead hashes
- * each value that differs from the one before it and prefetches its bucket, the one behind
- * finds (or reuses) the key and appends. */
-static void bl_keys_apply_field(bl_engine_t *engine, uint32_t p, uint32_t kind, uint32_t field,
-                                uint64_t base, uint64_t count, const uint8_t *partitions) {
+typedef struct bl_keys_walk {
+    bl_u128_t ahead[BL_KEY_FIELDS]; /* the walk ahead's last non-zero value per field */
+    bl_keys_last_t last[BL_KEY_FIELDS];
+    uint64_t hashes[BL_KEYS_DISTANCE][BL_KEY_FIELDS];
+} bl_keys_walk_t;
+
+static inline __attribute__((always_inline)) void
+bl_keys_ahead_field(const bl_partition_t *part, uint32_t kind, uint32_t field,
+                    const void *record, bl_keys_walk_t *walk, uint64_t *hash) {
+    bl_u128_t value = bl_key_value(kind, record, field);
+    if (value == 0 || value == walk->ahead[field]) return;
+    *hash = bl_key_hash(value);
+    bl_index_prefetch(&part->keys[kind][field], *hash);
+    walk->ahead[field] = value;
+}
+
+static inline __attribute__((always_inline)) void
+bl_keys_behind_field(bl_engine_t *engine, bl_partition_t *part, uint32_t kind, uint32_t field,
+                     const void *record, uint32_t slot, bl_keys_walk_t *walk, uint64_t hash) {
+    bl_u128_t value = bl_key_value(kind, record, field);
+    if (value != 0) bl_keys_add(engine, part, kind, field, value, hash, slot, &walk->last[field]);
+}
+
+#define BL_KEYS_EACH_FIELD(call)                                                             \
+    do {                                                                                     \
+        call(BL_KEY_USER_DATA_128);                                                          \
+        call(BL_KEY_USER_DATA_64);                                                           \
+        call(BL_KEY_USER_DATA_32);                                                           \
+        call(BL_KEY_LEDGER);                                                                 \
+        call(BL_KEY_CODE);                                                                   \
+    } while (0)
+
+/* Indexes the slots base + k, for the k < count whose partitions[k] is p (inlined for each
+ * kind, so the kind is a constant too). */
+static inline __attribute__((always_inline)) void bl_keys_apply_kind(bl_engine_t *engine, uint32_t p, uint32_t kind, uint64_t base,
+                               uint64_t count, const uint8_t *partitions) {
     bl_partition_t *part = &engine->partitions[p];
-    const bl_index_t *index = &part->keys[kind][field];
-    uint64_t hashes[BL_KEYS_DISTANCE];
-    bl_u128_t ahead_last = 0; /* the last non-zero value the walk ahead saw */
-    bl_key_t *last = NULL;    /* the key of the last value the walk behind appended to */
+    bl_keys_walk_t walk = {0};
     for (uint64_t k = 0; k < count + BL_KEYS_DISTANCE; k++) {
         if (k >= BL_KEYS_DISTANCE && partitions[k - BL_KEYS_DISTANCE] == p) {
             uint32_t slot = (uint32_t)(base + k - BL_KEYS_DISTANCE);
-            bl_u128_t v = bl_key_value(kind, bl_keys_record(engine, kind, slot), field);
-            if (v != 0) {
-                if (last == NULL || v != last->value)
-                    last = bl_keys_get(engine, part, kind, field, v,
-                                       hashes[(k - BL_KEYS_DISTANCE) % BL_KEYS_DISTANCE]);
-                bl_keys_append(engine, part, last, slot);
-            }
+            const void *record = bl_keys_record(engine, kind, slot);
+            const uint64_t *hashes = walk.hashes[(k - BL_KEYS_DISTANCE) % BL_KEYS_DISTANCE];
+#define BL_KEYS_BEHIND(f)                                                                    \
+    bl_keys_behind_field(engine, part, kind, f, record, slot, &walk, hashes[f])
+            BL_KEYS_EACH_FIELD(BL_KEYS_BEHIND);
+#undef BL_KEYS_BEHIND
         }
         if (k < count && partitions[k] == p) {
-            bl_u128_t v = bl_key_value(kind, bl_keys_record(engine, kind, (uint32_t)(base + k)),
-                                       field);
-            if (v != 0 && v != ahead_last) {
-                hashes[k % BL_KEYS_DISTANCE] = bl_key_hash(v);
-                bl_index_prefetch(index, hashes[k % BL_KEYS_DISTANCE]);
-                ahead_last = v;
-            }
+            const void *record = bl_keys_record(engine, kind, (uint32_t)(base + k));
+            uint64_t *hashes = walk.hashes[k % BL_KEYS_DISTANCE];
+#define BL_KEYS_AHEAD(f) bl_keys_ahead_field(part, kind, f, record, &walk, &hashes[f])
+            BL_KEYS_EACH_FIELD(BL_KEYS_AHEAD);
+#undef BL_KEYS_AHEAD
         }
     }
 }
 
 void bl_keys_apply(bl_engine_t *engine, uint32_t p) {
     const bl_block_t *block = &engine->block;
-    for (uint32_t f = 0; f < BL_KEY_FIELDS; f++) {
-        bl_keys_apply_field(engine, p, BL_KEYS_ACCOUNTS, f, block->accounts_base,
-                            engine->accounts_count - block->accounts_base,
-                            block->accounts_new_partition);
-        bl_keys_apply_field(engine, p, BL_KEYS_TRANSFERS, f, block->transfers_base,
-                            engine->transfers_count - block->transfers_base,
-                            block->transfers_new_partition);
-    }
+    bl_keys_apply_kind(engine, p, BL_KEYS_ACCOUNTS, block->accounts_base,
+                       engine->accounts_count - block->accounts_base,
+                       block->accounts_new_partition);
+    bl_keys_apply_kind(engine, p, BL_KEYS_TRANSFERS, block->transfers_base,
+                       engine->transfers_count - block->transfers_base,
+                       block->transfers_new_partition);
 }
 
 const bl_list_t *bl_keys_find(const bl_engine_t *engine, uint32_t p, uint32_t kind,
