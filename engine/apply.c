@@ -6,9 +6,10 @@
  *   2. transfers created by the block (record, index link, pending state, digest; a transfer
  *      the block created and then posted or voided also adds its id || state);
  *   3. balances of accounts the block changed: p's overlay range, and the accounts p owns
- *      among those the block created (decide's range);
+ *      among those the block created (decide's range); with each account, the block's
+ *      transfers go on its debit and credit lists (history.c);
  *   4. pending transfers from the table the block posted, voided or expired (p's range);
- *   5. the history lists of the accounts p owns (history.c);
+ *   5. the balance entries of the accounts p owns with the history flag (history.c);
  *   6. the query indexes of the accounts and transfers p owns (keys.c).
  * New records come before balances, because a block may create an account and move money on
  * it. Each account's current record hash is kept in account_aux[], so a balance change costs
@@ -84,20 +85,27 @@ void bl_apply(bl_engine_t *engine, uint32_t p) {
             bl_digest_pending(part, t->id, state);
     }
 
-    const bl_overlay_account_t *range = &block->overlay[(uint64_t)p * block->overlay_range];
+    const bool lists = !engine->config.indexes_off;
+    if (lists) bl_history_link(engine, p);
+    const uint32_t range_base = p * block->overlay_range;
+    const bl_overlay_account_t *range = &block->overlay[range_base];
     for (uint32_t k = 0; k < part->overlay_count; k++) {
-        if (k + BL_APPLY_DISTANCE < part->overlay_count) {
-            uint32_t ahead = range[k + BL_APPLY_DISTANCE].slot;
+        if (k + 2 * BL_APPLY_DISTANCE < part->overlay_count) {
+            uint32_t ahead = range[k + 2 * BL_APPLY_DISTANCE].slot;
             __builtin_prefetch(&engine->accounts[ahead], 1);
-            __builtin_prefetch(&engine->account_aux[ahead].hash, 1);
+            __builtin_prefetch(&engine->account_aux[ahead], 1);
         }
+        if (lists && k + BL_APPLY_DISTANCE < part->overlay_count)
+            bl_history_prefetch_account(engine, range_base + k + BL_APPLY_DISTANCE);
         if (range[k].dirty) bl_apply_balances(engine, part, &range[k]);
+        if (lists) bl_history_account(engine, part, range_base + k);
     }
-    const bl_overlay_account_t *created =
-        &block->overlay[(uint64_t)engine->config.partitions * block->overlay_range];
+    const uint32_t created_base = engine->config.partitions * block->overlay_range;
+    const bl_overlay_account_t *created = &block->overlay[created_base];
     for (uint32_t k = 0; k < block->overlay_new_count; k++) {
-        if (created[k].partition == p && created[k].dirty)
-            bl_apply_balances(engine, part, &created[k]);
+        if (created[k].partition != p) continue;
+        if (created[k].dirty) bl_apply_balances(engine, part, &created[k]);
+        if (lists) bl_history_account(engine, part, created_base + k);
     }
 
     const bl_overlay_pending_t *pending = &block->pending[(uint64_t)p * block->items_max];

@@ -23,51 +23,75 @@ void bl_history_append(bl_engine_t *engine, bl_partition_t *part, uint32_t slot,
                    &engine->account_aux[slot].lists[kind], element);
 }
 
-/* Apply appends a block's transfers to their accounts' lists in a pipeline of prefetches, each
- * stage BL_HISTORY_DISTANCE transfers ahead of the next: the accounts' overlay entries, then
- * the aux lines (the list headers) of the accounts partition p owns, then the places where
- * their next slots go. Each stage reads only lines the stage before fetched, so no load in the
- * pipeline waits on memory, and no partition reads another's list headers. */
-#define BL_HISTORY_DISTANCE 8u
+/* Apply appends a block's transfers to their accounts' lists account by account, while it
+ * writes the accounts' balances (apply.c): the account's aux line is then in cache already,
+ * and the list tails are prefetched with it. bl_history_link chains the block's transfers by
+ * account and side first, in slot order, so each list still grows in slot order. */
+static uint32_t (*bl_history_next(const bl_engine_t *engine, uint32_t p))[2] {
+    const bl_block_t *block = &engine->block;
+    return &block->transfers_next[(uint64_t)p * block->items_max];
+}
 
-static void bl_history_prefetch(const bl_engine_t *engine, const bl_block_t *block, uint64_t k,
-                                uint32_t p, uint32_t stage) {
+void bl_history_link(bl_engine_t *engine, uint32_t p) {
+    bl_block_t *block = &engine->block;
+    const bl_partition_t *part = &engine->partitions[p];
+    const uint64_t range = (uint64_t)p * block->overlay_range;
+    for (uint32_t k = 0; k < part->overlay_count; k++) {
+        memset(block->transfers_chain[range + k], 0xFF, sizeof(block->transfers_chain[0]));
+    }
+    const uint64_t created_range = (uint64_t)engine->config.partitions * block->overlay_range;
+    for (uint32_t k = 0; k < block->overlay_new_count; k++) {
+        if (block->overlay[created_range + k].partition != p) continue;
+        memset(block->transfers_chain[created_range + k], 0xFF,
+               sizeof(block->transfers_chain[0]));
+    }
+    uint32_t(*next)[2] = bl_history_next(engine, p);
+    uint32_t created = (uint32_t)(engine->transfers_count - block->transfers_base);
+    _Static_assert(BL_LIST_DEBITS == 0 && BL_LIST_CREDITS == 1, "list kind = side");
+    for (uint32_t k = 0; k < created; k++) {
+        for (uint32_t side = 0; side < 2; side++) {
+            uint32_t o = block->transfers_new_accounts[k][side];
+            if (block->overlay[o].partition != p) continue;
+            uint32_t *chain = block->transfers_chain[o][side];
+            next[k][side] = BL_SLOT_NONE;
+            if (chain[0] == BL_SLOT_NONE) {
+                chain[0] = k;
+            } else {
+                next[chain[1]][side] = k;
+            }
+            chain[1] = k;
+        }
+    }
+}
+
+void bl_history_prefetch_account(const bl_engine_t *engine, uint32_t o) {
+    const bl_block_t *block = &engine->block;
+    const bl_account_aux_t *aux = &engine->account_aux[block->overlay[o].slot];
     for (uint32_t side = 0; side < 2; side++) {
-        const bl_overlay_account_t *o = &block->overlay[block->transfers_new_accounts[k][side]];
-        if (stage == 0) {
-            __builtin_prefetch(o);
-            continue;
-        }
-        if (o->partition != p) continue;
-        if (stage == 1) {
-            __builtin_prefetch(&engine->account_aux[o->slot]);
-            continue;
-        }
-        const bl_list_t *list = &engine->account_aux[o->slot].lists[side];
+        if (block->transfers_chain[o][side][0] == BL_SLOT_NONE) continue;
+        const bl_list_t *list = &aux->lists[side];
         __builtin_prefetch(engine->pools[BL_POOL_SLOTS].base + list->offset +
                                (uint64_t)list->count * sizeof(uint32_t), 1);
     }
 }
 
+void bl_history_account(bl_engine_t *engine, bl_partition_t *part, uint32_t o) {
+    const bl_block_t *block = &engine->block;
+    bl_account_aux_t *aux = &engine->account_aux[block->overlay[o].slot];
+    const uint32_t(*next)[2] = (const uint32_t(*)[2])bl_history_next(engine, part->index);
+    for (uint32_t side = 0; side < 2; side++) {
+        for (uint32_t k = block->transfers_chain[o][side][0]; k != BL_SLOT_NONE;
+             k = next[k][side]) {
+            bl_list_append_slot(&engine->pools[BL_POOL_SLOTS], part->pool_free[BL_POOL_SLOTS],
+                                &aux->lists[side], (uint32_t)(block->transfers_base + k));
+        }
+    }
+}
+
+/* The balance entries of accounts with the history flag, in event order. */
 void bl_history_apply(bl_engine_t *engine, uint32_t p) {
     const bl_block_t *block = &engine->block;
     bl_partition_t *part = &engine->partitions[p];
-    uint64_t transfers_created = engine->transfers_count - block->transfers_base;
-    _Static_assert(BL_LIST_DEBITS == 0 && BL_LIST_CREDITS == 1, "list kind = side");
-    if (engine->config.indexes_off) transfers_created = 0; /* no transfer lists */
-    for (uint64_t k = 0; k < transfers_created; k++) {
-        for (uint32_t stage = 0; stage < 3; stage++) {
-            uint64_t ahead = k + (3 - stage) * BL_HISTORY_DISTANCE;
-            if (ahead < transfers_created) bl_history_prefetch(engine, block, ahead, p, stage);
-        }
-        uint32_t slot = (uint32_t)(block->transfers_base + k);
-        for (uint32_t side = 0; side < 2; side++) {
-            const bl_overlay_account_t *o = &block->overlay[block->transfers_new_accounts[k][side]];
-            if (o->partition != p) continue;
-            bl_list_append_slot(&engine->pools[BL_POOL_SLOTS], part->pool_free[BL_POOL_SLOTS],
-                                &engine->account_aux[o->slot].lists[side], slot);
-        }
-    }
     for (uint32_t k = 0; k < block->history_new_count; k++) {
         const bl_history_new_t *h = &block->history_new[k];
         const bl_overlay_account_t *o = &block->overlay[h->overlay];
