@@ -169,8 +169,9 @@ bl_keys_behind_field(bl_engine_t *engine, bl_partition_t *part, uint32_t kind, u
 
 /* Indexes the slots base + k, for the k < count whose partitions[k] is p (inlined for each
  * kind, so the kind is a constant too). */
-static inline __attribute__((always_inline)) void bl_keys_apply_kind(bl_engine_t *engine, uint32_t p, uint32_t kind, uint64_t base,
-                               uint64_t count, const uint8_t *partitions) {
+static inline __attribute__((always_inline)) void
+bl_keys_apply_kind(bl_engine_t *engine, uint32_t p, uint32_t kind, uint64_t base, uint64_t count,
+                   const uint8_t *partitions) {
     bl_partition_t *part = &engine->partitions[p];
     bl_keys_walk_t walk = {0};
     for (uint64_t k = 0; k < count + BL_KEYS_DISTANCE; k++) {
