@@ -12,7 +12,6 @@
  *
  * Lists and their memory: pool.c.
  */
-#include <string.h>
 
 #include "engine/internal.h"
 
@@ -26,7 +25,10 @@ void bl_history_append(bl_engine_t *engine, bl_partition_t *part, uint32_t slot,
 /* Apply appends a block's transfers to their accounts' lists account by account, while it
  * writes the accounts' balances (apply.c): the account's aux line is then in cache already,
  * and the list tails are prefetched with it. bl_history_link chains the block's transfers by
- * account and side first, in slot order, so each list still grows in slot order. */
+ * account and side first, in slot order, so each list still grows in slot order. Chains hold
+ * k + 1 for transfer k (0: none) and bl_history_account empties each one it walks, so every
+ * chain is empty between blocks (as the zero pages of a new reservation are) and linking
+ * needs no reset pass. */
 static uint32_t (*bl_history_next(const bl_engine_t *engine, uint32_t p))[2] {
     const bl_block_t *block = &engine->block;
     return &block->transfers_next[(uint64_t)p * block->items_max];
@@ -34,17 +36,6 @@ static uint32_t (*bl_history_next(const bl_engine_t *engine, uint32_t p))[2] {
 
 void bl_history_link(bl_engine_t *engine, uint32_t p) {
     bl_block_t *block = &engine->block;
-    const bl_partition_t *part = &engine->partitions[p];
-    const uint64_t range = (uint64_t)p * block->overlay_range;
-    for (uint32_t k = 0; k < part->overlay_count; k++) {
-        memset(block->transfers_chain[range + k], 0xFF, sizeof(block->transfers_chain[0]));
-    }
-    const uint64_t created_range = (uint64_t)engine->config.partitions * block->overlay_range;
-    for (uint32_t k = 0; k < block->overlay_new_count; k++) {
-        if (block->overlay[created_range + k].partition != p) continue;
-        memset(block->transfers_chain[created_range + k], 0xFF,
-               sizeof(block->transfers_chain[0]));
-    }
     uint32_t(*next)[2] = bl_history_next(engine, p);
     uint32_t created = (uint32_t)(engine->transfers_count - block->transfers_base);
     _Static_assert(BL_LIST_DEBITS == 0 && BL_LIST_CREDITS == 1, "list kind = side");
@@ -53,13 +44,13 @@ void bl_history_link(bl_engine_t *engine, uint32_t p) {
             uint32_t o = block->transfers_new_accounts[k][side];
             if (block->overlay[o].partition != p) continue;
             uint32_t *chain = block->transfers_chain[o][side];
-            next[k][side] = BL_SLOT_NONE;
-            if (chain[0] == BL_SLOT_NONE) {
-                chain[0] = k;
+            next[k][side] = 0;
+            if (chain[0] == 0) {
+                chain[0] = k + 1;
             } else {
-                next[chain[1]][side] = k;
+                next[chain[1] - 1][side] = k + 1;
             }
-            chain[1] = k;
+            chain[1] = k + 1;
         }
     }
 }
@@ -68,7 +59,7 @@ void bl_history_prefetch_account(const bl_engine_t *engine, uint32_t o) {
     const bl_block_t *block = &engine->block;
     const bl_account_aux_t *aux = &engine->account_aux[block->overlay[o].slot];
     for (uint32_t side = 0; side < 2; side++) {
-        if (block->transfers_chain[o][side][0] == BL_SLOT_NONE) continue;
+        if (block->transfers_chain[o][side][0] == 0) continue;
         const bl_list_t *list = &aux->lists[side];
         __builtin_prefetch(engine->pools[BL_POOL_SLOTS].base + list->offset +
                                (uint64_t)list->count * sizeof(uint32_t), 1);
@@ -76,15 +67,16 @@ void bl_history_prefetch_account(const bl_engine_t *engine, uint32_t o) {
 }
 
 void bl_history_account(bl_engine_t *engine, bl_partition_t *part, uint32_t o) {
-    const bl_block_t *block = &engine->block;
+    bl_block_t *block = &engine->block;
     bl_account_aux_t *aux = &engine->account_aux[block->overlay[o].slot];
     const uint32_t(*next)[2] = (const uint32_t(*)[2])bl_history_next(engine, part->index);
     for (uint32_t side = 0; side < 2; side++) {
-        for (uint32_t k = block->transfers_chain[o][side][0]; k != BL_SLOT_NONE;
-             k = next[k][side]) {
+        uint32_t *chain = block->transfers_chain[o][side];
+        for (uint32_t k = chain[0]; k != 0; k = next[k - 1][side]) {
             bl_list_append_slot(&engine->pools[BL_POOL_SLOTS], part->pool_free[BL_POOL_SLOTS],
-                                &aux->lists[side], (uint32_t)(block->transfers_base + k));
+                                &aux->lists[side], (uint32_t)(block->transfers_base + k - 1));
         }
+        chain[0] = chain[1] = 0;
     }
 }
 

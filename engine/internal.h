@@ -440,8 +440,8 @@ typedef struct bl_block {
     uint8_t *transfers_new_state;
     uint32_t (*transfers_new_accounts)[2]; /* overlay indexes of debit and credit accounts */
     /* Apply's chains of the created transfers by account (history.c): per overlay entry and
-     * side, the first and last transfer (slot - transfers_base) on that side of the account,
-     * and per partition, transfer and side, the next one (a range of items_max per partition,
+     * side, the first and last transfer (slot - transfers_base + 1; 0: none) on that side of
+     * the account, empty between blocks, and per partition, transfer and side, the next one (a range of items_max per partition,
      * so partitions chaining the two sides of one transfer write apart). */
     uint32_t (*transfers_chain)[2][2]; /* [overlay entry][side]: first, last */
     uint32_t (*transfers_next)[2];
@@ -594,7 +594,8 @@ void bl_history_apply(bl_engine_t *engine, uint32_t p);
 /* Apply's first history step: chains the block's created transfers by the accounts p owns. */
 void bl_history_link(bl_engine_t *engine, uint32_t p);
 /* Appends to the lists of the account of overlay entry `o` (owned by p) its chained
- * transfers; `o` is a global overlay index. */
+ * transfers, and empties its chains; `o` is a global overlay index. Apply calls it for every
+ * entry bl_history_link may have chained. */
 void bl_history_account(bl_engine_t *engine, bl_partition_t *part, uint32_t o);
 /* Prefetches the list tails that bl_history_account(o) will append to (the aux line of the
  * account should be on its way already). */
