@@ -69,7 +69,8 @@ void bl_apply(bl_engine_t *engine, uint32_t p) {
 
     uint64_t transfers_created = engine->transfers_count - block->transfers_base;
     for (uint64_t k = 0; k < transfers_created; k++) {
-        if (k + BL_APPLY_DISTANCE < transfers_created)
+        if (k + BL_APPLY_DISTANCE < transfers_created &&
+            block->transfers_new_partition[k + BL_APPLY_DISTANCE] == p)
             bl_index_prefetch(&part->transfers, block->transfers_new_hash[k + BL_APPLY_DISTANCE]);
         if (block->transfers_new_partition[k] != p) continue;
         uint32_t slot = (uint32_t)(block->transfers_base + k);

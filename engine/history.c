@@ -38,11 +38,17 @@ void bl_history_link(bl_engine_t *engine, uint32_t p) {
     bl_block_t *block = &engine->block;
     uint32_t(*next)[2] = bl_history_next(engine, p);
     uint32_t created = (uint32_t)(engine->transfers_count - block->transfers_base);
+    /* Whether p owns entry o: p's range is p's, and only the entries of accounts the block
+     * created (after every range) need a read, so the test costs no miss per transfer. */
+    const uint32_t range = block->overlay_range, range_base = p * range;
+    const uint32_t created_base = engine->config.partitions * range;
     _Static_assert(BL_LIST_DEBITS == 0 && BL_LIST_CREDITS == 1, "list kind = side");
     for (uint32_t k = 0; k < created; k++) {
         for (uint32_t side = 0; side < 2; side++) {
             uint32_t o = block->transfers_new_accounts[k][side];
-            if (block->overlay[o].partition != p) continue;
+            if (o - range_base >= range &&
+                (o < created_base || block->overlay[o].partition != p))
+                continue;
             uint32_t *chain = block->transfers_chain[o][side];
             next[k][side] = 0;
             if (chain[0] == 0) {
