@@ -168,9 +168,10 @@ int bl_engine_create(bl_engine_t **out, const bl_engine_config_t *config) {
      * to one list per account. */
     uint64_t slot_elements = 2 * c.transfers_max;
     if (!c.indexes_off) slot_elements += BL_KEY_FIELDS * (c.accounts_max + c.transfers_max);
-    if (bl_pool_init(&e->pools[BL_POOL_SLOTS], sizeof(uint32_t), 4 * slot_elements) != 0 ||
+    if (bl_pool_init(&e->pools[BL_POOL_SLOTS], sizeof(uint32_t), 4 * slot_elements,
+                     c.partitions) != 0 ||
         bl_pool_init(&e->pools[BL_POOL_BALANCES], sizeof(bl_balance_entry_t),
-                     2 * (4 * c.accounts_max + 2 * 4 * c.transfers_max)) != 0)
+                     2 * (4 * c.accounts_max + 2 * 4 * c.transfers_max), c.partitions) != 0)
         goto fail;
     if (!c.indexes_off && bl_keys_init(e) != 0) goto fail;
     transfers_bytes += c.transfers_max * (sizeof(bl_transfer_t) + sizeof(uint32_t) + 1);

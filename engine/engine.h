@@ -17,9 +17,9 @@
  * apply steps read or write their mutable state (balances, pending state, index chains).
  *
  * Thread model: one engine is driven by one thread at a time (the driver); with
- * partition_threads it also owns one thread per partition, which runs that partition's part
- * of every block. All memory is reserved by bl_engine_create; executing blocks allocates
- * nothing.
+ * partition_threads it also owns a thread for each partition but the first, which runs that
+ * partition's part of every block (the driver runs partition 0's). All memory is reserved by
+ * bl_engine_create; executing blocks allocates nothing.
  */
 #ifndef BALLAST_ENGINE_H
 #define BALLAST_ENGINE_H
@@ -42,7 +42,8 @@ typedef struct bl_engine_config {
                                   of one block; also the expiries processed per round */
     bool partition_threads;    /* each partition on a thread of its own (else all run on the
                                   caller's thread in turn); results are the same either way */
-    bool pin_cpus;             /* with partition_threads: partition p's thread on CPU p + 1 */
+    bool pin_cpus;             /* with partition_threads: partition p >= 1's thread on CPU p
+                                  (partition 0 runs on the caller's thread, not pinned) */
     uint32_t threads_items_min; /* with partition_threads: blocks with fewer items run on the
                                    caller's thread, cheaper than a hand-over (0: default) */
     bool indexes_off;          /* keep no query indexes and no per-account transfer lists:

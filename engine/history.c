@@ -18,7 +18,7 @@
 void bl_history_append(bl_engine_t *engine, bl_partition_t *part, uint32_t slot, uint32_t kind,
                        const void *element) {
     uint32_t pool_index = kind == BL_LIST_BALANCES ? BL_POOL_BALANCES : BL_POOL_SLOTS;
-    bl_list_append(&engine->pools[pool_index], part->pool_free[pool_index],
+    bl_list_append(&engine->pools[pool_index], &part->pool_shares[pool_index],
                    &engine->account_aux[slot].lists[kind], element);
 }
 
@@ -79,7 +79,7 @@ void bl_history_account(bl_engine_t *engine, bl_partition_t *part, uint32_t o) {
     for (uint32_t side = 0; side < 2; side++) {
         uint32_t *chain = block->transfers_chain[o][side];
         for (uint32_t k = chain[0]; k != 0; k = next[k - 1][side]) {
-            bl_list_append_slot(&engine->pools[BL_POOL_SLOTS], part->pool_free[BL_POOL_SLOTS],
+            bl_list_append_slot(&engine->pools[BL_POOL_SLOTS], &part->pool_shares[BL_POOL_SLOTS],
                                 &aux->lists[side], (uint32_t)(block->transfers_base + k - 1));
         }
         chain[0] = chain[1] = 0;

@@ -166,11 +166,13 @@ typedef struct bl_balance_entry {
 } bl_balance_entry_t;
 
 /* List blocks come from a pool per element kind (pool.c): one reservation, a shared bump
- * offset (the only word partitions share; they take from it with an atomic add) and a free
- * list per partition and size class. A list of n elements lives in a block of
- * max(4, 2^ceil(log2 n)) elements; outgrowing it moves the list to a block twice the size. */
+ * offset (the only word partitions share; they take chunks from it with an atomic add) and,
+ * per partition, a share: the chunk it cuts blocks from and a free list per size class. A
+ * list of n elements lives in a block of max(4, 2^ceil(log2 n)) elements; outgrowing it moves
+ * the list to a block twice the size. */
 #define BL_POOL_CLASSES 32
 #define BL_LIST_MIN 4u /* elements of the smallest block */
+#define BL_POOL_CHUNK (256u * 1024) /* bytes a partition takes from the bump offset at a time */
 
 typedef struct bl_pool {
     uint8_t *base;
@@ -179,18 +181,31 @@ typedef struct bl_pool {
     _Atomic uint64_t used; /* bytes handed out from the bump offset */
 } bl_pool_t;
 
+/* A partition's share of a pool: the rest of its chunk, [next, end), and per size class the
+ * offset of its first free block (each holds the next in its first 8 bytes; 0: none). Blocks
+ * of one partition's lists thus never share a cache line with another partition's, but at
+ * the ends of a chunk or of a block too large for one. */
+typedef struct bl_pool_share {
+    uint64_t next;
+    uint64_t end;
+    uint64_t free[BL_POOL_CLASSES];
+} bl_pool_share_t;
+
 enum { BL_POOL_SLOTS = 0, BL_POOL_BALANCES = 1, BL_POOLS = 2 };
 
-/* Reserves a pool for `elements_max` elements' worth of blocks (freed blocks included). */
-int bl_pool_init(bl_pool_t *pool, uint32_t element_size, uint64_t elements_max);
+/* Reserves a pool for `elements_max` elements' worth of blocks (freed blocks included) cut
+ * by `partitions` shares. */
+int bl_pool_init(bl_pool_t *pool, uint32_t element_size, uint64_t elements_max,
+                 uint32_t partitions);
 void bl_pool_deinit(bl_pool_t *pool);
-/* Appends one element to `list`, whose blocks go to and come from `free_heads` (the free
- * lists of the partition that owns the list). */
-void bl_list_append(bl_pool_t *pool, uint64_t *free_heads, bl_list_t *list, const void *element);
+/* Appends one element to `list`, whose blocks come from and go back to `share` (that of the
+ * partition that owns the list). */
+void bl_list_append(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
+                    const void *element);
 
 /* bl_list_append of a slot to a list in a pool of slots, inline unless the list moves to a
  * new block (a list of n >= 2 slots has a block of max(4, 2^ceil(log2 n)) elements). */
-static inline void bl_list_append_slot(bl_pool_t *pool, uint64_t *free_heads, bl_list_t *list,
+static inline void bl_list_append_slot(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
                                        uint32_t slot) {
     uint32_t n = list->count;
     if (n >= 2 && (n < BL_LIST_MIN || (n & (n - 1)) != 0)) {
@@ -200,7 +215,7 @@ static inline void bl_list_append_slot(bl_pool_t *pool, uint64_t *free_heads, bl
         list->first = slot;
         list->count = 1;
     } else {
-        bl_list_append(pool, free_heads, list, &slot);
+        bl_list_append(pool, share, list, &slot);
     }
 }
 
@@ -441,8 +456,9 @@ typedef struct bl_block {
     uint32_t (*transfers_new_accounts)[2]; /* overlay indexes of debit and credit accounts */
     /* Apply's chains of the created transfers by account (history.c): per overlay entry and
      * side, the first and last transfer (slot - transfers_base + 1; 0: none) on that side of
-     * the account, empty between blocks, and per partition, transfer and side, the next one (a range of items_max per partition,
-     * so partitions chaining the two sides of one transfer write apart). */
+     * the account, empty between blocks, and per partition, transfer and side, the next one
+     * (a range of items_max per partition, so partitions chaining the two sides of one
+     * transfer write apart). */
     uint32_t (*transfers_chain)[2][2]; /* [overlay entry][side]: first, last */
     uint32_t (*transfers_next)[2];
     /* Balance entries for accounts with the history flag, in event order. */
@@ -482,9 +498,8 @@ typedef struct bl_partition {
     bl_map_t transfer_items;  /* transfer id -> latest create_transfers item so far */
     uint32_t overlay_count;   /* entries used in this partition's overlay range */
     uint32_t pending_count;
-    /* Free list blocks of the lists this partition owns: per pool and size class, the
-     * offset of the first (each holds the next in its first 8 bytes); 0: none. */
-    uint64_t pool_free[BL_POOLS][BL_POOL_CLASSES];
+    /* Where the blocks of the lists this partition owns come from, per pool. */
+    bl_pool_share_t pool_shares[BL_POOLS];
     /* Query indexes of the objects this partition owns: per kind and field, its keys, and the
      * chunk of that field's key store it takes new keys from, [next, end). */
     bl_index_t keys[BL_KEYS_KINDS][BL_KEY_FIELDS];
@@ -547,7 +562,8 @@ struct bl_engine {
     bl_expiry_t expiry;
 
     bl_block_t block;
-    bl_worker_t *workers; /* one per partition with config.partition_threads, else NULL */
+    bl_worker_t *workers; /* with config.partition_threads, one per partition (threads for
+                             1..N-1; partition 0 runs on the driver), else NULL */
     bl_engine_stats_t stats;
     bl_engine_memory_t memory;
 };

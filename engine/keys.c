@@ -114,7 +114,7 @@ bl_keys_add(bl_engine_t *engine, bl_partition_t *part, uint32_t kind, uint32_t f
         last->key = bl_keys_get(engine, part, kind, field, value, hash);
         last->value = value;
     }
-    bl_list_append_slot(&engine->pools[BL_POOL_SLOTS], part->pool_free[BL_POOL_SLOTS],
+    bl_list_append_slot(&engine->pools[BL_POOL_SLOTS], &part->pool_shares[BL_POOL_SLOTS],
                         &last->key->slots, slot);
 }
 

@@ -9,23 +9,38 @@
  * element keeps it in the list itself and takes no block (most query index keys name one
  * object).
  *
+ * Blocks are cut from chunks of BL_POOL_CHUNK bytes, each partition from a chunk of its own
+ * (bl_pool_share_t), so two partitions appending at once never write one cache line; the
+ * shared bump offset is touched once per chunk. A block larger than a quarter of a chunk is
+ * taken from the bump offset directly. When the next block does not fit in the rest of a
+ * chunk, the rest goes to the share's free lists as blocks of the largest classes that fit.
+ *
  * Bound: a live block holds at most 2n + 4 elements for a list of n, or 2n where a list of
  * one element takes no block, and the blocks a list outgrew sum to less than its live one, so
- * a pool reserved for 2 x (2 per element + 4 per list) elements never runs out, and for small
- * elements 4 per element is enough.
+ * blocks for 2 x (2 per element + 4 per list) elements are enough, and for small elements 4
+ * per element. A chunk is cut into blocks until less than a quarter of it is left, so the
+ * chunks hold at most 4/3 of the blocks cut from them; with one chunk in use per partition,
+ * bl_pool_init reserves 4/3 of the blocks' bytes and a chunk per partition more.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "engine/internal.h"
 
-int bl_pool_init(bl_pool_t *pool, uint32_t element_size, uint64_t elements_max) {
+int bl_pool_init(bl_pool_t *pool, uint32_t element_size, uint64_t elements_max,
+                 uint32_t partitions) {
     pool->element_size = element_size;
     /* The first minimal block is never handed out, so offset 0 means "none". */
-    pool->bytes = (elements_max + BL_LIST_MIN) * element_size;
+    uint64_t blocks = elements_max * element_size;
+    pool->bytes = blocks + blocks / 3 + 1 + (uint64_t)partitions * BL_POOL_CHUNK +
+                  BL_LIST_MIN * element_size + 64;
     pool->base = bl_table_reserve(pool->bytes);
     if (pool->base == NULL) return -ENOMEM;
-    atomic_init(&pool->used, (uint64_t)BL_LIST_MIN * element_size);
+    /* The bump offset stays at a multiple of a cache line (chunks are, and so is every block
+     * too large for one: 2^k elements of at most 1 KiB, past 64 KiB), so no line holds blocks
+     * of two shares. */
+    BL_ASSERT(element_size <= 1024);
+    atomic_init(&pool->used, (BL_LIST_MIN * element_size + 63) & ~(uint64_t)63);
     return 0;
 }
 
@@ -39,29 +54,56 @@ static inline uint32_t bl_pool_class(uint32_t capacity) {
     return (uint32_t)__builtin_ctz(capacity / BL_LIST_MIN);
 }
 
-static uint64_t bl_pool_take(bl_pool_t *pool, uint64_t *free_heads, uint32_t capacity) {
+static void bl_pool_give(bl_pool_t *pool, bl_pool_share_t *share, uint64_t offset,
+                         uint32_t capacity) {
     uint32_t class = bl_pool_class(capacity);
-    uint64_t offset = free_heads[class];
-    if (offset != 0) {
-        memcpy(&free_heads[class], pool->base + offset, sizeof(uint64_t));
-        /* The next take of this class reads the new head's first word: fetch it now. */
-        __builtin_prefetch(pool->base + free_heads[class]);
-        return offset;
-    }
-    uint64_t bytes = (uint64_t)capacity * pool->element_size;
-    offset = atomic_fetch_add_explicit(&pool->used, bytes, memory_order_relaxed);
+    memcpy(pool->base + offset, &share->free[class], sizeof(uint64_t));
+    share->free[class] = offset;
+}
+
+/* `bytes` from the shared bump offset. */
+static uint64_t bl_pool_bump(bl_pool_t *pool, uint64_t bytes) {
+    uint64_t offset = atomic_fetch_add_explicit(&pool->used, bytes, memory_order_relaxed);
     BL_ASSERT(offset + bytes <= pool->bytes);
     return offset;
 }
 
-static void bl_pool_give(bl_pool_t *pool, uint64_t *free_heads, uint64_t offset,
-                         uint32_t capacity) {
-    uint32_t class = bl_pool_class(capacity);
-    memcpy(pool->base + offset, &free_heads[class], sizeof(uint64_t));
-    free_heads[class] = offset;
+/* Gives the rest of the share's chunk to its free lists, largest blocks first. */
+static void bl_pool_give_rest(bl_pool_t *pool, bl_pool_share_t *share) {
+    uint64_t min_bytes = (uint64_t)BL_LIST_MIN * pool->element_size;
+    uint32_t capacity = BL_LIST_MIN;
+    while ((uint64_t)capacity * 2 * pool->element_size <= share->end - share->next) capacity *= 2;
+    for (; capacity >= BL_LIST_MIN && share->end - share->next >= min_bytes; capacity /= 2) {
+        uint64_t bytes = (uint64_t)capacity * pool->element_size;
+        if (share->end - share->next < bytes) continue;
+        bl_pool_give(pool, share, share->next, capacity);
+        share->next += bytes;
+    }
 }
 
-void bl_list_append(bl_pool_t *pool, uint64_t *free_heads, bl_list_t *list, const void *element) {
+static uint64_t bl_pool_take(bl_pool_t *pool, bl_pool_share_t *share, uint32_t capacity) {
+    uint32_t class = bl_pool_class(capacity);
+    uint64_t offset = share->free[class];
+    if (offset != 0) {
+        memcpy(&share->free[class], pool->base + offset, sizeof(uint64_t));
+        /* The next take of this class reads the new head's first word: fetch it now. */
+        __builtin_prefetch(pool->base + share->free[class]);
+        return offset;
+    }
+    uint64_t bytes = (uint64_t)capacity * pool->element_size;
+    if (bytes > BL_POOL_CHUNK / 4) return bl_pool_bump(pool, bytes);
+    if (share->end - share->next < bytes) {
+        bl_pool_give_rest(pool, share);
+        share->next = bl_pool_bump(pool, BL_POOL_CHUNK);
+        share->end = share->next + BL_POOL_CHUNK;
+    }
+    offset = share->next;
+    share->next += bytes;
+    return offset;
+}
+
+void bl_list_append(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
+                    const void *element) {
     uint32_t n = list->count;
     uint32_t size = pool->element_size;
     BL_ASSERT(n < UINT32_MAX);
@@ -74,12 +116,12 @@ void bl_list_append(bl_pool_t *pool, uint64_t *free_heads, bl_list_t *list, cons
     if (n == 0 || (n >= BL_LIST_MIN && (n & (n - 1)) == 0) || (n == 1 && small)) {
         /* full (or the one element held in place): move up a class */
         uint32_t capacity = n < BL_LIST_MIN ? BL_LIST_MIN : 2 * n;
-        uint64_t offset = bl_pool_take(pool, free_heads, capacity);
+        uint64_t offset = bl_pool_take(pool, share, capacity);
         if (n == 1) {
             memcpy(pool->base + offset, &list->first, size);
         } else if (n > 0) {
             memcpy(pool->base + offset, pool->base + list->offset, (uint64_t)n * size);
-            bl_pool_give(pool, free_heads, list->offset, n);
+            bl_pool_give(pool, share, list->offset, n);
         }
         list->offset = offset;
     }

@@ -1,11 +1,14 @@
 /*
  * Partition threads.
  *
- * With config.partition_threads, each partition gets a thread of its own, and that thread runs
- * every parallel step of the partition: its share of route, both gather rounds and apply. The
- * driver (the thread calling bl_engine_block_execute) runs decide between them, and nothing
- * else of a block. Steps are handed over through two SPSC rings per partition (engine/ring.h):
- * the driver pushes a step, the partition runs it and pushes it back. The ring's release and
+ * With config.partition_threads, each partition runs every parallel step of its own (its share
+ * of route, both gather rounds and apply) on a thread of its own. Partition 0's thread is the
+ * driver (the thread calling bl_engine_block_execute), which also runs decide between the
+ * steps; partitions 1..N-1 get threads the engine starts. So N partitions keep N threads busy,
+ * not N + 1 (a driver that only waited would share a core with a partition), and N = 1 hands
+ * nothing over. Steps are handed over through two SPSC rings per started thread
+ * (engine/ring.h): the driver pushes a step, runs partition 0's share, then waits for each
+ * thread to push it back. The ring's release and
  * acquire order everything the driver wrote before the step (the block's items, facts, the
  * overlay after decide) before the partition reads it, and everything the partition wrote
  * before the driver's next read. No lock, no allocation per block; idle threads spin briefly,
@@ -72,21 +75,23 @@ void bl_engine_step(bl_engine_t *e, bl_step_t step) {
         return;
     }
     uint64_t item = step;
-    for (uint32_t p = 0; p < n; p++) bl_ring_push_all(&e->workers[p].commands, &item, 1);
-    for (uint32_t p = 0; p < n; p++) {
+    for (uint32_t p = 1; p < n; p++) bl_ring_push_all(&e->workers[p].commands, &item, 1);
+    bl_step_run(e, step, 0);
+    for (uint32_t p = 1; p < n; p++) {
         uint64_t done;
         bl_ring_pop_wait(&e->workers[p].done, &done, 1);
         BL_ASSERT(done == item);
     }
 }
 
-/* Worker p on CPU p + 1 modulo the CPUs this process may use (the driver keeps the first). */
+/* Worker p on CPU p modulo the CPUs this process may use (the first is left to the driver,
+ * partition 0's thread, which stays the caller's and is not pinned). */
 static void bl_worker_pin(bl_worker_t *w) {
     cpu_set_t allowed;
     if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return;
     int count = CPU_COUNT(&allowed);
     if (count <= 1) return;
-    int want = (int)((w->partition + 1) % (uint32_t)count), seen = 0;
+    int want = (int)(w->partition % (uint32_t)count), seen = 0;
     for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
         if (!CPU_ISSET(cpu, &allowed)) continue;
         if (seen++ == want) {
@@ -103,7 +108,7 @@ int bl_workers_start(bl_engine_t *e) {
     uint32_t n = e->config.partitions;
     e->workers = calloc(n, sizeof(bl_worker_t));
     if (e->workers == NULL) return -ENOMEM;
-    for (uint32_t p = 0; p < n; p++) {
+    for (uint32_t p = 1; p < n; p++) {
         bl_worker_t *w = &e->workers[p];
         w->engine = e;
         w->partition = p;
