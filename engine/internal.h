@@ -245,15 +245,23 @@ typedef struct bl_key {
     bl_list_t slots;
 } bl_key_t;
 
-_Static_assert(sizeof(bl_key_t) == 32, "keys are chained as records of 2^5 bytes");
+_Static_assert(sizeof(bl_key_t) == 32, "two keys to a cache line");
 
 /* The keys of one field of one kind of object, for every partition: one reservation handed
  * out to partitions in chunks (so they share no line while apply runs); each partition chains
- * its keys in an index of its own. At most one key per object and partition chunk, so key
- * numbers fit 32 bits. */
+ * its entries in an index of its own. An entry is a key, or (BL_KEY_DIRECT set) the slot of
+ * the one object of that partition holding its value: a key is made only for a value two
+ * objects hold, so there are at most half as many keys as objects, and key numbers and slots
+ * both fit 31 bits. A chain links an entry to the next (entry + 1; 0: end) through `next` of
+ * a key or `direct_next` of an object slot. */
+#define BL_KEY_DIRECT 0x80000000u
+
 typedef struct bl_key_store {
-    bl_records_t records; /* base: the bl_key_t array; next: chain links */
-    uint64_t capacity;
+    bl_key_t *keys;
+    uint32_t *next;        /* per key */
+    uint32_t *direct_next; /* per object slot */
+    uint64_t capacity;     /* keys */
+    uint64_t objects;      /* object slots */
     _Atomic uint64_t used; /* keys handed out, in chunks */
 } bl_key_store_t;
 
@@ -266,9 +274,10 @@ void bl_key_values(uint32_t kind, const void *record, bl_u128_t values[BL_KEY_FI
 void bl_keys_insert(bl_engine_t *engine, uint32_t p, uint32_t kind, uint32_t slot);
 /* Apply's step: indexes the objects the block created that partition p owns. */
 void bl_keys_apply(bl_engine_t *engine, uint32_t p);
-/* Partition p's list of the slots with `value` in `field`, or NULL if none has it. */
-const bl_list_t *bl_keys_find(const bl_engine_t *engine, uint32_t p, uint32_t kind,
-                              uint32_t field, bl_u128_t value);
+/* Partition p's list of the slots with `value` in `field`, copied to *list (a list of one
+ * slot holds it in `first`, so the copy is readable with bl_list_items); false if none. */
+bool bl_keys_find(const bl_engine_t *engine, uint32_t p, uint32_t kind, uint32_t field,
+                  bl_u128_t value, bl_list_t *list);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Block-local maps (table.c).                                                                */

@@ -11,12 +11,14 @@
  * (query.c). Slots are handed out in timestamp order and apply appends in slot order, so each
  * list is sorted by timestamp and a timestamp range is found by binary search.
  *
- * Keys are chained per partition and field in a bl_index_t with the same chained buckets and
- * filter bits as the id indexes; a key is 32 bytes (the value and its list header) and a list
- * of one slot is kept in its header, so a value held by one object costs a key and nothing
- * more. The indexes are not part of the digest or the image: they are rebuilt when an image
- * is loaded, and results never depend on them (bl_engine_config_t.indexes_off gives the same
- * answers by scanning).
+ * Entries are chained per partition and field in a bl_index_t with the same chained buckets
+ * and filter bits as the id indexes. A value held by one object of the partition is chained
+ * as that object's slot (a direct entry: 4 bytes of chain link, its value read from the
+ * record when a lookup compares it); the second object with the value turns it into a key, 32
+ * bytes holding the value and its list header. So a field unique to each object (a
+ * user_data_128 reference) costs no key at all. The indexes are not part of the digest or the
+ * image: they are rebuilt when an image is loaded, and results never depend on them
+ * (bl_engine_config_t.indexes_off gives the same answers by scanning).
  */
 #include <errno.h>
 #include <string.h>
@@ -82,40 +84,107 @@ static uint32_t bl_keys_take(bl_key_store_t *store, uint64_t *next, uint64_t *en
     return (uint32_t)(*next)++;
 }
 
-/* The key of `value` in partition p's index of `field`, made if new. */
+/* Where a chain walk found an entry: the entry and the word linking to it (the bucket's low
+ * half when `cell` is NULL). */
+typedef struct bl_keys_at {
+    uint32_t entry; /* BL_SLOT_NONE: the value has no entry */
+    uint64_t *bucket;
+    uint32_t *cell;
+} bl_keys_at_t;
+
+/* The entry of `value` in partition p's chain of `field` (inlined with constant kind and
+ * field, so a direct entry's value is one load from its record). */
+static inline __attribute__((always_inline)) bl_keys_at_t
+bl_keys_walk(const bl_engine_t *engine, const bl_partition_t *part, uint32_t kind,
+             uint32_t field, bl_u128_t value, uint64_t hash) {
+    const bl_key_store_t *store = &engine->key_stores[kind][field];
+    const bl_index_t *index = &part->keys[kind][field];
+    bl_keys_at_t at = {.entry = BL_SLOT_NONE, .bucket = &index->buckets[hash & index->mask]};
+    if (!(*at.bucket & bl_index_filter_bit(hash))) return at;
+    for (uint32_t link = (uint32_t)*at.bucket; link != 0;) {
+        uint32_t entry = link - 1;
+        uint32_t *next;
+        if (entry & BL_KEY_DIRECT) {
+            uint32_t slot = entry & ~BL_KEY_DIRECT;
+            if (bl_key_value(kind, bl_keys_record(engine, kind, slot), field) == value) {
+                at.entry = entry;
+                return at;
+            }
+            next = &store->direct_next[slot];
+        } else {
+            if (store->keys[entry].value == value) {
+                at.entry = entry;
+                return at;
+            }
+            next = &store->next[entry];
+        }
+        at.cell = next;
+        link = *next;
+    }
+    return at;
+}
+
+/* Appends `slot` to the list of `value` (non-zero) in partition p's index of `field`, and
+ * returns that value's key; NULL when the slot is the first with the value, chained as a
+ * direct entry. */
 static inline __attribute__((always_inline)) bl_key_t *
 bl_keys_get(bl_engine_t *engine, bl_partition_t *part, uint32_t kind, uint32_t field,
-            bl_u128_t value, uint64_t hash) {
+            bl_u128_t value, uint64_t hash, uint32_t slot) {
     bl_key_store_t *store = &engine->key_stores[kind][field];
-    bl_index_t *index = &part->keys[kind][field];
-    uint32_t k = bl_index_find(index, &store->records, hash, value);
-    if (k == BL_SLOT_NONE) {
-        k = bl_keys_take(store, &part->keys_next[kind][field], &part->keys_end[kind][field]);
-        ((bl_key_t *)store->records.base)[k] = (bl_key_t){.value = value};
-        bl_index_insert(index, &store->records, hash, k);
+    bl_keys_at_t at = bl_keys_walk(engine, part, kind, field, value, hash);
+    bl_pool_t *pool = &engine->pools[BL_POOL_SLOTS];
+    bl_pool_share_t *share = &part->pool_shares[BL_POOL_SLOTS];
+    if (at.entry == BL_SLOT_NONE) {
+        uint64_t *bucket = at.bucket;
+        store->direct_next[slot] = (uint32_t)*bucket;
+        *bucket = (*bucket & 0xFFFFFFFF00000000ull) | bl_index_filter_bit(hash) |
+                  ((slot | BL_KEY_DIRECT) + 1ull);
+        return NULL;
     }
-    return (bl_key_t *)store->records.base + k;
+    if (!(at.entry & BL_KEY_DIRECT)) {
+        bl_key_t *key = &store->keys[at.entry];
+        bl_list_append_slot(pool, share, &key->slots, slot);
+        return key;
+    }
+    /* A second object with the value: the direct entry becomes a key, in its place. */
+    uint32_t first = at.entry & ~BL_KEY_DIRECT;
+    uint32_t k = bl_keys_take(store, &part->keys_next[kind][field], &part->keys_end[kind][field]);
+    BL_ASSERT(k < BL_KEY_DIRECT);
+    bl_key_t *key = &store->keys[k];
+    *key = (bl_key_t){.value = value};
+    bl_list_append_slot(pool, share, &key->slots, first);
+    bl_list_append_slot(pool, share, &key->slots, slot);
+    store->next[k] = store->direct_next[first];
+    if (at.cell != NULL) {
+        *at.cell = k + 1;
+    } else {
+        *at.bucket = (*at.bucket & 0xFFFFFFFF00000000ull) | (k + 1ull);
+    }
+    return key;
 }
 
 /* How a walk over objects indexes one field: the last value it looked up and that value's
- * key. Consecutive objects often share a value (a ledger, a code, a batch's user_data), and
- * then the key is reused without a lookup. */
+ * key (NULL while one object holds it). Consecutive objects often share a value (a ledger, a
+ * code, a batch's user_data), and then the key is reused without a lookup. */
 typedef struct bl_keys_last {
     bl_u128_t value; /* 0: none yet */
     bl_key_t *key;
 } bl_keys_last_t;
 
-/* Appends `slot` to the list of `value` (non-zero) in field `field`; `hash` is the value's
- * hash, read only when the value is not the last one. */
+/* Indexes `slot` under `value` (non-zero) in field `field`; `hash` is the value's hash, read
+ * only when the value is not the last one. */
 static inline __attribute__((always_inline)) void
 bl_keys_add(bl_engine_t *engine, bl_partition_t *part, uint32_t kind, uint32_t field,
             bl_u128_t value, uint64_t hash, uint32_t slot, bl_keys_last_t *last) {
-    if (value != last->value) {
-        last->key = bl_keys_get(engine, part, kind, field, value, hash);
-        last->value = value;
+    if (value == last->value && last->key != NULL) {
+        bl_list_append_slot(&engine->pools[BL_POOL_SLOTS], &part->pool_shares[BL_POOL_SLOTS],
+                            &last->key->slots, slot);
+        return;
     }
-    bl_list_append_slot(&engine->pools[BL_POOL_SLOTS], &part->pool_shares[BL_POOL_SLOTS],
-                        &last->key->slots, slot);
+    /* The walk ahead hashed only values that differ from the one before. */
+    if (value == last->value) hash = bl_key_hash(value);
+    last->key = bl_keys_get(engine, part, kind, field, value, hash, slot);
+    last->value = value;
 }
 
 void bl_keys_insert(bl_engine_t *engine, uint32_t p, uint32_t kind, uint32_t slot) {
@@ -204,13 +273,31 @@ void bl_keys_apply(bl_engine_t *engine, uint32_t p) {
                        block->transfers_new_partition);
 }
 
-const bl_list_t *bl_keys_find(const bl_engine_t *engine, uint32_t p, uint32_t kind,
-                              uint32_t field, bl_u128_t value) {
-    const bl_key_store_t *store = &engine->key_stores[kind][field];
-    uint32_t k = bl_index_find(&engine->partitions[p].keys[kind][field], &store->records,
-                               bl_key_hash(value), value);
-    if (k == BL_SLOT_NONE) return NULL;
-    return &((const bl_key_t *)store->records.base)[k].slots;
+bool bl_keys_find(const bl_engine_t *engine, uint32_t p, uint32_t kind, uint32_t field,
+                  bl_u128_t value, bl_list_t *list) {
+    const bl_partition_t *part = &engine->partitions[p];
+    bl_keys_at_t at;
+    uint64_t hash = bl_key_hash(value);
+    switch (field) { /* each a constant field, as the walk wants */
+    case BL_KEY_USER_DATA_128:
+        at = bl_keys_walk(engine, part, kind, BL_KEY_USER_DATA_128, value, hash);
+        break;
+    case BL_KEY_USER_DATA_64:
+        at = bl_keys_walk(engine, part, kind, BL_KEY_USER_DATA_64, value, hash);
+        break;
+    case BL_KEY_USER_DATA_32:
+        at = bl_keys_walk(engine, part, kind, BL_KEY_USER_DATA_32, value, hash);
+        break;
+    case BL_KEY_LEDGER: at = bl_keys_walk(engine, part, kind, BL_KEY_LEDGER, value, hash); break;
+    default: at = bl_keys_walk(engine, part, kind, BL_KEY_CODE, value, hash); break;
+    }
+    if (at.entry == BL_SLOT_NONE) return false;
+    if (at.entry & BL_KEY_DIRECT) {
+        *list = (bl_list_t){.count = 1, .first = at.entry & ~BL_KEY_DIRECT};
+    } else {
+        *list = engine->key_stores[kind][field].keys[at.entry].slots;
+    }
+    return true;
 }
 
 int bl_keys_init(bl_engine_t *engine) {
@@ -222,12 +309,14 @@ int bl_keys_init(bl_engine_t *engine) {
         while (buckets < objects[kind] / c->partitions + 1) buckets *= 2;
         for (uint32_t f = 0; f < BL_KEY_FIELDS; f++) {
             bl_key_store_t *store = &engine->key_stores[kind][f];
-            store->capacity = objects[kind] + (uint64_t)c->partitions * BL_KEYS_CHUNK;
-            store->records.base = bl_table_reserve(store->capacity * sizeof(bl_key_t));
-            store->records.next = bl_table_reserve(store->capacity * sizeof(uint32_t));
-            store->records.shift = 5;
+            /* A key per two objects of a partition at most, and a chunk per partition. */
+            store->capacity = objects[kind] / 2 + (uint64_t)c->partitions * BL_KEYS_CHUNK;
+            store->objects = objects[kind];
+            store->keys = bl_table_reserve(store->capacity * sizeof(bl_key_t));
+            store->next = bl_table_reserve(store->capacity * sizeof(uint32_t));
+            store->direct_next = bl_table_reserve(store->objects * sizeof(uint32_t));
             atomic_init(&store->used, 0);
-            if (!store->records.base || !store->records.next) return -ENOMEM;
+            if (!store->keys || !store->next || !store->direct_next) return -ENOMEM;
             for (uint32_t p = 0; p < c->partitions; p++) {
                 if (bl_index_init(&engine->partitions[p].keys[kind][f], buckets) != 0)
                     return -ENOMEM;
@@ -241,10 +330,11 @@ void bl_keys_deinit(bl_engine_t *engine) {
     for (uint32_t kind = 0; kind < BL_KEYS_KINDS; kind++) {
         for (uint32_t f = 0; f < BL_KEY_FIELDS; f++) {
             bl_key_store_t *store = &engine->key_stores[kind][f];
-            bl_table_release(store->records.base, store->capacity * sizeof(bl_key_t));
-            bl_table_release(store->records.next, store->capacity * sizeof(uint32_t));
-            store->records.base = NULL;
-            store->records.next = NULL;
+            bl_table_release(store->keys, store->capacity * sizeof(bl_key_t));
+            bl_table_release(store->next, store->capacity * sizeof(uint32_t));
+            bl_table_release(store->direct_next, store->objects * sizeof(uint32_t));
+            store->keys = NULL;
+            store->next = store->direct_next = NULL;
             for (uint32_t p = 0; engine->partitions != NULL && p < engine->config.partitions;
                  p++) {
                 bl_index_t *index = &engine->partitions[p].keys[kind][f];

@@ -6,8 +6,8 @@
  * in a block of max(4, 2^ceil(log2 n)) elements taken from the pool; when it fills, the list
  * moves to a block twice the size and the old block goes to the free list of the partition
  * that owns the list, for that size. In a pool of elements of at most 4 bytes a list of one
- * element keeps it in the list itself and takes no block (most query index keys name one
- * object).
+ * element keeps it in the list itself and takes no block (many accounts take part in one
+ * transfer per side).
  *
  * Blocks are cut from chunks of BL_POOL_CHUNK bytes, each partition from a chunk of its own
  * (bl_pool_share_t), so two partitions appending at once never write one cache line; the

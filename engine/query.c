@@ -249,32 +249,32 @@ static bool bl_query_match(const bl_u128_t wanted[BL_KEY_FIELDS],
 }
 
 /* Opens one cursor per partition over the slots, in [begin, end), of the objects holding the
- * value of the filter field that the fewest objects hold. Returns the number of cursors, or
- * -1 when the filter sets no field (every object of the range is a candidate). */
+ * value of the filter field that the fewest objects hold; the cursors read `lists` (the
+ * caller's, kept while they are used). Returns the number of cursors, or -1 when the filter
+ * sets no field (every object of the range is a candidate). */
 static int bl_query_cursors(const bl_engine_t *e, uint32_t kind,
                             const bl_u128_t wanted[BL_KEY_FIELDS], uint32_t begin, uint32_t end,
-                            bl_cursor_t *cursors) {
+                            bl_list_t lists[BL_PARTITIONS_MAX], bl_cursor_t *cursors) {
     const uint32_t n = e->config.partitions;
-    const bl_list_t *best[BL_PARTITIONS_MAX];
     uint64_t best_total = UINT64_MAX;
     for (uint32_t f = 0; f < BL_KEY_FIELDS; f++) {
         if (wanted[f] == 0) continue;
-        const bl_list_t *lists[BL_PARTITIONS_MAX];
+        bl_list_t found[BL_PARTITIONS_MAX];
         uint64_t total = 0;
         for (uint32_t p = 0; p < n; p++) {
-            lists[p] = bl_keys_find(e, p, kind, f, wanted[f]);
-            if (lists[p] != NULL) total += lists[p]->count;
+            if (!bl_keys_find(e, p, kind, f, wanted[f], &found[p])) found[p].count = 0;
+            total += found[p].count;
         }
         if (total < best_total) {
             best_total = total;
-            memcpy(best, lists, n * sizeof(lists[0]));
+            memcpy(lists, found, n * sizeof(found[0]));
         }
     }
     if (best_total == UINT64_MAX) return -1;
     int count = 0;
     for (uint32_t p = 0; p < n; p++) {
-        if (best[p] != NULL)
-            cursors[count++] = bl_cursor_open(&e->pools[BL_POOL_SLOTS], best[p], begin, end);
+        if (lists[p].count != 0)
+            cursors[count++] = bl_cursor_open(&e->pools[BL_POOL_SLOTS], &lists[p], begin, end);
     }
     return count;
 }
@@ -291,8 +291,10 @@ static uint32_t bl_query(const bl_engine_t *e, uint32_t kind, const bl_query_fil
     bl_object_slots(&objects, min, max, &begin, &end);
     bool reversed = (f->flags & BL_QUERY_REVERSED) != 0;
 
+    bl_list_t lists[BL_PARTITIONS_MAX];
     bl_cursor_t cursors[BL_PARTITIONS_MAX];
-    int count = e->config.indexes_off ? -1 : bl_query_cursors(e, kind, wanted, begin, end, cursors);
+    int count =
+        e->config.indexes_off ? -1 : bl_query_cursors(e, kind, wanted, begin, end, lists, cursors);
     if (count < 0) { /* every slot of the range is a candidate */
         cursors[0] = (bl_cursor_t){NULL, begin, end};
         count = 1;

@@ -147,7 +147,7 @@ static void test_each_field(void **state) {
     assert_true(query_check(engine, &f) > 70);
     f.user_data_64 = 0;
 
-    f.user_data_128 = 77; /* one transfer: the list kept in its key */
+    f.user_data_128 = 77; /* one transfer: a direct entry, no key */
     assert_int_equal(query_check(engine, &f), 1);
     f.user_data_128 = (bl_u128_t)3 << 100; /* k = 210 and 211 */
     assert_int_equal(query_check(engine, &f), 2);
