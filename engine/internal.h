@@ -105,12 +105,19 @@ static inline uint32_t bl_index_find(const bl_index_t *index, const bl_records_t
     return bl_index_walk(records, bl_index_head(index, hash), id);
 }
 
+/* Makes `link` (an entry + 1) the first of the chain of `hash`'s bucket; returns the link to
+ * the old first, for the new entry's next. */
+static inline uint32_t bl_index_push(bl_index_t *index, uint64_t hash, uint32_t link) {
+    uint64_t *bucket = &index->buckets[hash & index->mask];
+    uint32_t old = (uint32_t)*bucket;
+    *bucket = (*bucket & 0xFFFFFFFF00000000ull) | bl_index_filter_bit(hash) | link;
+    return old;
+}
+
 /* Links `slot` (whose record is already written) into the bucket of `hash`. */
 static inline void bl_index_insert(bl_index_t *index, bl_records_t *records, uint64_t hash,
                                    uint32_t slot) {
-    uint64_t *bucket = &index->buckets[hash & index->mask];
-    records->next[slot] = (uint32_t)*bucket;
-    *bucket = (*bucket & 0xFFFFFFFF00000000ull) | bl_index_filter_bit(hash) | (slot + 1ull);
+    records->next[slot] = bl_index_push(index, hash, slot + 1);
 }
 
 int bl_index_init(bl_index_t *index, uint64_t buckets);

@@ -92,8 +92,8 @@ typedef struct bl_keys_at {
     uint32_t *cell;
 } bl_keys_at_t;
 
-/* The entry of `value` in partition p's chain of `field` (inlined with constant kind and
- * field, so a direct entry's value is one load from its record). */
+/* The entry of `value` in partition p's chain of `field` (inlined; where kind and field are
+ * constants, a direct entry's value is one load from its record). */
 static inline __attribute__((always_inline)) bl_keys_at_t
 bl_keys_walk(const bl_engine_t *engine, const bl_partition_t *part, uint32_t kind,
              uint32_t field, bl_u128_t value, uint64_t hash) {
@@ -135,10 +135,8 @@ bl_keys_get(bl_engine_t *engine, bl_partition_t *part, uint32_t kind, uint32_t f
     bl_pool_t *pool = &engine->pools[BL_POOL_SLOTS];
     bl_pool_share_t *share = &part->pool_shares[BL_POOL_SLOTS];
     if (at.entry == BL_SLOT_NONE) {
-        uint64_t *bucket = at.bucket;
-        store->direct_next[slot] = (uint32_t)*bucket;
-        *bucket = (*bucket & 0xFFFFFFFF00000000ull) | bl_index_filter_bit(hash) |
-                  ((slot | BL_KEY_DIRECT) + 1ull);
+        store->direct_next[slot] =
+            bl_index_push(&part->keys[kind][field], hash, (slot | BL_KEY_DIRECT) + 1);
         return NULL;
     }
     if (!(at.entry & BL_KEY_DIRECT)) {
@@ -275,22 +273,8 @@ void bl_keys_apply(bl_engine_t *engine, uint32_t p) {
 
 bool bl_keys_find(const bl_engine_t *engine, uint32_t p, uint32_t kind, uint32_t field,
                   bl_u128_t value, bl_list_t *list) {
-    const bl_partition_t *part = &engine->partitions[p];
-    bl_keys_at_t at;
-    uint64_t hash = bl_key_hash(value);
-    switch (field) { /* each a constant field, as the walk wants */
-    case BL_KEY_USER_DATA_128:
-        at = bl_keys_walk(engine, part, kind, BL_KEY_USER_DATA_128, value, hash);
-        break;
-    case BL_KEY_USER_DATA_64:
-        at = bl_keys_walk(engine, part, kind, BL_KEY_USER_DATA_64, value, hash);
-        break;
-    case BL_KEY_USER_DATA_32:
-        at = bl_keys_walk(engine, part, kind, BL_KEY_USER_DATA_32, value, hash);
-        break;
-    case BL_KEY_LEDGER: at = bl_keys_walk(engine, part, kind, BL_KEY_LEDGER, value, hash); break;
-    default: at = bl_keys_walk(engine, part, kind, BL_KEY_CODE, value, hash); break;
-    }
+    bl_keys_at_t at =
+        bl_keys_walk(engine, &engine->partitions[p], kind, field, value, bl_key_hash(value));
     if (at.entry == BL_SLOT_NONE) return false;
     if (at.entry & BL_KEY_DIRECT) {
         *list = (bl_list_t){.count = 1, .first = at.entry & ~BL_KEY_DIRECT};

@@ -70,10 +70,9 @@ static uint64_t bl_pool_bump(bl_pool_t *pool, uint64_t bytes) {
 
 /* Gives the rest of the share's chunk to its free lists, largest blocks first. */
 static void bl_pool_give_rest(bl_pool_t *pool, bl_pool_share_t *share) {
-    uint64_t min_bytes = (uint64_t)BL_LIST_MIN * pool->element_size;
     uint32_t capacity = BL_LIST_MIN;
     while ((uint64_t)capacity * 2 * pool->element_size <= share->end - share->next) capacity *= 2;
-    for (; capacity >= BL_LIST_MIN && share->end - share->next >= min_bytes; capacity /= 2) {
+    for (; capacity >= BL_LIST_MIN; capacity /= 2) {
         uint64_t bytes = (uint64_t)capacity * pool->element_size;
         if (share->end - share->next < bytes) continue;
         bl_pool_give(pool, share, share->next, capacity);

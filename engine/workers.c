@@ -8,11 +8,11 @@
  * not N + 1 (a driver that only waited would share a core with a partition), and N = 1 hands
  * nothing over. Steps are handed over through two SPSC rings per started thread
  * (engine/ring.h): the driver pushes a step, runs partition 0's share, then waits for each
- * thread to push it back. The ring's release and
- * acquire order everything the driver wrote before the step (the block's items, facts, the
- * overlay after decide) before the partition reads it, and everything the partition wrote
- * before the driver's next read. No lock, no allocation per block; idle threads spin briefly,
- * then park on the ring's futex and are woken only when parked.
+ * thread to push it back. The ring's release and acquire order everything the driver wrote
+ * before the step (the block's items, facts, the overlay after decide) before the partition
+ * reads it, and everything the partition wrote before the driver's next read. No lock, no
+ * allocation per block; idle threads spin briefly, then park on the ring's futex and are
+ * woken only when parked.
  *
  * The steps of a block run in lockstep: route | gather | (gather second) | decide | apply,
  * each a barrier. Decide of block k cannot overlap gather of block k + 1, because gather copies
