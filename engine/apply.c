@@ -81,7 +81,8 @@ void bl_apply(bl_engine_t *engine, uint32_t p) {
         engine->transfer_state[slot] = state;
         bl_index_insert(&part->transfers, &engine->transfers_records,
                         block->transfers_new_hash[k], slot);
-        part->digest += bl_hash128(t, sizeof(*t));
+        /* Hashed from decide's copy, in cache, not from the table line the store just missed. */
+        part->digest += bl_hash128(&block->transfers_new_records[k], sizeof(*t));
         if (state != BL_STATE_NONE && state != BL_STATE_PENDING)
             bl_digest_pending(part, t->id, state);
     }
@@ -94,6 +95,7 @@ void bl_apply(bl_engine_t *engine, uint32_t p) {
         if (k + 2 * BL_APPLY_DISTANCE < part->overlay_count) {
             uint32_t ahead = range[k + 2 * BL_APPLY_DISTANCE].slot;
             __builtin_prefetch(&engine->accounts[ahead], 1);
+            __builtin_prefetch((uint8_t *)&engine->accounts[ahead] + 64, 1); /* all hashed */
             __builtin_prefetch(&engine->account_aux[ahead], 1);
         }
         if (lists && k + BL_APPLY_DISTANCE < part->overlay_count)

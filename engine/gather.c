@@ -151,15 +151,24 @@ bl_gather_stage_buckets(bl_engine_t *engine, const bl_partition_t *part, const b
     uint32_t p = part->index;
     switch (f->kind) {
     case BL_ITEM_ACCOUNT:
-        if (f->id_partition == p) bl_index_prefetch(&part->accounts, f->id_hash);
+        if (f->id_partition == p) {
+            bl_index_prefetch(&part->accounts, f->id_hash);
+            bl_map_prefetch(&part->account_items, f->id_hash);
+        }
         break;
     case BL_ITEM_TRANSFER:
-        if (f->id_partition == p) bl_index_prefetch(&part->transfers, f->id_hash);
+        if (f->id_partition == p) {
+            bl_index_prefetch(&part->transfers, f->id_hash);
+            bl_map_prefetch(&part->transfer_items, f->id_hash);
+        }
         if (f->dr_partition == p) bl_index_prefetch(&part->accounts, f->dr_hash);
         if (f->cr_partition == p) bl_index_prefetch(&part->accounts, f->cr_hash);
         break;
     case BL_ITEM_POST_VOID:
-        if (f->id_partition == p) bl_index_prefetch(&part->transfers, f->id_hash);
+        if (f->id_partition == p) {
+            bl_index_prefetch(&part->transfers, f->id_hash);
+            bl_map_prefetch(&part->transfer_items, f->id_hash);
+        }
         if (f->pending_partition == p) bl_index_prefetch(&part->transfers, f->pending_hash);
         break;
     case BL_ITEM_EXPIRY:

@@ -324,6 +324,12 @@ static inline bl_map_entry_t *bl_map_probe(bl_map_t *map, uint64_t hash, bl_u128
     }
 }
 
+/* The entry a probe for `hash` starts at, into the cache ahead of the probe. */
+static inline __attribute__((always_inline)) void bl_map_prefetch(const bl_map_t *map,
+                                                                  uint64_t hash) {
+    __builtin_prefetch(&map->entries[hash & map->mask], 1);
+}
+
 /* The value stored for `key`, or BL_SLOT_NONE. */
 static inline uint32_t bl_map_find(bl_map_t *map, uint64_t hash, bl_u128_t key) {
     if (map->count == 0) return BL_SLOT_NONE;
