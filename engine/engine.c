@@ -94,8 +94,11 @@ static int bl_partition_init(bl_partition_t *part, uint32_t index, uint32_t part
     part->route_lists = bl_table_reserve(route_bytes);
     part->items = bl_table_reserve((uint64_t)events_max * sizeof(uint32_t));
     part->found = bl_table_reserve((uint64_t)events_max * sizeof(bl_fact_t));
-    if (!part->route_lists || !part->items || !part->found) return -ENOMEM;
-    *bytes += route_bytes + (uint64_t)events_max * (sizeof(uint32_t) + sizeof(bl_fact_t));
+    part->own_new = bl_table_reserve((uint64_t)events_max * sizeof(uint32_t));
+    part->own_sides = bl_table_reserve((uint64_t)events_max * 2 * sizeof(uint32_t));
+    if (!part->route_lists || !part->items || !part->found || !part->own_new || !part->own_sides)
+        return -ENOMEM;
+    *bytes += route_bytes + (uint64_t)events_max * (4 * sizeof(uint32_t) + sizeof(bl_fact_t));
     bl_map_t *maps[] = BL_PARTITION_MAPS(part);
     for (size_t i = 0; i < BL_ARRAY_LEN(maps); i++) {
         if (bl_map_init(maps[i], events_max) != 0) return -ENOMEM;
@@ -109,6 +112,8 @@ static void bl_partition_deinit(bl_partition_t *part, uint32_t partitions, uint3
                      (uint64_t)partitions * part->route_range * sizeof(uint32_t));
     bl_table_release(part->items, (uint64_t)events_max * sizeof(uint32_t));
     bl_table_release(part->found, (uint64_t)events_max * sizeof(bl_fact_t));
+    bl_table_release(part->own_new, (uint64_t)events_max * sizeof(uint32_t));
+    bl_table_release(part->own_sides, (uint64_t)events_max * 2 * sizeof(uint32_t));
     if (part->accounts.buckets) bl_index_deinit(&part->accounts);
     if (part->transfers.buckets) bl_index_deinit(&part->transfers);
     bl_map_t *maps[] = BL_PARTITION_MAPS(part);

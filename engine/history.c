@@ -34,30 +34,46 @@ static uint32_t (*bl_history_next(const bl_engine_t *engine, uint32_t p))[2] {
     return &block->transfers_next[(uint64_t)p * block->items_max];
 }
 
-void bl_history_link(bl_engine_t *engine, uint32_t p) {
-    bl_block_t *block = &engine->block;
-    uint32_t(*next)[2] = bl_history_next(engine, p);
+/* The (k << 1 | side) of the block's transfers whose side's account p owns, in order, into
+ * part->own_sides. p's overlay range is p's, and only the entries of accounts the block
+ * created (after every range) need a read, so the test costs no miss per transfer; every
+ * pair is written and only p's advance the count, so it costs no mispredicted branch either. */
+static void bl_history_own_sides(bl_engine_t *engine, bl_partition_t *part) {
+    const bl_block_t *block = &engine->block;
     uint32_t created = (uint32_t)(engine->transfers_count - block->transfers_base);
-    /* Whether p owns entry o: p's range is p's, and only the entries of accounts the block
-     * created (after every range) need a read, so the test costs no miss per transfer. */
-    const uint32_t range = block->overlay_range, range_base = p * range;
+    const uint32_t range = block->overlay_range, range_base = part->index * range;
     const uint32_t created_base = engine->config.partitions * range;
-    _Static_assert(BL_LIST_DEBITS == 0 && BL_LIST_CREDITS == 1, "list kind = side");
+    uint32_t n = 0;
     for (uint32_t k = 0; k < created; k++) {
         for (uint32_t side = 0; side < 2; side++) {
             uint32_t o = block->transfers_new_accounts[k][side];
-            if (o - range_base >= range &&
-                (o < created_base || block->overlay[o].partition != p))
-                continue;
-            uint32_t *chain = block->transfers_chain[o][side];
-            next[k][side] = 0;
-            if (chain[0] == 0) {
-                chain[0] = k + 1;
-            } else {
-                next[chain[1] - 1][side] = k + 1;
-            }
-            chain[1] = k + 1;
+            bool created_now = o >= created_base;
+            uint32_t read = created_now ? o : created_base; /* any entry: ignored then */
+            bool own = (o - range_base < range) |
+                       (created_now & (block->overlay[read].partition == part->index));
+            part->own_sides[n] = k << 1 | side;
+            n += own;
         }
+    }
+    part->own_sides_count = n;
+}
+
+void bl_history_link(bl_engine_t *engine, uint32_t p) {
+    bl_block_t *block = &engine->block;
+    bl_partition_t *part = &engine->partitions[p];
+    uint32_t(*next)[2] = bl_history_next(engine, p);
+    _Static_assert(BL_LIST_DEBITS == 0 && BL_LIST_CREDITS == 1, "list kind = side");
+    bl_history_own_sides(engine, part);
+    for (uint32_t j = 0; j < part->own_sides_count; j++) {
+        uint32_t k = part->own_sides[j] >> 1, side = part->own_sides[j] & 1;
+        uint32_t *chain = block->transfers_chain[block->transfers_new_accounts[k][side]][side];
+        next[k][side] = 0;
+        if (chain[0] == 0) {
+            chain[0] = k + 1;
+        } else {
+            next[chain[1] - 1][side] = k + 1;
+        }
+        chain[1] = k + 1;
     }
 }
 

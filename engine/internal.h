@@ -520,6 +520,14 @@ typedef struct bl_partition {
     bl_map_t transfer_items;  /* transfer id -> latest create_transfers item so far */
     uint32_t overlay_count;   /* entries used in this partition's overlay range */
     uint32_t pending_count;
+    /* Apply's input, made at its start without a branch per object (bl_apply_own): the
+     * block's new accounts this partition owns (k from accounts_base), then its new transfers
+     * (k from transfers_base), and the (k << 1 | side) of the new transfers whose side's
+     * account it owns. Apply's loops then visit only their own objects, with no ownership test
+     * to mispredict, and prefetch a fixed number of their own objects ahead. */
+    uint32_t *own_new;   /* events_max */
+    uint32_t *own_sides; /* 2 x events_max */
+    uint32_t own_accounts, own_transfers, own_sides_count;
     /* Where the blocks of the lists this partition owns come from, per pool. */
     bl_pool_share_t pool_shares[BL_POOLS];
     /* Query indexes of the objects this partition owns: per kind and field, its keys, and the

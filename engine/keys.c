@@ -234,26 +234,26 @@ bl_keys_behind_field(bl_engine_t *engine, bl_partition_t *part, uint32_t kind, u
         call(BL_KEY_CODE);                                                                   \
     } while (0)
 
-/* Indexes the slots base + k, for the k < count whose partitions[k] is p (inlined for each
- * kind, so the kind is a constant too). */
+/* Indexes the slots base + own[j], j < count (inlined for each kind, so the kind is a
+ * constant too). */
 static inline __attribute__((always_inline)) void
-bl_keys_apply_kind(bl_engine_t *engine, uint32_t p, uint32_t kind, uint64_t base, uint64_t count,
-                   const uint8_t *partitions) {
+bl_keys_apply_kind(bl_engine_t *engine, uint32_t p, uint32_t kind, uint64_t base,
+                   const uint32_t *own, uint32_t count) {
     bl_partition_t *part = &engine->partitions[p];
     bl_keys_walk_t walk = {0};
-    for (uint64_t k = 0; k < count + BL_KEYS_DISTANCE; k++) {
-        if (k >= BL_KEYS_DISTANCE && partitions[k - BL_KEYS_DISTANCE] == p) {
-            uint32_t slot = (uint32_t)(base + k - BL_KEYS_DISTANCE);
+    for (uint32_t j = 0; j < count + BL_KEYS_DISTANCE; j++) {
+        if (j >= BL_KEYS_DISTANCE) {
+            uint32_t slot = (uint32_t)(base + own[j - BL_KEYS_DISTANCE]);
             const void *record = bl_keys_record(engine, kind, slot);
-            const uint64_t *hashes = walk.hashes[(k - BL_KEYS_DISTANCE) % BL_KEYS_DISTANCE];
+            const uint64_t *hashes = walk.hashes[(j - BL_KEYS_DISTANCE) % BL_KEYS_DISTANCE];
 #define BL_KEYS_BEHIND(f)                                                                    \
     bl_keys_behind_field(engine, part, kind, f, record, slot, &walk, hashes[f])
             BL_KEYS_EACH_FIELD(BL_KEYS_BEHIND);
 #undef BL_KEYS_BEHIND
         }
-        if (k < count && partitions[k] == p) {
-            const void *record = bl_keys_record(engine, kind, (uint32_t)(base + k));
-            uint64_t *hashes = walk.hashes[k % BL_KEYS_DISTANCE];
+        if (j < count) {
+            const void *record = bl_keys_record(engine, kind, (uint32_t)(base + own[j]));
+            uint64_t *hashes = walk.hashes[j % BL_KEYS_DISTANCE];
 #define BL_KEYS_AHEAD(f) bl_keys_ahead_field(part, kind, f, record, &walk, &hashes[f])
             BL_KEYS_EACH_FIELD(BL_KEYS_AHEAD);
 #undef BL_KEYS_AHEAD
@@ -263,12 +263,11 @@ bl_keys_apply_kind(bl_engine_t *engine, uint32_t p, uint32_t kind, uint64_t base
 
 void bl_keys_apply(bl_engine_t *engine, uint32_t p) {
     const bl_block_t *block = &engine->block;
-    bl_keys_apply_kind(engine, p, BL_KEYS_ACCOUNTS, block->accounts_base,
-                       engine->accounts_count - block->accounts_base,
-                       block->accounts_new_partition);
+    const bl_partition_t *part = &engine->partitions[p];
+    bl_keys_apply_kind(engine, p, BL_KEYS_ACCOUNTS, block->accounts_base, part->own_new,
+                       part->own_accounts);
     bl_keys_apply_kind(engine, p, BL_KEYS_TRANSFERS, block->transfers_base,
-                       engine->transfers_count - block->transfers_base,
-                       block->transfers_new_partition);
+                       part->own_new + part->own_accounts, part->own_transfers);
 }
 
 bool bl_keys_find(const bl_engine_t *engine, uint32_t p, uint32_t kind, uint32_t field,
