@@ -82,6 +82,10 @@ static void bl_block_deinit(bl_block_t *block) {
 }
 
 
+static uint64_t bl_partition_route_bytes(const bl_partition_t *part, uint32_t partitions) {
+    return (uint64_t)partitions * BL_LOOKUP_LISTS * part->route_capacity * sizeof(bl_lookup_t);
+}
+
 /* A partition's indexes and its gather maps; `bytes` accumulates the maps. */
 static int bl_partition_init(bl_partition_t *part, uint32_t index, uint32_t partitions,
                              uint64_t account_buckets, uint64_t transfer_buckets,
@@ -89,16 +93,19 @@ static int bl_partition_init(bl_partition_t *part, uint32_t index, uint32_t part
     part->index = index;
     if (bl_index_init(&part->accounts, account_buckets) != 0) return -ENOMEM;
     if (bl_index_init(&part->transfers, transfer_buckets) != 0) return -ENOMEM;
-    part->route_range = events_max / partitions + 1;
-    uint64_t route_bytes = (uint64_t)partitions * part->route_range * sizeof(uint32_t);
-    part->route_lists = bl_table_reserve(route_bytes);
-    part->items = bl_table_reserve((uint64_t)events_max * sizeof(uint32_t));
+    part->route_capacity = 2 * (events_max / partitions + 1);
+    const uint64_t lookups_bytes = 2ull * events_max * sizeof(bl_lookup_t);
+    part->route_lists = bl_table_reserve(bl_partition_route_bytes(part, partitions));
+    for (uint32_t list = 0; list < BL_LOOKUP_LISTS; list++)
+        part->lookups[list] = bl_table_reserve(lookups_bytes);
     part->found = bl_table_reserve((uint64_t)events_max * sizeof(bl_fact_t));
     part->own_new = bl_table_reserve((uint64_t)events_max * sizeof(uint32_t));
     part->own_sides = bl_table_reserve((uint64_t)events_max * 2 * sizeof(uint32_t));
-    if (!part->route_lists || !part->items || !part->found || !part->own_new || !part->own_sides)
+    if (!part->route_lists || !part->lookups[0] || !part->lookups[1] || !part->found ||
+        !part->own_new || !part->own_sides)
         return -ENOMEM;
-    *bytes += route_bytes + (uint64_t)events_max * (4 * sizeof(uint32_t) + sizeof(bl_fact_t));
+    *bytes += bl_partition_route_bytes(part, partitions) + BL_LOOKUP_LISTS * lookups_bytes +
+              (uint64_t)events_max * (3 * sizeof(uint32_t) + sizeof(bl_fact_t));
     bl_map_t *maps[] = BL_PARTITION_MAPS(part);
     for (size_t i = 0; i < BL_ARRAY_LEN(maps); i++) {
         if (bl_map_init(maps[i], events_max) != 0) return -ENOMEM;
@@ -108,9 +115,9 @@ static int bl_partition_init(bl_partition_t *part, uint32_t index, uint32_t part
 }
 
 static void bl_partition_deinit(bl_partition_t *part, uint32_t partitions, uint32_t events_max) {
-    bl_table_release(part->route_lists,
-                     (uint64_t)partitions * part->route_range * sizeof(uint32_t));
-    bl_table_release(part->items, (uint64_t)events_max * sizeof(uint32_t));
+    bl_table_release(part->route_lists, bl_partition_route_bytes(part, partitions));
+    for (uint32_t list = 0; list < BL_LOOKUP_LISTS; list++)
+        bl_table_release(part->lookups[list], 2ull * events_max * sizeof(bl_lookup_t));
     bl_table_release(part->found, (uint64_t)events_max * sizeof(bl_fact_t));
     bl_table_release(part->own_new, (uint64_t)events_max * sizeof(uint32_t));
     bl_table_release(part->own_sides, (uint64_t)events_max * 2 * sizeof(uint32_t));

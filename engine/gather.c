@@ -1,52 +1,60 @@
 /*
  * Route and gather: the parallel first half of a block.
  *
- * route (any thread, over a range of items) hashes every id an item names once and records
- * which partition owns it. gather_first (partition p) then resolves, in item order, the ids p
- * owns:
- *   - whether the item's own id is in the table (id_slot), and the latest earlier item of the
- *     block with the same id (id_prev), so decide can tell duplicates inside a block apart;
- *   - the debit and credit accounts of plain and pending transfers: an account in the table
- *     gets an overlay entry in p's range (balances copied once per block, however many events
- *     touch it); an account not in the table is linked to the latest earlier create_accounts
- *     item with its id (dr_item, cr_item), in case the block creates it;
- *   - the pending transfer of a post, void or expiry: in the table it gets an overlay_pending
- *     entry (its state); else it is linked to the latest earlier transfer item with its id.
+ * route (any thread, over a range of items) hashes every id an item names once, records which
+ * partition owns it, and gives each id to its owner as a lookup: the item, the id's role and
+ * its hash. Each partition gets two lists per range: ids (an account's or transfer's own id,
+ * and the pending transfer a post, void or expiry names) and accounts (the debit and credit
+ * accounts of plain and pending transfers). gather_first (partition p) then resolves its
+ * lookups, the ids list first, then the accounts list, each in item order:
+ *   - ids: whether the item's own id is in the table (id_slot), and the latest earlier item of
+ *     the block with the same id (id_prev), so decide can tell duplicates inside a block
+ *     apart; the pending transfer of a post, void or expiry: in the table it gets an
+ *     overlay_pending entry (its state); else it is linked to the latest earlier transfer item
+ *     with its id;
+ *   - accounts: an account in the table gets an overlay entry in p's range (balances copied
+ *     once per block, however many events touch it); an account not in the table is linked
+ *     to the latest earlier create_accounts item with its id (dr_item, cr_item), in case the
+ *     block creates it. The ids round has put every create_accounts item of the block in the
+ *     map by then, so the link walks back from the latest one along id_prev to the latest
+ *     one before the transfer.
+ * A list holds one kind of lookup and only p's, so p's loops test no ownership per id: a test
+ * that fails at random for half the ids at N = 2 costs a mispredicted branch each time.
  * gather_second (partition p) resolves the accounts of pending transfers found in the table,
  * whose ids are only known after the first round; it runs only when the block needs it.
  *
- * Ownership: partition p writes only its own arrays (route lists, item list, found facts),
- * its own overlay ranges and its own maps, and reads the mutable state (balances, pending
- * state) only of its own records. Immutable transfer records are read by whichever partition
- * needs their ids. Route (over a range of items) lists, for every partition, the items of
- * the range in which it owns an id; gather_first of p visits only those. What p finds goes to
- * p's own `found` array, so partitions running at once never write the same cache line; the
- * driver merges the fields into block->facts before decide.
+ * Ownership: partition p writes only its own arrays (route lists, lookups, found facts), its
+ * own overlay ranges and its own maps, and reads the mutable state (balances, pending state)
+ * only of its own records. Immutable transfer records are read by whichever partition needs
+ * their ids. What p finds goes to p's own `found` array, so partitions running at once never
+ * write the same cache line; the driver merges the fields into block->facts before decide.
  *
- * Index lookups are independent, so gather_first runs them as a three-stage software pipeline:
- * prefetch the bucket heads of item i + 2D, read the heads of item i + D and prefetch the
- * records they name, then compare ids and copy the facts of item i. Map updates happen only in
- * the last stage, so items are still handled in order.
+ * Index lookups are independent, so each round runs as a three-stage software pipeline:
+ * prefetch the bucket heads of lookup j + 2D, read the heads of lookup j + D and prefetch the
+ * records they name, then compare ids and copy the facts of lookup j. Map updates happen only
+ * in the last stage, so lookups are still handled in order.
  */
+#include <stddef.h>
+#include <string.h>
+
 #include "engine/internal.h"
 
 #define BL_GATHER_DISTANCE 8u
 
-/* Adds item i to the route list of partition q (once per item: callers pass the distinct
- * owners of the item's ids in any order; `mask` remembers which lists already have it). */
-static inline void bl_route_add(bl_partition_t *part, uint64_t *mask, uint8_t q, uint32_t i) {
-    if (q == BL_PARTITION_NONE || (*mask & (1ull << q))) return;
-    *mask |= 1ull << q;
-    part->route_lists[(uint64_t)q * part->route_range + part->route_counts[q]++] = i;
+/* Gives partition q the lookup (item i, role, hash) on `list`. */
+static inline void bl_route_add(bl_partition_t *part, uint32_t list, uint8_t q, uint32_t i,
+                                uint32_t role, uint64_t hash) {
+    uint32_t *count = &part->route_counts[q][list];
+    part->route_lists[((uint64_t)q * BL_LOOKUP_LISTS + list) * part->route_capacity +
+                      (*count)++] = (bl_lookup_t){.hash = hash, .item = i, .role = role};
 }
 
 void bl_gather_route(bl_engine_t *engine, uint32_t p, uint32_t begin, uint32_t end) {
     bl_block_t *block = &engine->block;
     bl_partition_t *part = &engine->partitions[p];
     uint32_t n = engine->config.partitions;
-    _Static_assert(BL_PARTITIONS_MAX <= 64, "route masks are 64-bit");
-    BL_ASSERT(end - begin <= part->route_range);
-    for (uint32_t q = 0; q < n; q++) part->route_counts[q] = 0;
+    BL_ASSERT(2 * (uint64_t)(end - begin) <= part->route_capacity);
+    for (uint32_t q = 0; q < n; q++) part->route_counts[q][0] = part->route_counts[q][1] = 0;
     for (uint32_t i = begin; i < end; i++) {
         bl_fact_t *f = &block->facts[i];
         f->id_slot = f->id_prev = BL_SLOT_NONE;
@@ -58,6 +66,8 @@ void bl_gather_route(bl_engine_t *engine, uint32_t p, uint32_t begin, uint32_t e
             const bl_account_t *a = block->items[i];
             f->id_hash = bl_hash_id(a->id);
             f->id_partition = (uint8_t)bl_partition_of(f->id_hash, n);
+            bl_route_add(part, BL_LOOKUP_IDS, f->id_partition, i, BL_LOOKUP_ACCOUNT_ID,
+                         f->id_hash);
             break;
         }
         case BL_ITEM_TRANSFER: {
@@ -68,6 +78,11 @@ void bl_gather_route(bl_engine_t *engine, uint32_t p, uint32_t begin, uint32_t e
             f->dr_partition = (uint8_t)bl_partition_of(f->dr_hash, n);
             f->cr_hash = bl_hash_id(t->credit_account_id);
             f->cr_partition = (uint8_t)bl_partition_of(f->cr_hash, n);
+            bl_route_add(part, BL_LOOKUP_IDS, f->id_partition, i, BL_LOOKUP_TRANSFER_ID,
+                         f->id_hash);
+            bl_route_add(part, BL_LOOKUP_ACCOUNTS, f->dr_partition, i, BL_SIDE_DEBIT, f->dr_hash);
+            bl_route_add(part, BL_LOOKUP_ACCOUNTS, f->cr_partition, i, BL_SIDE_CREDIT,
+                         f->cr_hash);
             break;
         }
         case BL_ITEM_POST_VOID: {
@@ -77,20 +92,22 @@ void bl_gather_route(bl_engine_t *engine, uint32_t p, uint32_t begin, uint32_t e
             f->pending_hash = bl_hash_id(t->pending_id);
             f->pending_partition = (uint8_t)bl_partition_of(f->pending_hash, n);
             f->pending_slot = BL_SLOT_NONE;
+            /* The pending id before the item's own id: its link sees only earlier items. */
+            bl_route_add(part, BL_LOOKUP_IDS, f->pending_partition, i, BL_LOOKUP_PENDING,
+                         f->pending_hash);
+            bl_route_add(part, BL_LOOKUP_IDS, f->id_partition, i, BL_LOOKUP_TRANSFER_ID,
+                         f->id_hash);
             break;
         }
         case BL_ITEM_EXPIRY: /* pending_slot and pending_partition set by the driver */
+            bl_route_add(part, BL_LOOKUP_IDS, f->pending_partition, i, BL_LOOKUP_EXPIRY,
+                         f->pending_slot);
+            break;
         case BL_ITEM_INVALID:
             break;
         default:
             BL_ASSERT(!"unknown item kind");
         }
-        uint64_t mask = 0;
-        bl_route_add(part, &mask, f->id_partition, i);
-        bl_route_add(part, &mask, f->dr_partition, i);
-        bl_route_add(part, &mask, f->cr_partition, i);
-        if (f->kind == BL_ITEM_POST_VOID || f->kind == BL_ITEM_EXPIRY)
-            bl_route_add(part, &mask, f->pending_partition, i);
     }
 }
 
@@ -137,109 +154,17 @@ static uint32_t bl_gather_overlay_pending(bl_engine_t *engine, bl_partition_t *p
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* First round. `f` is the item's route facts (read only), `g` partition p's found facts.     */
+/* First round: p's lookups, ids then accounts. `g` is p's found facts of the lookup's item.  */
 
 static void bl_prefetch_record(const void *record) {
     __builtin_prefetch(record);
     __builtin_prefetch((const uint8_t *)record + 64);
 }
 
-/* Stage 1: prefetch the buckets of the ids of the item that partition p owns. Always inlined:
- * GCC judges a function that only prefetches free of side effects and drops calls to it. */
-static inline __attribute__((always_inline)) void
-bl_gather_stage_buckets(bl_engine_t *engine, const bl_partition_t *part, const bl_fact_t *f) {
-    uint32_t p = part->index;
-    switch (f->kind) {
-    case BL_ITEM_ACCOUNT:
-        if (f->id_partition == p) {
-            bl_index_prefetch(&part->accounts, f->id_hash);
-            bl_map_prefetch(&part->account_items, f->id_hash);
-        }
-        break;
-    case BL_ITEM_TRANSFER:
-        if (f->id_partition == p) {
-            bl_index_prefetch(&part->transfers, f->id_hash);
-            bl_map_prefetch(&part->transfer_items, f->id_hash);
-        }
-        if (f->dr_partition == p) bl_index_prefetch(&part->accounts, f->dr_hash);
-        if (f->cr_partition == p) bl_index_prefetch(&part->accounts, f->cr_hash);
-        break;
-    case BL_ITEM_POST_VOID:
-        if (f->id_partition == p) {
-            bl_index_prefetch(&part->transfers, f->id_hash);
-            bl_map_prefetch(&part->transfer_items, f->id_hash);
-        }
-        if (f->pending_partition == p) bl_index_prefetch(&part->transfers, f->pending_hash);
-        break;
-    case BL_ITEM_EXPIRY:
-        if (f->pending_partition == p) {
-            __builtin_prefetch(&engine->transfers[f->pending_slot]);
-            __builtin_prefetch(&engine->transfer_state[f->pending_slot]);
-        }
-        break;
-    }
-}
-
 /* An account record and its block mark. */
 static void bl_prefetch_account(const bl_engine_t *engine, uint32_t slot) {
     bl_prefetch_record(&engine->accounts[slot]);
     __builtin_prefetch(&engine->account_mark[slot]);
-}
-
-/* Stage 2: read the bucket heads (now cached) into the slot fields and prefetch the records
- * they name. */
-static void bl_gather_stage_heads(bl_engine_t *engine, const bl_partition_t *part,
-                                  const bl_fact_t *f, bl_fact_t *g) {
-    uint32_t p = part->index;
-    switch (f->kind) {
-    case BL_ITEM_ACCOUNT:
-        if (f->id_partition == p) {
-            g->id_slot = bl_index_head(&part->accounts, f->id_hash);
-            if (g->id_slot != BL_SLOT_NONE) __builtin_prefetch(&engine->accounts[g->id_slot]);
-        }
-        break;
-    case BL_ITEM_TRANSFER:
-        if (f->id_partition == p) {
-            g->id_slot = bl_index_head(&part->transfers, f->id_hash);
-            if (g->id_slot != BL_SLOT_NONE) __builtin_prefetch(&engine->transfers[g->id_slot]);
-        }
-        if (f->dr_partition == p) {
-            g->dr = bl_index_head(&part->accounts, f->dr_hash);
-            if (g->dr != BL_SLOT_NONE) bl_prefetch_account(engine, g->dr);
-        }
-        if (f->cr_partition == p) {
-            g->cr = bl_index_head(&part->accounts, f->cr_hash);
-            if (g->cr != BL_SLOT_NONE) bl_prefetch_account(engine, g->cr);
-        }
-        break;
-    case BL_ITEM_POST_VOID:
-        if (f->id_partition == p) {
-            g->id_slot = bl_index_head(&part->transfers, f->id_hash);
-            if (g->id_slot != BL_SLOT_NONE) __builtin_prefetch(&engine->transfers[g->id_slot]);
-        }
-        if (f->pending_partition == p) {
-            g->pending_slot = bl_index_head(&part->transfers, f->pending_hash);
-            if (g->pending_slot != BL_SLOT_NONE) {
-                bl_prefetch_record(&engine->transfers[g->pending_slot]);
-                __builtin_prefetch(&engine->transfer_state[g->pending_slot]);
-            }
-        }
-        break;
-    }
-}
-
-/* An account a transfer names, owned by p: its overlay entry if it is in the table, else the
- * latest earlier item of the block that creates it. `*ov` holds the bucket head on entry. */
-static void bl_gather_account(bl_engine_t *engine, bl_partition_t *part, uint32_t *ov,
-                              uint32_t *item, uint64_t hash, bl_u128_t id) {
-    uint32_t slot = bl_index_walk(&engine->accounts_records, *ov, id);
-    *item = BL_SLOT_NONE;
-    if (slot != BL_SLOT_NONE) {
-        *ov = bl_gather_overlay_account(engine, part, slot);
-    } else {
-        *ov = BL_SLOT_NONE;
-        *item = bl_map_find(&part->account_items, hash, id);
-    }
 }
 
 /* The pending transfer of a post, void or expiry is in the table (g->pending_slot): take its
@@ -257,96 +182,190 @@ static void bl_gather_pending(bl_engine_t *engine, bl_partition_t *part, bl_fact
     }
 }
 
-/* Stage 3: follow the chains to the exact ids, make overlay entries, link earlier items. */
-static void bl_gather_stage_resolve(bl_engine_t *engine, bl_partition_t *part,
-                                    const bl_fact_t *f, bl_fact_t *g, const void *event,
-                                    uint32_t item) {
-    uint32_t p = part->index;
-    switch (f->kind) {
-    case BL_ITEM_ACCOUNT: {
-        const bl_account_t *a = event;
-        if (f->id_partition != p) break;
-        g->id_slot = bl_index_walk(&engine->accounts_records, g->id_slot, a->id);
-        g->id_prev = bl_map_put(&part->account_items, f->id_hash, a->id, item);
+/* Ids, stage 1: prefetch the bucket (and the block map entry) of the id. Always inlined: GCC
+ * judges a function that only prefetches free of side effects and drops calls to it. */
+static inline __attribute__((always_inline)) void
+bl_gather_ids_buckets(bl_engine_t *engine, bl_partition_t *part, const bl_lookup_t *l) {
+    switch (l->role) {
+    case BL_LOOKUP_ACCOUNT_ID:
+        bl_index_prefetch(&part->accounts, l->hash);
+        bl_map_prefetch(&part->account_items, l->hash);
+        break;
+    case BL_LOOKUP_TRANSFER_ID:
+        bl_index_prefetch(&part->transfers, l->hash);
+        bl_map_prefetch(&part->transfer_items, l->hash);
+        break;
+    case BL_LOOKUP_PENDING:
+        bl_index_prefetch(&part->transfers, l->hash);
+        break;
+    case BL_LOOKUP_EXPIRY:
+        __builtin_prefetch(&engine->transfers[l->hash]);
+        __builtin_prefetch(&engine->transfer_state[l->hash]);
         break;
     }
-    case BL_ITEM_TRANSFER: {
-        const bl_transfer_t *t = event;
-        if (f->dr_partition == p)
-            bl_gather_account(engine, part, &g->dr, &g->dr_item, f->dr_hash, t->debit_account_id);
-        if (f->cr_partition == p)
-            bl_gather_account(engine, part, &g->cr, &g->cr_item, f->cr_hash,
-                              t->credit_account_id);
-        if (f->id_partition == p) {
-            g->id_slot = bl_index_walk(&engine->transfers_records, g->id_slot, t->id);
-            g->id_prev = bl_map_put(&part->transfer_items, f->id_hash, t->id, item);
-        }
+}
+
+/* Ids, stage 2: read the bucket head (now cached) into the slot field and prefetch the record
+ * it names. */
+static inline __attribute__((always_inline)) void
+bl_gather_ids_heads(bl_engine_t *engine, bl_partition_t *part, const bl_lookup_t *l) {
+    bl_fact_t *g = &part->found[l->item];
+    switch (l->role) {
+    case BL_LOOKUP_ACCOUNT_ID:
+        g->id_slot = bl_index_head(&part->accounts, l->hash);
+        if (g->id_slot != BL_SLOT_NONE) __builtin_prefetch(&engine->accounts[g->id_slot]);
         break;
-    }
-    case BL_ITEM_POST_VOID: {
-        const bl_transfer_t *t = event;
-        if (f->pending_partition == p) {
-            g->pending_slot =
-                bl_index_walk(&engine->transfers_records, g->pending_slot, t->pending_id);
-            g->pending_item = BL_SLOT_NONE;
-            if (g->pending_slot != BL_SLOT_NONE) {
-                bl_gather_pending(engine, part, g);
-            } else {
-                g->pending_item = bl_map_find(&part->transfer_items, f->pending_hash, t->pending_id);
-            }
-        }
-        if (f->id_partition == p) {
-            g->id_slot = bl_index_walk(&engine->transfers_records, g->id_slot, t->id);
-            g->id_prev = bl_map_put(&part->transfer_items, f->id_hash, t->id, item);
-        }
+    case BL_LOOKUP_TRANSFER_ID:
+        g->id_slot = bl_index_head(&part->transfers, l->hash);
+        if (g->id_slot != BL_SLOT_NONE) __builtin_prefetch(&engine->transfers[g->id_slot]);
         break;
-    }
-    case BL_ITEM_EXPIRY:
-        if (f->pending_partition == p) {
-            g->pending_slot = f->pending_slot;
-            bl_gather_pending(engine, part, g);
+    case BL_LOOKUP_PENDING:
+        g->pending_slot = bl_index_head(&part->transfers, l->hash);
+        if (g->pending_slot != BL_SLOT_NONE) {
+            bl_prefetch_record(&engine->transfers[g->pending_slot]);
+            __builtin_prefetch(&engine->transfer_state[g->pending_slot]);
         }
         break;
     }
 }
 
-/* Partition p's items: the route lists for p of every range, in range order. */
-static void bl_gather_items(bl_engine_t *engine, bl_partition_t *part) {
-    uint32_t n = engine->config.partitions;
-    uint32_t count = 0;
-    for (uint32_t r = 0; r < n; r++) {
-        const bl_partition_t *router = &engine->partitions[r];
-        uint32_t c = router->route_counts[part->index];
-        const uint32_t *list = &router->route_lists[(uint64_t)part->index * router->route_range];
-        for (uint32_t k = 0; k < c; k++) part->items[count++] = list[k];
+/* Ids, stage 3: follow the chain to the exact id, link earlier items, make overlay entries. */
+static inline __attribute__((always_inline)) void
+bl_gather_ids_resolve(bl_engine_t *engine, bl_partition_t *part, const bl_lookup_t *l) {
+    bl_fact_t *g = &part->found[l->item];
+    const void *event = engine->block.items[l->item];
+    switch (l->role) {
+    case BL_LOOKUP_ACCOUNT_ID: {
+        bl_u128_t id = ((const bl_account_t *)event)->id;
+        g->id_slot = bl_index_walk(&engine->accounts_records, g->id_slot, id);
+        g->id_prev = bl_map_put(&part->account_items, l->hash, id, l->item);
+        break;
     }
-    part->items_count = count;
+    case BL_LOOKUP_TRANSFER_ID: {
+        bl_u128_t id = ((const bl_transfer_t *)event)->id;
+        g->id_slot = bl_index_walk(&engine->transfers_records, g->id_slot, id);
+        g->id_prev = bl_map_put(&part->transfer_items, l->hash, id, l->item);
+        break;
+    }
+    case BL_LOOKUP_PENDING: {
+        bl_u128_t id = ((const bl_transfer_t *)event)->pending_id;
+        g->pending_slot = bl_index_walk(&engine->transfers_records, g->pending_slot, id);
+        g->pending_item = BL_SLOT_NONE;
+        if (g->pending_slot != BL_SLOT_NONE) {
+            bl_gather_pending(engine, part, g);
+        } else {
+            g->pending_item = bl_map_find(&part->transfer_items, l->hash, id);
+        }
+        break;
+    }
+    case BL_LOOKUP_EXPIRY:
+        g->pending_slot = (uint32_t)l->hash;
+        bl_gather_pending(engine, part, g);
+        break;
+    }
+}
+
+/* The found fields of a transfer's debit or credit account, by offset rather than by a
+ * branch: debits and credits alternate in the list, and a branch would follow them. */
+_Static_assert(offsetof(bl_fact_t, cr) - offsetof(bl_fact_t, dr) ==
+                   offsetof(bl_fact_t, cr_item) - offsetof(bl_fact_t, dr_item),
+               "credit fields sit as far from the debit fields");
+static inline uint32_t *bl_gather_side(bl_fact_t *g, size_t debit_field, uint32_t side) {
+    size_t step = offsetof(bl_fact_t, cr) - offsetof(bl_fact_t, dr);
+    return (uint32_t *)((uint8_t *)g + debit_field + side * step);
+}
+
+/* Accounts, stage 1: prefetch the bucket. */
+static inline __attribute__((always_inline)) void
+bl_gather_accounts_buckets(bl_engine_t *engine, bl_partition_t *part, const bl_lookup_t *l) {
+    (void)engine;
+    bl_index_prefetch(&part->accounts, l->hash);
+}
+
+/* Accounts, stage 2: read the bucket head, prefetch the record and its block mark. */
+static inline __attribute__((always_inline)) void
+bl_gather_accounts_heads(bl_engine_t *engine, bl_partition_t *part, const bl_lookup_t *l) {
+    uint32_t head = bl_index_head(&part->accounts, l->hash);
+    *bl_gather_side(&part->found[l->item], offsetof(bl_fact_t, dr), l->role) = head;
+    if (head != BL_SLOT_NONE) bl_prefetch_account(engine, head);
+}
+
+/* Accounts, stage 3: the account's overlay entry if it is in the table, else the latest
+ * create_accounts item of the block before this one with its id. The map holds the latest of
+ * the whole block (the ids round is done); id_prev links each to the one before. */
+static inline __attribute__((always_inline)) void
+bl_gather_accounts_resolve(bl_engine_t *engine, bl_partition_t *part, const bl_lookup_t *l) {
+    bl_fact_t *g = &part->found[l->item];
+    const bl_transfer_t *t = engine->block.items[l->item];
+    _Static_assert(offsetof(bl_transfer_t, credit_account_id) ==
+                       offsetof(bl_transfer_t, debit_account_id) + sizeof(bl_u128_t),
+                   "the credit account id follows the debit account id");
+    bl_u128_t id;
+    memcpy(&id, (const uint8_t *)t + offsetof(bl_transfer_t, debit_account_id) +
+                    l->role * sizeof(bl_u128_t), sizeof(id));
+    uint32_t *ov = bl_gather_side(g, offsetof(bl_fact_t, dr), l->role);
+    uint32_t *item = bl_gather_side(g, offsetof(bl_fact_t, dr_item), l->role);
+    uint32_t slot = bl_index_walk(&engine->accounts_records, *ov, id);
+    *item = BL_SLOT_NONE;
+    if (slot != BL_SLOT_NONE) {
+        *ov = bl_gather_overlay_account(engine, part, slot);
+        return;
+    }
+    *ov = BL_SLOT_NONE;
+    uint32_t j = bl_map_find(&part->account_items, l->hash, id);
+    while (j != BL_SLOT_NONE && j > l->item) j = part->found[j].id_prev;
+    *item = j;
+}
+
+/* Runs a round's three stages over `count` lookups, BL_GATHER_DISTANCE apart (a macro, so
+ * each round's stages are inlined). */
+#define BL_GATHER_PIPELINE(engine, part, lookups, count, buckets, heads, resolve)             \
+    do {                                                                                     \
+        const uint32_t d_ = BL_GATHER_DISTANCE;                                              \
+        for (uint32_t j_ = 0; j_ < (count) + 2 * d_; j_++) {                                 \
+            if (j_ < (count)) buckets((engine), (part), &(lookups)[j_]);                     \
+            if (j_ >= d_ && j_ - d_ < (count)) heads((engine), (part), &(lookups)[j_ - d_]); \
+            if (j_ >= 2 * d_) resolve((engine), (part), &(lookups)[j_ - 2 * d_]);            \
+        }                                                                                    \
+    } while (0)
+
+/* Partition p's lookups on `list`: the route lists for p of every range, in range order (with
+ * one range, its list as it is). */
+static const bl_lookup_t *bl_gather_lookups(bl_engine_t *engine, bl_partition_t *part,
+                                            uint32_t list, uint32_t *count) {
+    uint32_t n = engine->config.partitions, q = part->index;
+    const bl_partition_t *routers = engine->partitions;
+    const uint64_t at = (uint64_t)q * BL_LOOKUP_LISTS + list;
+    if (n == 1) {
+        *count = routers[0].route_counts[q][list];
+        return &routers[0].route_lists[at * routers[0].route_capacity];
+    }
+    bl_lookup_t *out = part->lookups[list];
+    uint32_t c = 0;
+    for (uint32_t r = 0; r < n; r++) {
+        uint32_t rc = routers[r].route_counts[q][list];
+        memcpy(&out[c], &routers[r].route_lists[at * routers[r].route_capacity],
+               rc * sizeof(bl_lookup_t));
+        c += rc;
+    }
+    *count = c;
+    return out;
 }
 
 void bl_gather_first(bl_engine_t *engine, uint32_t p) {
-    bl_block_t *block = &engine->block;
     bl_partition_t *part = &engine->partitions[p];
     part->overlay_count = 0;
     part->pending_count = 0;
     bl_map_t *maps[] = BL_PARTITION_MAPS(part);
     for (size_t m = 0; m < BL_ARRAY_LEN(maps); m++) bl_map_clear(maps[m]);
-    bl_gather_items(engine, part);
 
-    const uint32_t *items = part->items;
-    uint32_t n = part->items_count;
-    const uint32_t d = BL_GATHER_DISTANCE;
-    for (uint32_t j = 0; j < n + 2 * d; j++) {
-        if (j < n) bl_gather_stage_buckets(engine, part, &block->facts[items[j]]);
-        if (j >= d && j - d < n) {
-            uint32_t i = items[j - d];
-            bl_gather_stage_heads(engine, part, &block->facts[i], &part->found[i]);
-        }
-        if (j >= 2 * d) {
-            uint32_t i = items[j - 2 * d];
-            bl_gather_stage_resolve(engine, part, &block->facts[i], &part->found[i],
-                                    block->items[i], i);
-        }
-    }
+    uint32_t count;
+    const bl_lookup_t *ids = bl_gather_lookups(engine, part, BL_LOOKUP_IDS, &count);
+    BL_GATHER_PIPELINE(engine, part, ids, count, bl_gather_ids_buckets, bl_gather_ids_heads,
+                       bl_gather_ids_resolve);
+    const bl_lookup_t *accounts = bl_gather_lookups(engine, part, BL_LOOKUP_ACCOUNTS, &count);
+    BL_GATHER_PIPELINE(engine, part, accounts, count, bl_gather_accounts_buckets,
+                       bl_gather_accounts_heads, bl_gather_accounts_resolve);
 }
 
 /* ------------------------------------------------------------------------------------------ */

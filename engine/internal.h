@@ -413,6 +413,24 @@ typedef struct bl_fact {
     uint8_t pending_partition;
 } bl_fact_t;
 
+/* An id route gives to the partition that owns it, for gather. Two lists: ids (an item's own
+ * id, and the pending transfer a post, void or expiry names) and accounts (a transfer's debit
+ * or credit account; role is the side). */
+enum { BL_LOOKUP_IDS = 0, BL_LOOKUP_ACCOUNTS = 1, BL_LOOKUP_LISTS = 2 };
+enum {
+    BL_LOOKUP_ACCOUNT_ID = 0,  /* a create_accounts item's id */
+    BL_LOOKUP_TRANSFER_ID = 1, /* a create_transfers item's id */
+    BL_LOOKUP_PENDING = 2,     /* the pending_id of a post or void */
+    BL_LOOKUP_EXPIRY = 3,      /* the pending transfer of an expiry; hash is its slot */
+};
+enum { BL_SIDE_DEBIT = 0, BL_SIDE_CREDIT = 1 };
+
+typedef struct bl_lookup {
+    uint64_t hash;
+    uint32_t item;
+    uint32_t role;
+} bl_lookup_t;
+
 /* One change to decide's state inside a linked chain, undone if the chain fails. */
 enum {
     BL_UNDO_BALANCES = 1,    /* overlay account `index` had `balances` */
@@ -502,17 +520,18 @@ typedef struct bl_partition {
     bl_index_t transfers;
     bl_u128_t digest; /* sum of this partition's records' hashes, mod 2^128 */
     uint32_t index;
-    /* Route's output (this partition routes a range of the items): for each partition q, the
-     * items of the range in which q owns an id, at route_lists + q * route_range. */
-    uint32_t *route_lists;
-    uint32_t route_range;
-    uint32_t route_counts[BL_PARTITIONS_MAX];
-    /* Gather's input and output: the items in which this partition owns an id, in order, and
-     * per item the facts it found (only the fields of the ids it owns are written). Each
-     * partition writes only its own arrays, so no cache line is shared between them; decide's
-     * merge (bl_gather_merge) takes every field from the partition that owns it. */
-    uint32_t *items;
-    uint32_t items_count;
+    /* Route's output (this partition routes a range of the items): for each partition q and
+     * list, the lookups of the range that q owns, at route_lists + (q * BL_LOOKUP_LISTS +
+     * list) * route_capacity (an item makes at most 2 lookups per list). */
+    bl_lookup_t *route_lists;
+    uint32_t route_capacity;
+    uint32_t route_counts[BL_PARTITIONS_MAX][BL_LOOKUP_LISTS];
+    /* Gather's input and output: per list, this partition's lookups of every range, in item
+     * order (2 x events_max each), and per item the facts it found (only the fields of the
+     * ids it owns are written). Each partition writes only its own arrays, so no cache line
+     * is shared between them; decide's merge (bl_gather_merge) takes every field from the
+     * partition that owns it. */
+    bl_lookup_t *lookups[BL_LOOKUP_LISTS];
     bl_fact_t *found;
     /* Gather's per-pass state. */
     bl_map_t pending_slots;   /* pending transfer slot -> overlay_pending index */
