@@ -334,6 +334,9 @@ int bl_engine_block_execute(bl_engine_t *e, uint64_t timestamp, bl_request_t *re
     bl_block_t *block = &e->block;
     block->timestamp = timestamp;
     block->timestamp_next = timestamp;
+    uint64_t events = 0;
+    for (uint32_t r = 0; r < requests_count; r++) events += requests[r].count;
+    bl_workers_block_begin(e, events);
 
     bl_engine_expire(e);
 
@@ -369,6 +372,7 @@ int bl_engine_block_execute(bl_engine_t *e, uint64_t timestamp, bl_request_t *re
         e->stats.events += count;
     }
 
+    bl_workers_block_end(e);
     e->timestamp_last = block->timestamp_next > timestamp ? block->timestamp_next - 1 : timestamp;
     e->stats.blocks++;
     return 0;

@@ -613,6 +613,7 @@ struct bl_engine {
     bl_block_t block;
     bl_worker_t *workers; /* with config.partition_threads, one per partition (threads for
                              1..N-1; partition 0 runs on the driver), else NULL */
+    atomic_uint in_block; /* set by the driver while it runs a block (workers.c) */
     bl_engine_stats_t stats;
     bl_engine_memory_t memory;
 };
@@ -653,6 +654,10 @@ void bl_apply(bl_engine_t *engine, uint32_t p);
 void bl_engine_step(bl_engine_t *engine, bl_step_t step);
 int bl_workers_start(bl_engine_t *engine);
 void bl_workers_stop(bl_engine_t *engine);
+/* Around each block of `events` requests' events: if the block is large enough to run its
+ * steps on the partition threads, they spin rather than park between its steps. */
+void bl_workers_block_begin(bl_engine_t *engine, uint64_t events);
+void bl_workers_block_end(bl_engine_t *engine);
 /* Apply's last step: appends the block's transfers and balance entries to the lists of the
  * accounts partition p owns. */
 void bl_history_apply(bl_engine_t *engine, uint32_t p);

@@ -87,11 +87,16 @@ uint32_t bl_ring_pop(bl_ring_t *ring, uint64_t *items, uint32_t max) {
     return count;
 }
 
-/* Waits until `ready` says the ring allows progress: spins, then parks on `parked`. */
+static bool bl_ring_busy(const bl_ring_t *ring) {
+    return ring->busy != NULL && atomic_load_explicit(ring->busy, memory_order_relaxed) != 0;
+}
+
+/* Waits until `ready` says the ring allows progress: spins (for spin_ns, and while the ring's
+ * busy word is set), then parks on `parked`. Every wake-up starts a new spin. */
 static void bl_ring_wait(bl_ring_t *ring, atomic_uint *parked, bool (*ready)(bl_ring_t *)) {
     uint64_t spin_until = bl_ring_now_ns() + ring->spin_ns;
     while (!ready(ring)) {
-        if (bl_ring_now_ns() < spin_until) {
+        if (bl_ring_busy(ring) || bl_ring_now_ns() < spin_until) {
             __builtin_ia32_pause();
             continue;
         }
@@ -103,7 +108,12 @@ static void bl_ring_wait(bl_ring_t *ring, atomic_uint *parked, bool (*ready)(bl_
         }
         bl_futex_wait(parked, 1);
         atomic_store_explicit(parked, 0, memory_order_relaxed);
+        spin_until = bl_ring_now_ns() + ring->spin_ns;
     }
+}
+
+void bl_ring_nudge(bl_ring_t *ring) {
+    bl_ring_wake(&ring->consumer_parked);
 }
 
 static bool bl_ring_has_room(bl_ring_t *ring) {

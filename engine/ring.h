@@ -13,7 +13,11 @@
  * it sets its `parked` word and re-checks the ring; the other side, after publishing, reads
  * the word and wakes it only if it is set. Both the store-then-load on each side are
  * sequentially consistent, so one of them always sees the other: no wake-up is lost, and no
- * system call is made while both sides are busy.
+ * system call is made while both sides are busy. A ring may name a `busy` word: while it is
+ * non-zero, a waiting side keeps spinning past spin_ns (the engine sets it for the length of
+ * a block, whose next step is due within the block, and only where every partition thread has
+ * a CPU of its own). bl_ring_nudge wakes a parked consumer with nothing to pop, so that it is
+ * spinning, not parked, when the item comes.
  *
  * Thread ownership: bl_ring_push* from one producer thread, bl_ring_pop* from one consumer
  * thread, for the ring's whole life.
@@ -38,6 +42,7 @@ typedef struct bl_ring {
     _Alignas(BL_RING_CACHE_LINE) uint64_t *slots;
     uint64_t mask;
     uint64_t spin_ns;
+    const atomic_uint *busy; /* NULL, or: keep spinning while non-zero */
 } bl_ring_t;
 
 /* capacity: a power of two, 2..2^30. spin_ns: how long a waiting side spins before parking
@@ -54,5 +59,8 @@ void bl_ring_push_all(bl_ring_t *ring, const uint64_t *items, uint32_t n);
 uint32_t bl_ring_pop(bl_ring_t *ring, uint64_t *items, uint32_t max);
 /* Consumer: pops at least one item, waiting (spin, then park) while the ring is empty. */
 uint32_t bl_ring_pop_wait(bl_ring_t *ring, uint64_t *items, uint32_t max);
+
+/* Producer: wakes the consumer if it is parked (it then spins for an item a while). */
+void bl_ring_nudge(bl_ring_t *ring);
 
 #endif /* BALLAST_ENGINE_RING_H */

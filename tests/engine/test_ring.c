@@ -4,12 +4,15 @@
  * a small ring in random batch sizes: every item arrives, once, in order. Phases where the
  * consumer or the producer is slow make the other side fill or drain the ring and park, so
  * the futex paths run too. Items: BL_RING_ITEMS (default 200 M; a tenth under sanitizers).
+ * Last, the busy word that keeps a waiting side spinning, and the nudge that wakes it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -99,11 +102,64 @@ static void test_ring_two_threads(void **state) {
     bl_ring_deinit(&s.ring);
 }
 
+/* The busy word and the nudge. A consumer waits on an empty ring with a 1 ms spin: while
+ * the busy word is set it is still spinning (not parked) well past its spin; cleared, it
+ * parks; a nudge wakes it without an item (with the word set again, it stays awake); cleared
+ * again, it parks again; an item then ends its wait. */
+typedef struct {
+    bl_ring_t ring;
+    atomic_uint busy;
+    uint64_t popped;
+} busy_state_t;
+
+static void *busy_consumer_main(void *arg) {
+    busy_state_t *b = arg;
+    uint64_t item;
+    bl_ring_pop_wait(&b->ring, &item, 1);
+    b->popped = item;
+    return NULL;
+}
+
+static bool busy_parked_within(busy_state_t *b, unsigned ms) {
+    for (unsigned i = 0; i < ms; i++) {
+        if (atomic_load(&b->ring.consumer_parked)) return true;
+        usleep(1000);
+    }
+    return atomic_load(&b->ring.consumer_parked) != 0;
+}
+
+static void test_ring_busy_and_nudge(void **state) {
+    (void)state;
+    busy_state_t b = {.popped = 0};
+    assert_int_equal(bl_ring_init(&b.ring, 4, 1000 * 1000), 0);
+    atomic_init(&b.busy, 1);
+    b.ring.busy = &b.busy;
+    pthread_t consumer;
+    assert_int_equal(pthread_create(&consumer, NULL, busy_consumer_main, &b), 0);
+    usleep(30 * 1000); /* 30 spins' worth */
+    assert_false(atomic_load(&b.ring.consumer_parked));
+    atomic_store(&b.busy, 0);
+    assert_true(busy_parked_within(&b, 2000));
+    atomic_store(&b.busy, 1);
+    bl_ring_nudge(&b.ring);
+    usleep(30 * 1000);
+    assert_false(atomic_load(&b.ring.consumer_parked)); /* woken, and spinning while busy */
+    atomic_store(&b.busy, 0);
+    assert_true(busy_parked_within(&b, 2000)); /* nothing came: parked again */
+    assert_int_equal(b.popped, 0);
+    uint64_t item = 42;
+    bl_ring_push_all(&b.ring, &item, 1);
+    assert_int_equal(pthread_join(consumer, NULL), 0);
+    assert_int_equal(b.popped, 42);
+    bl_ring_deinit(&b.ring);
+}
+
 int main(void) {
     seed_init("test_ring");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ring_single_thread),
         cmocka_unit_test(test_ring_two_threads),
+        cmocka_unit_test(test_ring_busy_and_nudge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
