@@ -209,6 +209,7 @@ int bl_engine_create(bl_engine_t **out, const bl_engine_config_t *config) {
     e->memory.per_transfer_bytes = transfers_bytes / c.transfers_max;
     e->memory.block_bytes = block_bytes;
     e->memory.total_bytes = accounts_bytes + transfers_bytes + block_bytes;
+    bl_prefault_init(e);
     if (c.partition_threads) {
         int rc_threads = bl_workers_start(e);
         if (rc_threads != 0) {
@@ -274,6 +275,7 @@ static void bl_engine_pass(bl_engine_t *e, bl_pass_t pass, bl_request_t *request
     if (block->has_post_void) bl_engine_step(e, BL_STEP_GATHER_SECOND);
     bl_gather_merge(e);
     uint64_t t1 = bl_clock_ns();
+    bl_workers_prefault_begin(e);
     if (pass == BL_PASS_EXPIRIES) {
         bl_decide_expiries(e);
     } else {

@@ -574,7 +574,30 @@ typedef enum {
     BL_STEP_GATHER_FIRST = 2,
     BL_STEP_GATHER_SECOND = 3,
     BL_STEP_APPLY = 4,
+    BL_STEP_PREFAULT = 5, /* the last partition thread only, while the driver decides */
 } bl_step_t;
+
+/* A region of memory the state grows into (prefault.c): its frontier is the account or
+ * transfer slot count times `unit`, or a bump offset (`used`, in units). */
+enum { BL_PREFAULT_ACCOUNTS = 1, BL_PREFAULT_TRANSFERS = 2, BL_PREFAULT_BUMP = 3 };
+#define BL_PREFAULT_REGIONS (7 + BL_POOLS + 2 * BL_KEYS_KINDS * BL_KEY_FIELDS)
+
+typedef struct bl_prefault_region {
+    void *base;
+    uint64_t bytes; /* reserved */
+    const _Atomic uint64_t *used;
+    uint64_t want; /* bytes from base to have committed: set by the driver before the step */
+    uint64_t done; /* bytes from base committed so far: the prefaulting thread's */
+    uint32_t unit;
+    uint8_t by;
+} bl_prefault_region_t;
+
+typedef struct bl_prefault {
+    bl_prefault_region_t regions[BL_PREFAULT_REGIONS];
+    uint32_t count;
+    bool off;     /* the kernel refused once: stop asking */
+    bool running; /* a step is out on a thread */
+} bl_prefault_t;
 
 typedef struct bl_worker {
     bl_ring_t commands; /* driver -> partition: the step to run */
@@ -614,6 +637,7 @@ struct bl_engine {
     bl_worker_t *workers; /* with config.partition_threads, one per partition (threads for
                              1..N-1; partition 0 runs on the driver), else NULL */
     atomic_uint in_block; /* set by the driver while it runs a block (workers.c) */
+    bl_prefault_t prefault;
     bl_engine_stats_t stats;
     bl_engine_memory_t memory;
 };
@@ -654,6 +678,14 @@ void bl_apply(bl_engine_t *engine, uint32_t p);
 void bl_engine_step(bl_engine_t *engine, bl_step_t step);
 int bl_workers_start(bl_engine_t *engine);
 void bl_workers_stop(bl_engine_t *engine);
+/* Prefault (prefault.c): the regions, registered once the tables exist; the driver's plan of
+ * how far each may grow before the next decide; the step that commits it. */
+void bl_prefault_init(bl_engine_t *engine);
+void bl_prefault_plan(bl_engine_t *engine);
+void bl_prefault_run(bl_engine_t *engine);
+/* Before decide: hands the prefault step to the last partition thread (the next step takes
+ * its return). */
+void bl_workers_prefault_begin(bl_engine_t *engine);
 /* Around each block of `events` requests' events: if the block is large enough to run its
  * steps on the partition threads, they spin rather than park between its steps. */
 void bl_workers_block_begin(bl_engine_t *engine, uint64_t events);

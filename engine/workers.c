@@ -57,6 +57,7 @@ static void bl_step_run(bl_engine_t *e, uint32_t step, uint32_t p) {
     case BL_STEP_GATHER_FIRST: bl_gather_first(e, p); break;
     case BL_STEP_GATHER_SECOND: bl_gather_second(e, p); break;
     case BL_STEP_APPLY: bl_apply(e, p); break;
+    case BL_STEP_PREFAULT: bl_prefault_run(e); break;
     default: BL_ASSERT(!"unknown step");
     }
 }
@@ -73,6 +74,28 @@ static void *bl_worker_main(void *arg) {
     return NULL;
 }
 
+/* Decide leaves the last partition thread idle: it commits the memory apply is about to
+ * write into (prefault.c), then takes apply's step from its ring, queued behind. */
+void bl_workers_prefault_begin(bl_engine_t *e) {
+    uint32_t n = e->config.partitions;
+    if (e->workers == NULL || n < 2 || e->prefault.off ||
+        e->block.items_count < e->config.threads_items_min)
+        return;
+    bl_prefault_plan(e);
+    uint64_t item = BL_STEP_PREFAULT;
+    bl_ring_push_all(&e->workers[n - 1].commands, &item, 1);
+    e->prefault.running = true;
+}
+
+/* Takes the prefault step's return from the last thread, once it is back. */
+static void bl_workers_prefault_join(bl_engine_t *e) {
+    if (!e->prefault.running) return;
+    uint64_t done;
+    bl_ring_pop_wait(&e->workers[e->config.partitions - 1].done, &done, 1);
+    BL_ASSERT(done == BL_STEP_PREFAULT);
+    e->prefault.running = false;
+}
+
 void bl_engine_step(bl_engine_t *e, bl_step_t step) {
     uint32_t n = e->config.partitions;
     /* A small block costs less than waking the partition threads (tens of microseconds when
@@ -80,12 +103,14 @@ void bl_engine_step(bl_engine_t *e, bl_step_t step) {
      * ring, so each partition's state is still touched by one thread at a time, in an order
      * the rings' release and acquire make visible. */
     if (e->workers == NULL || e->block.items_count < e->config.threads_items_min) {
+        if (e->workers != NULL) bl_workers_prefault_join(e);
         for (uint32_t p = 0; p < n; p++) bl_step_run(e, step, p);
         return;
     }
     uint64_t item = step;
     for (uint32_t p = 1; p < n; p++) bl_ring_push_all(&e->workers[p].commands, &item, 1);
     bl_step_run(e, step, 0);
+    bl_workers_prefault_join(e); /* the last thread ran it before this step */
     for (uint32_t p = 1; p < n; p++) {
         uint64_t done;
         bl_ring_pop_wait(&e->workers[p].done, &done, 1);
