@@ -54,7 +54,7 @@ test)
     (cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
         ctest --output-on-failure -j "$JOBS")
     build build-tsan -DBL_TSAN=ON
-    (cd build-tsan && ctest --output-on-failure -j "$JOBS" -R 'test_ring|test_node|test_server|test_transfers|test_history|test_query|test_differential')
+    (cd build-tsan && ctest --output-on-failure -j "$JOBS" -R 'test_ring|test_prefault|test_node|test_server|test_transfers|test_history|test_query|test_differential')
     build build-fuzz -DBL_FUZZ=ON -DCMAKE_C_COMPILER=clang
     for target in fuzz_frame fuzz_engine; do
         scratch=$(mktemp -d)
