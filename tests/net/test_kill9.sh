@@ -43,10 +43,11 @@ found=$("$ballast" lookup-transfer --addr "$addr" --json "${acked[@]}" | wc -l)
 [ "$found" -eq ${#acked[@]} ] || fail "$found of ${#acked[@]} acknowledged transfers after kill -9"
 after=$("$ballast" status --addr "$addr" | sed -n 's/^state_digest //p')
 [ "$after" = "$digest" ] || fail "digest $after after restart, $digest before"
-"$ballast" lookup-transfer --addr "$addr" 120 | grep -q "amount 120" || fail "transfer 120 fields"
+grep -q "amount 120" <<< "$("$ballast" lookup-transfer --addr "$addr" 120)" ||
+    fail "transfer 120 fields"
 repl=$(printf 'lookup-transfer 120\nbogus\nstatus\nquit\n' | "$ballast" repl --addr "$addr" 2>/dev/null)
-echo "$repl" | grep -q "amount 120" || fail "repl lookup: $repl"
-echo "$repl" | grep -q "state_digest $digest" || fail "repl status: $repl"
+grep -q "amount 120" <<< "$repl" || fail "repl lookup: $repl"
+grep -q "state_digest $digest" <<< "$repl" || fail "repl status: $repl"
 # History: account 1 is in every transfer with id % 3 of 0 (debit) or 2 (credit).
 history_check() { # $1: when
     local want=0 want_credits=0 id
@@ -60,7 +61,7 @@ history_check() { # $1: when
     credits=$("$ballast" history --addr "$addr" --json --credits 1 | grep -c '"credit_account_id":"1"')
     [ "$credits" -eq "$want_credits" ] || fail "$1: $credits credits of account 1"
     balances=$("$ballast" balances --addr "$addr" --json --reversed --limit 1 1)
-    echo "$balances" | grep -q "\"debits_posted\":\"$(lookup_debits 1)\"" ||
+    grep -q "\"debits_posted\":\"$(lookup_debits 1)\"" <<< "$balances" ||
         fail "$1: latest balance entry $balances"
 }
 lookup_debits() {

@@ -17,7 +17,7 @@ cleanup() { [ -n "$server_pid" ] && kill -9 "$server_pid" 2>/dev/null; rm -rf "$
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 num() { echo "$json" | sed -n "s/.*\"$1\":\([0-9][0-9.]*\).*/\1/p"; } # keys are unique
-is() { echo "$json" | grep -q "\"$1\":$2" || fail "$1 is not $2 in: $json"; }
+is() { grep -q "\"$1\":$2" <<< "$json" || fail "$1 is not $2 in: $json"; }
 
 # 1. A throwaway server, every shape at once.
 json=$("$ballast" bench --dir "$work" --accounts 1000 --transfers 20000 --clients 2 \
@@ -27,7 +27,7 @@ json=$("$ballast" bench --dir "$work" --accounts 1000 --transfers 20000 --client
 for key in seed id_prefix server addr partitions batch_size clients inflight accounts_per_s \
     transfers_per_s transfers_seconds latency_us p50 p90 p99 p99_9 max per_second results \
     account_results requests ledgers zero_balance totals_match sample_matched verified; do
-    echo "$json" | grep -q "\"$key\":" || fail "no $key in: $json"
+    grep -q "\"$key\":" <<< "$json" || fail "no $key in: $json"
 done
 is server '"local"'
 is partitions 1
@@ -62,12 +62,12 @@ ok=$(echo "$json" | sed -n 's/.*"results":{"ok":\([0-9]*\)}.*/\1/p')
 linked=$(num linked_events)
 [ "$linked" -ge 1500 ] && [ "$linked" -le 2500 ] || fail "$linked linked events, expected ~2000"
 [ "$(num linked_chains)" -gt 0 ] || fail "no linked chains"
-echo "$json" | grep -q '"lookup_accounts":{"ok":[1-9]' || fail "no lookup_accounts: $json"
+grep -q '"lookup_accounts":{"ok":[1-9]' <<< "$json" || fail "no lookup_accounts: $json"
 echo "$json" | grep -Eq '"get_account_transfers":\{"(ok|bad_op)"' ||
     fail "no get_account_transfers: $json"
 is query_mismatches 0
 ls -d "$work"/ballast-bench-* 2> /dev/null && fail "the throwaway data directory is left"
-head -1 "$work/samples.csv" | grep -q '^elapsed_s,transfers_acked,transfers_per_s' ||
+grep -q '^elapsed_s,transfers_acked,transfers_per_s' <<< "$(head -1 "$work/samples.csv")" ||
     fail "csv header"
 [ "$(wc -l < "$work/samples.csv")" -ge 2 ] || fail "no csv samples"
 
@@ -80,13 +80,13 @@ for args in "--batch-size 0" "--batch-size 8193" "--clients 0" "--inflight 65" \
     rc=$?
     set -e
     [ $rc -eq 2 ] || fail "bench $args exited $rc: $msg"
-    echo "$msg" | grep -q "ballast bench" || fail "bench $args: no message: $msg"
+    grep -q "ballast bench" <<< "$msg" || fail "bench $args: no message: $msg"
 done
 help=$("$ballast" bench --help)
 for option in addr dir partitions accounts transfers batch-size clients inflight timeout zipf \
     hot-fraction pending-fraction linked-fraction chain-length query-fraction seed \
     verify-sample json csv; do
-    echo "$help" | grep -q -- "--$option" || fail "--help does not list --$option"
+    grep -q -- "--$option" <<< "$help" || fail "--help does not list --$option"
 done
 
 # 3. A running server, twice with the same seed.

@@ -15,7 +15,7 @@ dir=$(echo "$out" | sed -n 's/^data directory kept: //p')
 digest=$(echo "$out" | sed -n 's/^state_digest \([0-9a-f]*\) .*/\1/p')
 [ -d "$dir" ] && [ -n "$digest" ] || fail "bench_wal did not leave a data directory: $out"
 
-"$tool" verify "$dir" | grep -q "checksums, chain and hashes verified" || fail "verify"
+grep -q "checksums, chain and hashes verified" <<< "$("$tool" verify "$dir")" || fail "verify"
 for n in 1 8; do
     got=$("$tool" replay --partitions $n "$dir" | sed -n 's/^state_digest //p')
     [ "$got" = "$digest" ] || fail "replay with $n partitions: digest $got, node said $digest"
@@ -36,5 +36,5 @@ set +e
 msg=$("$tool" verify "$dir" 2>&1); rc=$?
 set -e
 [ $rc -eq 1 ] || fail "verify of a corrupt log exited $rc: $msg"
-echo "$msg" | grep -q "log corrupt" || fail "no corruption message: $msg"
+grep -q "log corrupt" <<< "$msg" || fail "no corruption message: $msg"
 echo "1 passed, 0 failed"
