@@ -48,6 +48,7 @@ static int bl_block_init(bl_block_t *block, uint32_t events_max, uint32_t partit
         {(void **)&block->items, n * sizeof(void *)},
         {(void **)&block->facts, n * sizeof(bl_fact_t)},
         {(void **)&block->item_slot, n * sizeof(uint32_t)},
+        {(void **)&block->request_first, (n + 1) * sizeof(uint32_t)},
         /* a range per partition and one for decide: any partition may own every account */
         {(void **)&block->overlay, (partitions + 1ull) * 2 * n * sizeof(bl_overlay_account_t)},
         {(void **)&block->pending, partitions * n * sizeof(bl_overlay_pending_t)},
@@ -271,6 +272,11 @@ static void bl_engine_pass(bl_engine_t *e, bl_pass_t pass, bl_request_t *request
 
     uint64_t t0 = bl_clock_ns();
     bl_engine_step(e, BL_STEP_ROUTE);
+    if (pass == BL_PASS_REQUESTS) {
+        block->has_post_void = false;
+        for (uint32_t p = 0; p < e->config.partitions; p++)
+            block->has_post_void |= e->partitions[p].route_post_void;
+    }
     bl_engine_step(e, BL_STEP_GATHER_FIRST);
     if (block->has_post_void) bl_engine_step(e, BL_STEP_GATHER_SECOND);
     bl_gather_merge(e);
@@ -307,6 +313,7 @@ static void bl_engine_expire(bl_engine_t *e) {
         }
         if (count == 0) return;
         block->items_count = count;
+        block->requests_count = 0;
         block->has_post_void = true;
         uint64_t before = block->timestamp_next;
         bl_engine_pass(e, BL_PASS_EXPIRIES, NULL, 0);
@@ -344,32 +351,14 @@ int bl_engine_block_execute(bl_engine_t *e, uint64_t timestamp, bl_request_t *re
 
     if (requests_count > 0) {
         uint32_t count = 0;
-        bool post_void = false;
         for (uint32_t r = 0; r < requests_count; r++) {
-            const bl_request_t *req = &requests[r];
-            for (uint32_t i = 0; i < req->count; i++, count++) {
-                bl_fact_t *f = &block->facts[count];
-                if (req->op == BL_OP_CREATE_ACCOUNTS) {
-                    block->items[count] = (const bl_account_t *)req->events + i;
-                    f->kind = BL_ITEM_ACCOUNT;
-                    continue;
-                }
-                const bl_transfer_t *t = (const bl_transfer_t *)req->events + i;
-                block->items[count] = t;
-                uint32_t kinds = t->flags & (BL_TRANSFER_PENDING | BL_TRANSFER_POST_PENDING |
-                                             BL_TRANSFER_VOID_PENDING);
-                if (kinds & (kinds - 1)) {
-                    f->kind = BL_ITEM_INVALID;
-                } else if (kinds & (BL_TRANSFER_POST_PENDING | BL_TRANSFER_VOID_PENDING)) {
-                    f->kind = BL_ITEM_POST_VOID;
-                    post_void = true;
-                } else {
-                    f->kind = BL_ITEM_TRANSFER;
-                }
-            }
+            block->request_first[r] = count;
+            count += requests[r].count;
         }
+        block->request_first[requests_count] = count;
+        block->requests = requests;
+        block->requests_count = requests_count;
         block->items_count = count;
-        block->has_post_void = post_void;
         bl_engine_pass(e, BL_PASS_REQUESTS, requests, requests_count);
         e->stats.events += count;
     }

@@ -49,14 +49,52 @@ static inline void bl_route_add(bl_partition_t *part, uint32_t list, uint8_t q, 
                       (*count)++] = (bl_lookup_t){.hash = hash, .item = i, .role = role};
 }
 
+/* The request holding item i: the last r with request_first[r] <= i. */
+static uint32_t bl_route_request(const bl_block_t *block, uint32_t i) {
+    uint32_t low = 0, high = block->requests_count - 1;
+    while (low < high) {
+        uint32_t mid = (low + high + 1) / 2;
+        if (block->request_first[mid] <= i) {
+            low = mid;
+        } else {
+            high = mid - 1;
+        }
+    }
+    return low;
+}
+
+/* The kind of a create_transfers event: which of the three lookups it needs. */
+static uint8_t bl_route_transfer_kind(const bl_transfer_t *t) {
+    uint32_t kinds =
+        t->flags & (BL_TRANSFER_PENDING | BL_TRANSFER_POST_PENDING | BL_TRANSFER_VOID_PENDING);
+    if (kinds & (kinds - 1)) return BL_ITEM_INVALID;
+    if (kinds & (BL_TRANSFER_POST_PENDING | BL_TRANSFER_VOID_PENDING)) return BL_ITEM_POST_VOID;
+    return BL_ITEM_TRANSFER;
+}
+
 void bl_gather_route(bl_engine_t *engine, uint32_t p, uint32_t begin, uint32_t end) {
     bl_block_t *block = &engine->block;
     bl_partition_t *part = &engine->partitions[p];
     uint32_t n = engine->config.partitions;
     BL_ASSERT(2 * (uint64_t)(end - begin) <= part->route_capacity);
     for (uint32_t q = 0; q < n; q++) part->route_counts[q][0] = part->route_counts[q][1] = 0;
+    part->route_post_void = false;
+    uint32_t r = begin < end && block->requests_count > 0 ? bl_route_request(block, begin) : 0;
     for (uint32_t i = begin; i < end; i++) {
         bl_fact_t *f = &block->facts[i];
+        if (block->requests_count > 0) { /* the item's event and kind, from its request */
+            while (block->request_first[r + 1] <= i) r++;
+            const bl_request_t *req = &block->requests[r];
+            uint32_t e = i - block->request_first[r];
+            if (req->op == BL_OP_CREATE_ACCOUNTS) {
+                block->items[i] = (const bl_account_t *)req->events + e;
+                f->kind = BL_ITEM_ACCOUNT;
+            } else {
+                block->items[i] = (const bl_transfer_t *)req->events + e;
+                f->kind = bl_route_transfer_kind(block->items[i]);
+                part->route_post_void |= f->kind == BL_ITEM_POST_VOID;
+            }
+        }
         f->id_slot = f->id_prev = BL_SLOT_NONE;
         f->dr = f->cr = f->dr_item = f->cr_item = BL_SLOT_NONE;
         f->pending_item = BL_SLOT_NONE;

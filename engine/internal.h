@@ -463,6 +463,12 @@ typedef struct bl_block {
     const void **items; /* the event of each item (NULL for expiries) */
     bl_fact_t *facts;   /* one per item */
     bool has_post_void; /* gather needs its second round */
+    /* A pass over requests (requests_count > 0): request r's events are items request_first[r]
+     * to request_first[r + 1] - 1; route fills in their items and kinds. An expiry pass has
+     * none: the driver sets its items' facts. */
+    const bl_request_t *requests;
+    uint32_t requests_count;
+    uint32_t *request_first; /* items_max + 1 */
 
     /* Decide's output per item: the slot of the object with the item's id as of that item
      * (created by it or by an earlier item of the block). A created account's overlay entry
@@ -506,7 +512,7 @@ typedef struct bl_block {
     uint32_t history_new_count;
 
     /* Every array above, with its size, as reserved (for release). */
-#define BL_BLOCK_ARRAYS 18
+#define BL_BLOCK_ARRAYS 19
     void *arrays[BL_BLOCK_ARRAYS];
     uint64_t sizes[BL_BLOCK_ARRAYS];
 } bl_block_t;
@@ -526,6 +532,7 @@ typedef struct bl_partition {
     bl_lookup_t *route_lists;
     uint32_t route_capacity;
     uint32_t route_counts[BL_PARTITIONS_MAX][BL_LOOKUP_LISTS];
+    bool route_post_void; /* the range holds a post or void */
     /* Gather's input and output: per list, this partition's lookups of every range, in item
      * order (2 x events_max each), and per item the facts it found (only the fields of the
      * ids it owns are written). Each partition writes only its own arrays, so no cache line
