@@ -93,15 +93,16 @@ void bl_apply(bl_engine_t *engine, uint32_t p) {
                               block->transfers_new_hash[own[j + BL_APPLY_DISTANCE]]);
         uint32_t k = own[j];
         uint32_t slot = (uint32_t)(block->transfers_base + k);
-        bl_transfer_t *t = &engine->transfers[slot];
-        *t = block->transfers_new_records[k];
+        bl_transfer_t *t = &engine->transfers[slot], record = *block->transfers_new_source[k];
+        record.timestamp = block->transfers_new_timestamp[k];
+        *t = record;
         BL_ASSERT(t->timestamp != 0 && t->amount != 0);
         uint8_t state = block->transfers_new_state[k];
         engine->transfer_state[slot] = state;
         bl_index_insert(&part->transfers, &engine->transfers_records,
                         block->transfers_new_hash[k], slot);
-        /* Hashed from decide's copy, in cache, not from the table line the store just missed. */
-        part->digest += bl_hash128(&block->transfers_new_records[k], sizeof(*t));
+        /* Hashed from the copy, not from the table line the store just missed. */
+        part->digest += bl_hash128(&record, sizeof(record));
         if (state != BL_STATE_NONE && state != BL_STATE_PENDING)
             bl_digest_pending(part, t->id, state);
     }

@@ -206,8 +206,8 @@ static const bl_transfer_t *bl_transfer_existing(bl_engine_t *engine, const bl_f
     bl_block_t *block = &engine->block;
     if (f->id_slot != BL_SLOT_NONE) return &engine->transfers[f->id_slot];
     uint32_t slot = bl_block_created(block, f->id_prev);
-    return slot != BL_SLOT_NONE ? &block->transfers_new_records[slot - block->transfers_base]
-                                : NULL;
+    return slot != BL_SLOT_NONE ? block->transfers_new_source[slot - block->transfers_base]
+                                : NULL; /* its timestamp unset: not compared */
 }
 
 /* Idempotency: does the event equal the stored transfer in every field the client set? For
@@ -224,15 +224,21 @@ static bool bl_transfer_same(const bl_transfer_t *t, const bl_transfer_t *s) {
 #undef BL_SAME_OR_RESOLVED
 }
 
-/* Takes the next transfer slot and writes the new record; the caller has checked capacity. */
+/* Takes the next transfer slot for `record` at `timestamp` (the caller has checked capacity):
+ * the record is kept by reference when it is the event, else copied. */
 static uint32_t bl_transfer_create(bl_engine_t *engine, uint32_t i, const bl_transfer_t *record,
-                                   uint32_t dr, uint32_t cr) {
+                                   uint64_t timestamp, uint32_t dr, uint32_t cr) {
     const bl_fact_t *f = &engine->block.facts[i];
     bl_block_t *block = &engine->block;
     BL_ASSERT(engine->transfers_count < engine->config.transfers_max);
     uint32_t slot = (uint32_t)engine->transfers_count++;
     uint64_t k = slot - block->transfers_base;
-    block->transfers_new_records[k] = *record;
+    if (record != block->items[i]) {
+        block->transfers_new_records[k] = *record;
+        record = &block->transfers_new_records[k];
+    }
+    block->transfers_new_source[k] = record;
+    block->transfers_new_timestamp[k] = timestamp;
     block->transfers_new_partition[k] = f->id_partition;
     block->transfers_new_hash[k] = f->id_hash;
     block->transfers_new_accounts[k][0] = dr;
@@ -283,7 +289,7 @@ static uint32_t bl_decide_post_void(bl_engine_t *engine, uint32_t i, uint64_t ti
         uint32_t slot = bl_block_created(block, f->pending_item);
         if (slot == BL_SLOT_NONE) return BL_CREATE_TRANSFER_PENDING_TRANSFER_NOT_FOUND;
         uint32_t k = (uint32_t)(slot - block->transfers_base);
-        p = &block->transfers_new_records[k];
+        p = block->transfers_new_source[k];
         state = &block->transfers_new_state[k];
         undo_kind = BL_UNDO_PENDING_NEW;
         undo_index = k;
@@ -337,7 +343,7 @@ static uint32_t bl_decide_post_void(bl_engine_t *engine, uint32_t i, uint64_t ti
     record.code = p->code;
     record.amount = amount;
     record.timestamp = timestamp;
-    uint32_t slot = bl_transfer_create(engine, i, &record, dr, cr);
+    uint32_t slot = bl_transfer_create(engine, i, &record, timestamp, dr, cr);
 
     bl_overlay_touch(block, dr);
     bl_overlay_touch(block, cr);
@@ -428,9 +434,7 @@ static uint32_t bl_decide_transfer(bl_engine_t *engine, uint32_t i, uint64_t tim
     if (engine->transfers_count >= engine->config.transfers_max)
         return BL_CREATE_TRANSFER_CAPACITY_EXHAUSTED;
 
-    bl_transfer_t record = *t;
-    record.timestamp = timestamp;
-    uint32_t slot = bl_transfer_create(engine, i, &record, dr, cr);
+    uint32_t slot = bl_transfer_create(engine, i, t, timestamp, dr, cr);
     bl_overlay_touch(block, dr);
     bl_overlay_touch(block, cr);
     if (pending) {
@@ -540,11 +544,12 @@ static void bl_decide_expiry_push(bl_engine_t *engine) {
     const bl_block_t *block = &engine->block;
     uint64_t created = engine->transfers_count - block->transfers_base;
     for (uint64_t k = 0; k < created; k++) {
-        const bl_transfer_t *t = &block->transfers_new_records[k];
+        const bl_transfer_t *t = block->transfers_new_source[k];
         if (!(t->flags & BL_TRANSFER_PENDING) || t->timeout == 0) continue;
+        uint64_t timestamp = block->transfers_new_timestamp[k];
         bl_expiry_push(&engine->expiry,
                        (bl_expiry_entry_t){
-                           .deadline = t->timestamp + (uint64_t)t->timeout * BL_NS_PER_S,
+                           .deadline = timestamp + (uint64_t)t->timeout * BL_NS_PER_S,
                            .slot = (uint32_t)(block->transfers_base + k),
                            .partition = block->transfers_new_partition[k]});
     }

@@ -57,6 +57,8 @@ static int bl_block_init(bl_block_t *block, uint32_t events_max, uint32_t partit
         {(void **)&block->accounts_new_partition, n},
         {(void **)&block->accounts_new_hash, n * sizeof(uint64_t)},
         {(void **)&block->accounts_new_overlay, n * sizeof(uint32_t)},
+        {(void **)&block->transfers_new_source, n * sizeof(bl_transfer_t *)},
+        {(void **)&block->transfers_new_timestamp, n * sizeof(uint64_t)},
         {(void **)&block->transfers_new_records, n * sizeof(bl_transfer_t)},
         {(void **)&block->transfers_new_partition, n},
         {(void **)&block->transfers_new_hash, n * sizeof(uint64_t)},

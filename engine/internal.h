@@ -495,6 +495,13 @@ typedef struct bl_block {
     uint8_t *accounts_new_partition;
     uint64_t *accounts_new_hash;
     uint32_t *accounts_new_overlay;
+    /* A created transfer's record is *transfers_new_source[k] with its timestamp set to
+     * transfers_new_timestamp[k]: the source is the event itself when the record is the event
+     * (a plain or pending transfer; decide copies nothing), else the record decide assembled
+     * (a post or void, its fields resolved from the pending transfer) in
+     * transfers_new_records[k]. Events outlive the block's apply. */
+    const bl_transfer_t **transfers_new_source;
+    uint64_t *transfers_new_timestamp;
     bl_transfer_t *transfers_new_records;
     uint8_t *transfers_new_partition;
     uint64_t *transfers_new_hash;
@@ -512,7 +519,7 @@ typedef struct bl_block {
     uint32_t history_new_count;
 
     /* Every array above, with its size, as reserved (for release). */
-#define BL_BLOCK_ARRAYS 19
+#define BL_BLOCK_ARRAYS 21
     void *arrays[BL_BLOCK_ARRAYS];
     uint64_t sizes[BL_BLOCK_ARRAYS];
 } bl_block_t;
