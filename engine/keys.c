@@ -287,9 +287,12 @@ int bl_keys_init(bl_engine_t *engine) {
     const bl_engine_config_t *c = &engine->config;
     const uint64_t objects[BL_KEYS_KINDS] = {c->accounts_max, c->transfers_max};
     for (uint32_t kind = 0; kind < BL_KEYS_KINDS; kind++) {
-        /* Each partition's buckets: its even share of the objects (load at most 1 then). */
+        /* Each partition's buckets: a quarter of its even share of the objects, so a field
+         * unique to every object loads each bucket with 4 entries at most. A lookup of an
+         * absent value (every insert of a unique one) stops at the bucket's filter bits, and
+         * a field with few values (most) commits a quarter of the bucket pages it would. */
         uint64_t buckets = 1024;
-        while (buckets < objects[kind] / c->partitions + 1) buckets *= 2;
+        while (buckets < objects[kind] / c->partitions / 4 + 1) buckets *= 2;
         for (uint32_t f = 0; f < BL_KEY_FIELDS; f++) {
             bl_key_store_t *store = &engine->key_stores[kind][f];
             /* A key per two objects of a partition at most, and a chunk per partition. */
