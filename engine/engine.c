@@ -345,19 +345,17 @@ int bl_engine_block_execute(bl_engine_t *e, uint64_t timestamp, bl_request_t *re
     bl_block_t *block = &e->block;
     block->timestamp = timestamp;
     block->timestamp_next = timestamp;
-    uint64_t events = 0;
-    for (uint32_t r = 0; r < requests_count; r++) events += requests[r].count;
-    bl_workers_block_begin(e, events);
+    uint32_t count = 0; /* the requests' events (the expiry passes leave request_first alone) */
+    for (uint32_t r = 0; r < requests_count; r++) {
+        block->request_first[r] = count;
+        count += requests[r].count;
+    }
+    block->request_first[requests_count] = count;
+    bl_workers_block_begin(e, count);
 
     bl_engine_expire(e);
 
     if (requests_count > 0) {
-        uint32_t count = 0;
-        for (uint32_t r = 0; r < requests_count; r++) {
-            block->request_first[r] = count;
-            count += requests[r].count;
-        }
-        block->request_first[requests_count] = count;
         block->requests = requests;
         block->requests_count = requests_count;
         block->items_count = count;

@@ -103,7 +103,7 @@ void bl_engine_step(bl_engine_t *e, bl_step_t step) {
      * ring, so each partition's state is still touched by one thread at a time, in an order
      * the rings' release and acquire make visible. */
     if (e->workers == NULL || e->block.items_count < e->config.threads_items_min) {
-        if (e->workers != NULL) bl_workers_prefault_join(e);
+        BL_ASSERT(!e->prefault.running); /* it starts only where the steps go to threads */
         for (uint32_t p = 0; p < n; p++) bl_step_run(e, step, p);
         return;
     }
