@@ -88,6 +88,23 @@ static uint32_t create_transfers(bl_node_t *node, bl_transfer_t *transfers, uint
     return status;
 }
 
+/* `batches` requests of `size` (at most 64) plain transfers with ids 1, 2, ..., each accepted
+ * whole; `pause_us` between requests. */
+static void create_transfer_batches(bl_node_t *node, uint32_t batches, uint32_t size,
+                                    unsigned pause_us) {
+    static bl_transfer_t transfers[64];
+    static bl_event_result_t results[64];
+    assert_true(size <= 64);
+    uint64_t id = 1;
+    for (uint32_t b = 0; b < batches; b++) {
+        for (uint32_t i = 0; i < size; i++) transfer_make(&transfers[i], id++, 0, 0);
+        uint32_t results_count;
+        assert_int_equal(create_transfers(node, transfers, size, results, &results_count),
+                         BL_FRAME_OK);
+        if (pause_us > 0) usleep(pause_us);
+    }
+}
+
 static bl_server_status_t status_get(bl_node_t *node) {
     bl_server_status_t status;
     bl_node_request_t request = {.op = BL_OP_STATUS, .reply = &status};
@@ -328,16 +345,7 @@ static void test_node_checkpoints_and_fallback(void **state) {
     config.checkpoint_blocks = 4;
     bl_node_t *node = node_open(&config);
     assert_int_equal(create_accounts(node, ACCOUNTS), BL_FRAME_OK);
-    static bl_transfer_t transfers[64];
-    static bl_event_result_t results[64];
-    uint32_t results_count;
-    uint64_t id = 1;
-    for (int b = 0; b < 30; b++) {
-        for (uint32_t i = 0; i < 64; i++) transfer_make(&transfers[i], id++, 0, 0);
-        assert_int_equal(create_transfers(node, transfers, 64, results, &results_count),
-                         BL_FRAME_OK);
-        usleep(2000); /* let checkpoint children finish now and then */
-    }
+    create_transfer_batches(node, 30, 64, 2000); /* checkpoint children finish now and then */
     bl_node_stats_t stats;
     bl_node_stats_get(node, &stats);
     assert_true(stats.checkpoints >= 1);
@@ -397,15 +405,7 @@ static void test_node_lookup_blocks(void **state) {
     config.log_retain_all = true;
     bl_node_t *node = node_open(&config);
     assert_int_equal(create_accounts(node, ACCOUNTS), BL_FRAME_OK);
-    static bl_transfer_t transfers[16];
-    static bl_event_result_t results[16];
-    uint32_t results_count;
-    uint64_t id = 1;
-    for (int b = 0; b < 20; b++) {
-        for (uint32_t i = 0; i < 16; i++) transfer_make(&transfers[i], id++, 0, 0);
-        assert_int_equal(create_transfers(node, transfers, 16, results, &results_count),
-                         BL_FRAME_OK);
-    }
+    create_transfer_batches(node, 20, 16, 0);
     uint64_t height = status_get(node).block_height;
     assert_true(height >= 21);
     blocks_check(node, height);
