@@ -82,9 +82,7 @@ void bl_history_prefetch_account(const bl_engine_t *engine, uint32_t o) {
     const bl_account_aux_t *aux = &engine->account_aux[block->overlay[o].slot];
     for (uint32_t side = 0; side < 2; side++) {
         if (block->transfers_chain[o][side][0] == 0) continue;
-        const bl_list_t *list = &aux->lists[side];
-        __builtin_prefetch(engine->pools[BL_POOL_SLOTS].base + list->offset +
-                               (uint64_t)list->count * sizeof(uint32_t), 1);
+        bl_list_prefetch_end(&engine->pools[BL_POOL_SLOTS], &aux->lists[side]);
     }
 }
 

@@ -155,9 +155,9 @@ int bl_engine_image_write(const bl_engine_t *e, int fd, uint64_t height) {
     bl_image_balance_t balance;
     for (uint64_t slot = 0; slot < e->accounts_count && rc == 0; slot++) {
         const bl_list_t *list = &e->account_aux[slot].lists[BL_LIST_BALANCES];
-        const bl_balance_entry_t *entries = bl_list_items(&e->pools[BL_POOL_BALANCES], list);
         for (uint32_t i = 0; i < list->count && rc == 0; i++) {
-            balance = (bl_image_balance_t){.account_slot = (uint32_t)slot, .entry = entries[i]};
+            const bl_balance_entry_t *entry = bl_list_at(&e->pools[BL_POOL_BALANCES], list, i);
+            balance = (bl_image_balance_t){.account_slot = (uint32_t)slot, .entry = *entry};
             XXH3_64bits_update(&state, &balance, sizeof(balance));
             rc = bl_write_all(fd, &balance, sizeof(balance));
             header.balance_count++;

@@ -175,10 +175,13 @@ typedef struct bl_balance_entry {
 /* List blocks come from a pool per element kind (pool.c): one reservation, a shared bump
  * offset (the only word partitions share; they take chunks from it with an atomic add) and,
  * per partition, a share: the chunk it cuts blocks from and a free list per size class. A
- * list of n elements lives in a block of max(4, 2^ceil(log2 n)) elements; outgrowing it moves
- * the list to a block twice the size. */
+ * list of n <= BL_LIST_CHUNK elements lives in a block of max(4, 2^ceil(log2 n)) elements;
+ * outgrowing it moves the list to a block twice the size. A longer list is chunked: its
+ * elements are in blocks of BL_LIST_CHUNK, and `offset` is that of its directory, the
+ * blocks' offsets in order (uint64_t each), so no element moves again. */
 #define BL_POOL_CLASSES 32
 #define BL_LIST_MIN 4u /* elements of the smallest block */
+#define BL_LIST_CHUNK 64u /* elements of a chunked list's blocks */
 #define BL_POOL_CHUNK (256u * 1024) /* bytes a partition takes from the bump offset at a time */
 
 typedef struct bl_pool {
@@ -210,13 +213,18 @@ void bl_pool_deinit(bl_pool_t *pool);
 void bl_list_append(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
                     const void *element);
 
-/* bl_list_append of a slot to a list in a pool of slots, inline unless the list moves to a
- * new block (a list of n >= 2 slots has a block of max(4, 2^ceil(log2 n)) elements). */
+/* bl_list_append of a slot to a list in a pool of slots, inline unless the list takes a new
+ * block (a list of 2 <= n <= BL_LIST_CHUNK slots has a block of max(4, 2^ceil(log2 n))
+ * elements; a longer one a new chunk every BL_LIST_CHUNK). */
 static inline void bl_list_append_slot(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
                                        uint32_t slot) {
     uint32_t n = list->count;
-    if (n >= 2 && (n < BL_LIST_MIN || (n & (n - 1)) != 0)) {
+    if (n >= 2 && n < BL_LIST_CHUNK && (n < BL_LIST_MIN || (n & (n - 1)) != 0)) {
         ((uint32_t *)(pool->base + list->offset))[n] = slot;
+        list->count = n + 1;
+    } else if (n > BL_LIST_CHUNK && n % BL_LIST_CHUNK != 0) {
+        const uint64_t *directory = (const uint64_t *)(pool->base + list->offset);
+        ((uint32_t *)(pool->base + directory[n / BL_LIST_CHUNK]))[n % BL_LIST_CHUNK] = slot;
         list->count = n + 1;
     } else if (n == 0) {
         list->first = slot;
@@ -226,10 +234,28 @@ static inline void bl_list_append_slot(bl_pool_t *pool, bl_pool_share_t *share, 
     }
 }
 
-static inline const void *bl_list_items(const bl_pool_t *pool, const bl_list_t *list) {
-    if (list->count == 1 && pool->element_size <= sizeof(list->first)) return &list->first;
-    return pool->base + list->offset;
+/* Element i < count of `list`. */
+static inline const void *bl_list_at(const bl_pool_t *pool, const bl_list_t *list, uint32_t i) {
+    uint32_t size = pool->element_size;
+    if (list->count == 1 && size <= sizeof(list->first)) return &list->first;
+    if (list->count <= BL_LIST_CHUNK) return pool->base + list->offset + (uint64_t)i * size;
+    const uint64_t *directory = (const uint64_t *)(pool->base + list->offset);
+    return pool->base + directory[i / BL_LIST_CHUNK] + (uint64_t)(i % BL_LIST_CHUNK) * size;
 }
+
+/* Prefetches the line the next append to `list` writes (its directory's, when chunked). */
+static inline void bl_list_prefetch_end(const bl_pool_t *pool, const bl_list_t *list) {
+    uint32_t n = list->count;
+    const uint8_t *end = n <= BL_LIST_CHUNK
+                             ? pool->base + list->offset + (uint64_t)n * pool->element_size
+                             : pool->base + list->offset + n / BL_LIST_CHUNK * sizeof(uint64_t);
+    __builtin_prefetch(end, 1);
+}
+
+/* The first index i of `list` (sorted by `key`) whose key is at least `value` (count if none);
+ * key(element) is a slot or timestamp. */
+uint32_t bl_list_lower(const bl_pool_t *pool, const bl_list_t *list,
+                       uint64_t (*key)(const void *element), uint64_t value);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Query indexes (keys.c).                                                                    */
@@ -282,7 +308,7 @@ void bl_keys_insert(bl_engine_t *engine, uint32_t p, uint32_t kind, uint32_t slo
 /* Apply's step: indexes the objects the block created that partition p owns. */
 void bl_keys_apply(bl_engine_t *engine, uint32_t p);
 /* Partition p's list of the slots with `value` in `field`, copied to *list (a list of one
- * slot holds it in `first`, so the copy is readable with bl_list_items); false if none. */
+ * slot holds it in `first`, so the copy is readable with bl_list_at); false if none. */
 bool bl_keys_find(const bl_engine_t *engine, uint32_t p, uint32_t kind, uint32_t field,
                   bl_u128_t value, bl_list_t *list);
 

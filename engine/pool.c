@@ -2,12 +2,17 @@
  * Pools and the lists that live in them: the per-account history lists (history.c) and the
  * posting lists of the query indexes (keys.c).
  *
- * A list is an array of elements of one pool, appended at its end. A list of n elements lives
- * in a block of max(4, 2^ceil(log2 n)) elements taken from the pool; when it fills, the list
- * moves to a block twice the size and the old block goes to the free list of the partition
- * that owns the list, for that size. In a pool of elements of at most 4 bytes a list of one
- * element keeps it in the list itself and takes no block (many accounts take part in one
- * transfer per side).
+ * A list is a sequence of elements of one pool, appended at its end. A list of n <=
+ * BL_LIST_CHUNK elements lives in a block of max(4, 2^ceil(log2 n)) elements taken from the
+ * pool; when it fills, the list moves to a block twice the size and the old block goes to the
+ * free list of the partition that owns the list, for that size. In a pool of elements of at
+ * most 4 bytes a list of one element keeps it in the list itself and takes no block (many
+ * accounts take part in one transfer per side). Past BL_LIST_CHUNK elements a list stops
+ * moving: its full block becomes the first of its chunks (blocks of BL_LIST_CHUNK elements),
+ * each new chunk is taken as the last one fills, and a directory block holds the chunks'
+ * offsets; only the directory moves as it grows, 8 bytes per chunk. A long list (a ledger's
+ * or a code's transfers) so costs its elements and a chunk's rest, where doubling copied each
+ * element once on average and left freed blocks the size of the live one.
  *
  * Blocks are cut from chunks of BL_POOL_CHUNK bytes, each partition from a chunk of its own
  * (bl_pool_share_t), so two partitions appending at once never write one cache line; the
@@ -15,10 +20,13 @@
  * taken from the bump offset directly. When the next block does not fit in the rest of a
  * chunk, the rest goes to the share's free lists as blocks of the largest classes that fit.
  *
- * Bound: a live block holds at most 2n + 4 elements for a list of n, or 2n where a list of
- * one element takes no block, and the blocks a list outgrew sum to less than its live one, so
- * blocks for 2 x (2 per element + 4 per list) elements are enough, and for small elements 4
- * per element. A chunk is cut into blocks until less than a quarter of it is left, so the
+ * Bound: a live block holds at most 2n + 4 elements for a list of n <= BL_LIST_CHUNK, or 2n
+ * where a list of one element takes no block, and the blocks a list outgrew sum to less than
+ * its live one. A chunked list holds its n elements in less than n + BL_LIST_CHUNK, the blocks
+ * it outgrew before (less than BL_LIST_CHUNK) and directories of 8 bytes per chunk (at most
+ * twice that live, and less than that freed): under 3n for n > BL_LIST_CHUNK. So blocks for
+ * 2 x (2 per element + 4 per list) elements are enough, and for small elements 4 per
+ * element. A chunk is cut into blocks until less than a quarter of it is left, so the
  * chunks hold at most 4/3 of the blocks cut from them; with one chunk in use per partition,
  * bl_pool_init reserves 4/3 of the blocks' bytes and a chunk per partition more.
  */
@@ -101,6 +109,35 @@ static uint64_t bl_pool_take(bl_pool_t *pool, bl_pool_share_t *share, uint32_t c
     return offset;
 }
 
+/* Elements of the directory block of a chunked list with `chunks` chunks: the fewest
+ * (2^k >= BL_LIST_MIN) whose bytes hold their offsets. The directory moves when this grows. */
+static uint32_t bl_list_directory_capacity(uint32_t element_size, uint64_t chunks) {
+    uint32_t capacity = BL_LIST_MIN;
+    while ((uint64_t)capacity * element_size < chunks * sizeof(uint64_t)) capacity *= 2;
+    return capacity;
+}
+
+/* Gives a list of n elements (n a multiple of BL_LIST_CHUNK) its next chunk: a full list of
+ * BL_LIST_CHUNK elements keeps its block as the first chunk and takes a directory. */
+static void bl_list_add_chunk(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list) {
+    uint32_t size = pool->element_size;
+    uint64_t chunks = list->count / BL_LIST_CHUNK; /* before this one */
+    uint64_t chunk = bl_pool_take(pool, share, BL_LIST_CHUNK);
+    uint32_t capacity = bl_list_directory_capacity(size, chunks);
+    uint32_t grown = bl_list_directory_capacity(size, chunks + 1);
+    uint64_t directory = list->offset;
+    if (chunks == 1) {
+        directory = bl_pool_take(pool, share, grown);
+        memcpy(pool->base + directory, &list->offset, sizeof(uint64_t));
+    } else if (grown != capacity) {
+        directory = bl_pool_take(pool, share, grown);
+        memcpy(pool->base + directory, pool->base + list->offset, chunks * sizeof(uint64_t));
+        bl_pool_give(pool, share, list->offset, capacity);
+    }
+    memcpy(pool->base + directory + chunks * sizeof(uint64_t), &chunk, sizeof(uint64_t));
+    list->offset = directory;
+}
+
 void bl_list_append(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
                     const void *element) {
     uint32_t n = list->count;
@@ -112,11 +149,13 @@ void bl_list_append(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
         list->count = 1;
         return;
     }
-    if (n == 0 || (n >= BL_LIST_MIN && (n & (n - 1)) == 0) || (n == 1 && small)) {
+    if (n >= BL_LIST_CHUNK) {
+        if (n % BL_LIST_CHUNK == 0) bl_list_add_chunk(pool, share, list);
+    } else if (n == 0 || (n >= BL_LIST_MIN && (n & (n - 1)) == 0) || (n == 1 && small)) {
         /* full (or the one element held in place): move up a class */
         uint32_t capacity = n < BL_LIST_MIN ? BL_LIST_MIN : 2 * n;
         uint64_t offset = bl_pool_take(pool, share, capacity);
-        if (n == 1) {
+        if (n == 1 && small) {
             memcpy(pool->base + offset, &list->first, size);
         } else if (n > 0) {
             memcpy(pool->base + offset, pool->base + list->offset, (uint64_t)n * size);
@@ -124,6 +163,16 @@ void bl_list_append(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
         }
         list->offset = offset;
     }
-    memcpy(pool->base + list->offset + (uint64_t)n * size, element, size);
     list->count = n + 1;
+    memcpy((void *)bl_list_at(pool, list, n), element, size);
+}
+
+uint32_t bl_list_lower(const bl_pool_t *pool, const bl_list_t *list,
+                       uint64_t (*key)(const void *element), uint64_t value) {
+    uint32_t lo = 0, hi = list->count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (key(bl_list_at(pool, list, mid)) < value) lo = mid + 1; else hi = mid;
+    }
+    return lo;
 }

@@ -90,20 +90,18 @@ static void bl_object_slots(const bl_objects_t *o, uint64_t min, uint64_t max, u
     *end = max == UINT64_MAX ? (uint32_t)o->count : bl_object_slot_at(o, max + 1);
 }
 
-/* The first index of `slots` (sorted, n of them) holding a slot at least `slot`. */
-static uint32_t bl_slots_lower(const uint32_t *slots, uint32_t n, uint32_t slot) {
-    uint32_t lo = 0, hi = n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (slots[mid] < slot) lo = mid + 1; else hi = mid;
-    }
-    return lo;
+/* Keys of list elements for bl_list_lower: a slot, a balance entry's timestamp. */
+static uint64_t bl_slot_key(const void *element) { return *(const uint32_t *)element; }
+
+static uint64_t bl_entry_key(const void *element) {
+    return ((const bl_balance_entry_t *)element)->timestamp;
 }
 
-/* A cursor over one list's slots in [begin, end), walked up or down; with no list (slots
- * NULL), over the slots [begin, end) themselves. */
+/* A cursor over one list's slots at indexes [begin, end), walked up or down; with no list
+ * (list NULL), over the slots [begin, end) themselves. */
 typedef struct bl_cursor {
-    const uint32_t *slots;
+    const bl_pool_t *pool;
+    const bl_list_t *list;
     uint32_t begin;
     uint32_t end;
 } bl_cursor_t;
@@ -111,7 +109,7 @@ typedef struct bl_cursor {
 static bool bl_cursor_peek(const bl_cursor_t *c, bool reversed, uint32_t *slot) {
     if (c->begin >= c->end) return false;
     uint32_t i = reversed ? c->end - 1 : c->begin;
-    *slot = c->slots != NULL ? c->slots[i] : i;
+    *slot = c->list != NULL ? *(const uint32_t *)bl_list_at(c->pool, c->list, i) : i;
     return true;
 }
 
@@ -122,9 +120,8 @@ static void bl_cursor_next(bl_cursor_t *c, bool reversed) {
 /* A cursor over the part of `list` (in `pool`) in the slot range [begin, end). */
 static bl_cursor_t bl_cursor_open(const bl_pool_t *pool, const bl_list_t *list, uint32_t begin,
                                   uint32_t end) {
-    const uint32_t *slots = bl_list_items(pool, list);
-    return (bl_cursor_t){slots, bl_slots_lower(slots, list->count, begin),
-                         bl_slots_lower(slots, list->count, end)};
+    return (bl_cursor_t){pool, list, bl_list_lower(pool, list, bl_slot_key, begin),
+                         bl_list_lower(pool, list, bl_slot_key, end)};
 }
 
 /* Takes the next slot in order from `n` cursors over disjoint lists; false when all are
@@ -177,7 +174,7 @@ uint32_t bl_engine_account_transfers(const bl_engine_t *e, const bl_account_filt
             slot_end);
     }
     if (e->config.indexes_off)
-        cursors[cursors_count++] = (bl_cursor_t){NULL, slot_begin, slot_end};
+        cursors[cursors_count++] = (bl_cursor_t){NULL, NULL, slot_begin, slot_end};
     uint32_t found = 0, slot;
     while (found < f->limit && bl_cursors_next(cursors, cursors_count, reversed, &slot)) {
         const bl_transfer_t *t = &e->transfers[slot];
@@ -188,31 +185,22 @@ uint32_t bl_engine_account_transfers(const bl_engine_t *e, const bl_account_filt
     return found;
 }
 
-/* The first index of `entries` (sorted by timestamp) with a timestamp at least `timestamp`. */
-static uint32_t bl_entries_lower(const bl_balance_entry_t *entries, uint32_t n,
-                                 uint64_t timestamp) {
-    uint32_t lo = 0, hi = n;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (entries[mid].timestamp < timestamp) lo = mid + 1; else hi = mid;
-    }
-    return lo;
-}
-
 uint32_t bl_engine_account_balances(const bl_engine_t *e, const bl_account_filter_t *f,
                                     bl_account_balance_t *out) {
     uint32_t account;
     uint64_t min, max;
     if (!bl_account_filter_open(e, f, &account, &min, &max)) return 0;
     const bl_list_t *list = &e->account_aux[account].lists[BL_LIST_BALANCES];
-    const bl_balance_entry_t *entries = bl_list_items(&e->pools[BL_POOL_BALANCES], list);
-    uint32_t begin = bl_entries_lower(entries, list->count, min);
-    uint32_t end = max == UINT64_MAX ? list->count : bl_entries_lower(entries, list->count, max + 1);
+    const bl_pool_t *pool = &e->pools[BL_POOL_BALANCES];
+    uint32_t begin = bl_list_lower(pool, list, bl_entry_key, min);
+    uint32_t end =
+        max == UINT64_MAX ? list->count : bl_list_lower(pool, list, bl_entry_key, max + 1);
     bool reversed = (f->flags & BL_FILTER_REVERSED) != 0;
 
     uint32_t found = 0;
     for (uint32_t n = begin; n < end && found < f->limit; n++) {
-        const bl_balance_entry_t *entry = &entries[reversed ? end - 1 - (n - begin) : n];
+        uint32_t i = reversed ? end - 1 - (n - begin) : n;
+        const bl_balance_entry_t *entry = bl_list_at(pool, list, i);
         if (!(f->flags & entry->side)) continue;
         if (!bl_account_filter_match(f, &e->transfers[entry->transfer_slot])) continue;
         bl_account_balance_t *b = &out[found++];
@@ -296,7 +284,7 @@ static uint32_t bl_query(const bl_engine_t *e, uint32_t kind, const bl_query_fil
     int count =
         e->config.indexes_off ? -1 : bl_query_cursors(e, kind, wanted, begin, end, lists, cursors);
     if (count < 0) { /* every slot of the range is a candidate */
-        cursors[0] = (bl_cursor_t){NULL, begin, end};
+        cursors[0] = (bl_cursor_t){NULL, NULL, begin, end};
         count = 1;
     }
     uint32_t found = 0, slot;

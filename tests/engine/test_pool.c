@@ -1,8 +1,8 @@
 /*
  * List pools (engine/pool.c): lists appended through partition shares keep their elements in
  * order, and blocks of two shares never share a cache line, whatever the mix of list sizes
- * (small blocks cut from chunks, the rests of chunks reused, blocks larger than a quarter of a
- * chunk from the bump offset).
+ * (small blocks cut from chunks, the rests of chunks reused, long lists chunked, directories
+ * larger than a quarter of a chunk from the bump offset).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,15 +20,47 @@
 /* The element a list holds at index i: the list and the index, so order is checkable. */
 static uint32_t pool_element(uint32_t list, uint32_t i) { return list << 20 | i; }
 
-/* Capacity of the live block of a list of n elements (n >= 2 in a pool of slots). */
-static uint64_t pool_capacity(uint32_t n) {
+/* Capacity of a block of slots holding n of them (n >= 2). */
+static uint64_t pool_capacity(uint64_t n) {
     uint64_t capacity = BL_LIST_MIN;
     while (capacity < n) capacity *= 2;
     return capacity;
 }
 
+/* Marks the lines of the block of `capacity` slots at `offset` as the share's (share + 1 in
+ * `owner`), failing if a line holds another share's block. */
+static void pool_own(uint8_t *owner, uint64_t used, uint64_t offset, uint64_t capacity,
+                     uint8_t share) {
+    uint64_t end = offset + capacity * sizeof(uint32_t);
+    assert_true(offset > 0 && end <= used);
+    for (uint64_t line = offset / 64; line <= (end - 1) / 64; line++) {
+        if (owner[line] != 0 && owner[line] != share + 1)
+            fail_msg("line %llu holds blocks of shares %u and %u (seed %llu)",
+                     (unsigned long long)line, owner[line] - 1, share,
+                     (unsigned long long)g_seed);
+        owner[line] = share + 1;
+    }
+}
+
+/* Marks every block of list l: its one block, or its chunks and their directory. */
+static void pool_own_list(const bl_pool_t *pool, const bl_list_t *list, uint8_t *owner,
+                          uint64_t used, uint8_t share) {
+    if (list->count < 2) return; /* held in the list itself */
+    if (list->count <= BL_LIST_CHUNK) {
+        pool_own(owner, used, list->offset, pool_capacity(list->count), share);
+        return;
+    }
+    uint64_t chunks = (list->count + BL_LIST_CHUNK - 1) / BL_LIST_CHUNK;
+    /* the directory: the fewest slots (2^k >= 4) holding 8 bytes per chunk */
+    pool_own(owner, used, list->offset, pool_capacity(2 * chunks), share);
+    const uint64_t *directory = (const uint64_t *)(pool->base + list->offset);
+    for (uint64_t c = 0; c < chunks; c++)
+        pool_own(owner, used, directory[c], BL_LIST_CHUNK, share);
+}
+
 /* Appends `appends` slots to `lists` lists, list l through share l % POOL_SHARES; list 0
- * takes a quarter of them (its block outgrows a chunk's quarter), the rest go at random. */
+ * takes a quarter of them (chunked, its directory outgrows a chunk's quarter), the rest go at
+ * random. */
 static void pool_run(uint32_t lists, uint32_t appends) {
     bl_pool_t pool;
     bl_pool_share_t shares[POOL_SHARES] = {0};
@@ -40,7 +72,7 @@ static void pool_run(uint32_t lists, uint32_t appends) {
         uint32_t element = pool_element(l, list[l].count);
         bl_list_append_slot(&pool, &shares[l % POOL_SHARES], &list[l], element);
     }
-    assert_true(list[0].count * sizeof(uint32_t) > BL_POOL_CHUNK / 4);
+    assert_true(list[0].count / BL_LIST_CHUNK * sizeof(uint64_t) > BL_POOL_CHUNK / 4);
 
     uint64_t used = atomic_load(&pool.used);
     assert_true(used <= pool.bytes);
@@ -48,25 +80,14 @@ static void pool_run(uint32_t lists, uint32_t appends) {
     assert_non_null(owner);
     uint64_t total = 0;
     for (uint32_t l = 0; l < lists; l++) {
-        const uint32_t *items = bl_list_items(&pool, &list[l]);
         for (uint32_t i = 0; i < list[l].count; i++) {
-            if (items[i] != pool_element(l, i))
-                fail_msg("list %u holds %#x at %u (seed %llu)", l, items[i], i,
+            uint32_t item = *(const uint32_t *)bl_list_at(&pool, &list[l], i);
+            if (item != pool_element(l, i))
+                fail_msg("list %u holds %#x at %u (seed %llu)", l, item, i,
                          (unsigned long long)g_seed);
         }
         total += list[l].count;
-        if (list[l].count < 2) continue; /* held in the list itself */
-        uint64_t begin = list[l].offset;
-        uint64_t end = begin + pool_capacity(list[l].count) * sizeof(uint32_t);
-        assert_true(end <= used);
-        for (uint64_t line = begin / 64; line <= (end - 1) / 64; line++) {
-            uint8_t share = (uint8_t)(l % POOL_SHARES + 1);
-            if (owner[line] != 0 && owner[line] != share)
-                fail_msg("line %llu holds blocks of shares %u and %u (seed %llu)",
-                         (unsigned long long)line, owner[line] - 1, share - 1,
-                         (unsigned long long)g_seed);
-            owner[line] = share;
-        }
+        pool_own_list(&pool, &list[l], owner, used, (uint8_t)(l % POOL_SHARES));
     }
     assert_int_equal(total, appends);
     free(owner);
@@ -76,15 +97,16 @@ static void pool_run(uint32_t lists, uint32_t appends) {
 
 static void test_pool_few_long_lists(void **state) {
     (void)state;
-    pool_run(50, 400000);
+    pool_run(50, 2400000);
 }
 
 static void test_pool_many_short_lists(void **state) {
     (void)state;
-    pool_run(100000, 400000);
+    pool_run(100000, 2400000);
 }
 
-/* Elements wider than a slot (balance entries): a list of one element takes a block too. */
+/* Elements wider than a slot (balance entries): a list of one element takes a block too;
+ * list 0 takes a quarter of the appends, so its directory grows. */
 static void test_pool_wide_elements(void **state) {
     (void)state;
     bl_pool_t pool;
@@ -94,15 +116,16 @@ static void test_pool_wide_elements(void **state) {
     bl_list_t *list = calloc(lists, sizeof(bl_list_t));
     assert_non_null(list);
     for (uint32_t k = 0; k < appends; k++) {
-        uint32_t l = (uint32_t)(rng() % lists);
+        uint32_t l = rng() % 4 == 0 ? 0 : (uint32_t)(rng() % lists);
         bl_balance_entry_t entry = {.timestamp = ((uint64_t)l << 32) | list[l].count};
         bl_list_append(&pool, &shares[l % 2], &list[l], &entry);
     }
     uint64_t total = 0;
     for (uint32_t l = 0; l < lists; l++) {
-        const bl_balance_entry_t *entries = bl_list_items(&pool, &list[l]);
-        for (uint32_t i = 0; i < list[l].count; i++)
-            assert_int_equal(entries[i].timestamp, ((uint64_t)l << 32) | i);
+        for (uint32_t i = 0; i < list[l].count; i++) {
+            const bl_balance_entry_t *entry = bl_list_at(&pool, &list[l], i);
+            assert_int_equal(entry->timestamp, ((uint64_t)l << 32) | i);
+        }
         total += list[l].count;
     }
     assert_int_equal(total, appends);
