@@ -6,10 +6,10 @@
  *   2. transfers created by the block (record, index link, pending state, digest; a transfer
  *      the block created and then posted or voided also adds its id || state);
  *   3. balances of accounts the block changed: p's overlay range, and the accounts p owns
- *      among those the block created (decide's range); with each account, the block's
- *      transfers go on its debit and credit lists (history.c);
+ *      among those the block created (decide's range);
  *   4. pending transfers from the table the block posted, voided or expired (p's range);
- *   5. the balance entries of the accounts p owns with the history flag (history.c);
+ *   5. the block's transfers, on the debit and credit lists of the accounts p owns, and the
+ *      balance entries of those with the history flag (history.c);
  *   6. the query indexes of the accounts and transfers p owns (keys.c).
  * New records come before balances, because a block may create an account and move money on
  * it. Each account's current record hash is kept in account_aux[], so a balance change costs
@@ -107,8 +107,6 @@ void bl_apply(bl_engine_t *engine, uint32_t p) {
             bl_digest_pending(part, t->id, state);
     }
 
-    const bool lists = !engine->config.indexes_off;
-    if (lists) bl_history_link(engine, p);
     const uint32_t range_base = p * block->overlay_range;
     const bl_overlay_account_t *range = &block->overlay[range_base];
     for (uint32_t k = 0; k < part->overlay_count; k++) {
@@ -118,17 +116,13 @@ void bl_apply(bl_engine_t *engine, uint32_t p) {
             __builtin_prefetch((uint8_t *)&engine->accounts[ahead] + 64, 1); /* all hashed */
             __builtin_prefetch(&engine->account_aux[ahead], 1);
         }
-        if (lists && k + BL_APPLY_DISTANCE < part->overlay_count)
-            bl_history_prefetch_account(engine, range_base + k + BL_APPLY_DISTANCE);
         if (range[k].dirty) bl_apply_balances(engine, part, &range[k]);
-        if (lists) bl_history_account(engine, part, range_base + k);
     }
     const uint32_t created_base = engine->config.partitions * block->overlay_range;
     const bl_overlay_account_t *created = &block->overlay[created_base];
     for (uint32_t k = 0; k < block->overlay_new_count; k++) {
         if (created[k].partition != p) continue;
         if (created[k].dirty) bl_apply_balances(engine, part, &created[k]);
-        if (lists) bl_history_account(engine, part, created_base + k);
     }
 
     const bl_overlay_pending_t *pending = &block->pending[(uint64_t)p * block->items_max];
@@ -139,6 +133,7 @@ void bl_apply(bl_engine_t *engine, uint32_t p) {
         bl_digest_pending(part, engine->transfers[pending[k].slot].id, pending[k].state);
     }
 
+    if (!engine->config.indexes_off) bl_history_transfers(engine, p);
     bl_history_apply(engine, p);
     if (!engine->config.indexes_off) bl_keys_apply(engine, p);
 }

@@ -65,9 +65,6 @@ static int bl_block_init(bl_block_t *block, uint32_t events_max, uint32_t partit
         {(void **)&block->transfers_new_state, n},
         {(void **)&block->transfers_new_accounts, n * 2 * sizeof(uint32_t)},
         {(void **)&block->history_new, n * 2 * sizeof(bl_history_new_t)}, /* 2 per event */
-        {(void **)&block->transfers_chain,
-         (partitions + 1ull) * 2 * n * sizeof(block->transfers_chain[0])},
-        {(void **)&block->transfers_next, partitions * n * sizeof(block->transfers_next[0])},
     };
     _Static_assert(BL_ARRAY_LEN(arrays) == BL_BLOCK_ARRAYS, "every array is released");
     for (size_t i = 0; i < BL_ARRAY_LEN(arrays); i++) {

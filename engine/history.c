@@ -22,18 +22,6 @@ void bl_history_append(bl_engine_t *engine, bl_partition_t *part, uint32_t slot,
                    &engine->account_aux[slot].lists[kind], element);
 }
 
-/* Apply appends a block's transfers to their accounts' lists account by account, while it
- * writes the accounts' balances (apply.c): the account's aux line is then in cache already,
- * and the list tails are prefetched with it. bl_history_link chains the block's transfers by
- * account and side first, in slot order, so each list still grows in slot order. Chains hold
- * k + 1 for transfer k (0: none) and bl_history_account empties each one it walks, so every
- * chain is empty between blocks (as the zero pages of a new reservation are) and linking
- * needs no reset pass. */
-static uint32_t (*bl_history_next(const bl_engine_t *engine, uint32_t p))[2] {
-    const bl_block_t *block = &engine->block;
-    return &block->transfers_next[(uint64_t)p * block->items_max];
-}
-
 /* The (k << 1 | side) of the block's transfers whose side's account p owns, in order, into
  * part->own_sides. p's overlay range is p's, and only the entries of accounts the block
  * created (after every range) need a read, so the test costs no miss per transfer; every
@@ -58,45 +46,37 @@ static void bl_history_own_sides(bl_engine_t *engine, bl_partition_t *part) {
     part->own_sides_count = n;
 }
 
-void bl_history_link(bl_engine_t *engine, uint32_t p) {
-    bl_block_t *block = &engine->block;
-    bl_partition_t *part = &engine->partitions[p];
-    uint32_t(*next)[2] = bl_history_next(engine, p);
-    _Static_assert(BL_LIST_DEBITS == 0 && BL_LIST_CREDITS == 1, "list kind = side");
-    bl_history_own_sides(engine, part);
-    for (uint32_t j = 0; j < part->own_sides_count; j++) {
-        uint32_t k = part->own_sides[j] >> 1, side = part->own_sides[j] & 1;
-        uint32_t *chain = block->transfers_chain[block->transfers_new_accounts[k][side]][side];
-        next[k][side] = 0;
-        if (chain[0] == 0) {
-            chain[0] = k + 1;
-        } else {
-            next[chain[1] - 1][side] = k + 1;
-        }
-        chain[1] = k + 1;
-    }
-}
-
-void bl_history_prefetch_account(const bl_engine_t *engine, uint32_t o) {
+/* The list a pair (k << 1 | side) of own_sides goes on: its account's list for its side. */
+static inline bl_list_t *bl_history_pair_list(bl_engine_t *engine, uint32_t pair) {
     const bl_block_t *block = &engine->block;
-    const bl_account_aux_t *aux = &engine->account_aux[block->overlay[o].slot];
-    for (uint32_t side = 0; side < 2; side++) {
-        if (block->transfers_chain[o][side][0] == 0) continue;
-        bl_list_prefetch_end(&engine->pools[BL_POOL_SLOTS], &aux->lists[side]);
-    }
+    _Static_assert(BL_LIST_DEBITS == 0 && BL_LIST_CREDITS == 1, "list kind = side");
+    uint32_t o = block->transfers_new_accounts[pair >> 1][pair & 1];
+    return &engine->account_aux[block->overlay[o].slot].lists[pair & 1];
 }
 
-void bl_history_account(bl_engine_t *engine, bl_partition_t *part, uint32_t o) {
-    bl_block_t *block = &engine->block;
-    bl_account_aux_t *aux = &engine->account_aux[block->overlay[o].slot];
-    const uint32_t(*next)[2] = (const uint32_t(*)[2])bl_history_next(engine, part->index);
-    for (uint32_t side = 0; side < 2; side++) {
-        uint32_t *chain = block->transfers_chain[o][side];
-        for (uint32_t k = chain[0]; k != 0; k = next[k - 1][side]) {
-            bl_list_append_slot(&engine->pools[BL_POOL_SLOTS], &part->pool_shares[BL_POOL_SLOTS],
-                                &aux->lists[side], (uint32_t)(block->transfers_base + k - 1));
+/* Pairs go in transfer order, so each list grows in slot order, in three walks
+ * BL_HISTORY_DISTANCE pairs apart: the first fetches the account's aux line (its lists), the
+ * second the line the list's end is on, the last appends. Uniform transfers spread a block
+ * over as many accounts as it has sides, so the misses of several appends overlap. */
+#define BL_HISTORY_DISTANCE 8u
+
+void bl_history_transfers(bl_engine_t *engine, uint32_t p) {
+    const bl_block_t *block = &engine->block;
+    bl_partition_t *part = &engine->partitions[p];
+    bl_pool_t *pool = &engine->pools[BL_POOL_SLOTS];
+    bl_pool_share_t *share = &part->pool_shares[BL_POOL_SLOTS];
+    bl_history_own_sides(engine, part);
+    const uint32_t *pairs = part->own_sides, count = part->own_sides_count;
+    const uint32_t d = BL_HISTORY_DISTANCE;
+    for (uint32_t j = 0; j < count + 2 * d; j++) {
+        if (j < count) __builtin_prefetch(bl_history_pair_list(engine, pairs[j]), 1);
+        if (j >= d && j - d < count)
+            bl_list_prefetch_end(pool, bl_history_pair_list(engine, pairs[j - d]));
+        if (j >= 2 * d) {
+            uint32_t pair = pairs[j - 2 * d];
+            bl_list_append_slot(pool, share, bl_history_pair_list(engine, pair),
+                                (uint32_t)(block->transfers_base + (pair >> 1)));
         }
-        chain[0] = chain[1] = 0;
     }
 }
 

@@ -533,19 +533,12 @@ typedef struct bl_block {
     uint64_t *transfers_new_hash;
     uint8_t *transfers_new_state;
     uint32_t (*transfers_new_accounts)[2]; /* overlay indexes of debit and credit accounts */
-    /* Apply's chains of the created transfers by account (history.c): per overlay entry and
-     * side, the first and last transfer (slot - transfers_base + 1; 0: none) on that side of
-     * the account, empty between blocks, and per partition, transfer and side, the next one
-     * (a range of items_max per partition, so partitions chaining the two sides of one
-     * transfer write apart). */
-    uint32_t (*transfers_chain)[2][2]; /* [overlay entry][side]: first, last */
-    uint32_t (*transfers_next)[2];
     /* Balance entries for accounts with the history flag, in event order. */
     bl_history_new_t *history_new;
     uint32_t history_new_count;
 
     /* Every array above, with its size, as reserved (for release). */
-#define BL_BLOCK_ARRAYS 21
+#define BL_BLOCK_ARRAYS 19
     void *arrays[BL_BLOCK_ARRAYS];
     uint64_t sizes[BL_BLOCK_ARRAYS];
 } bl_block_t;
@@ -733,15 +726,9 @@ void bl_workers_block_end(bl_engine_t *engine);
 /* Apply's last step: appends the block's transfers and balance entries to the lists of the
  * accounts partition p owns. */
 void bl_history_apply(bl_engine_t *engine, uint32_t p);
-/* Apply's first history step: chains the block's created transfers by the accounts p owns. */
-void bl_history_link(bl_engine_t *engine, uint32_t p);
-/* Appends to the lists of the account of overlay entry `o` (owned by p) its chained
- * transfers, and empties its chains; `o` is a global overlay index. Apply calls it for every
- * entry bl_history_link may have chained. */
-void bl_history_account(bl_engine_t *engine, bl_partition_t *part, uint32_t o);
-/* Prefetches the list tails that bl_history_account(o) will append to (the aux line of the
- * account should be on its way already). */
-void bl_history_prefetch_account(const bl_engine_t *engine, uint32_t o);
+/* Apply's history step: appends the block's created transfers to the debit and credit
+ * lists of the accounts p owns. */
+void bl_history_transfers(bl_engine_t *engine, uint32_t p);
 /* Appends one element to the list `kind` of account `slot`, owned by partition `part`. */
 void bl_history_append(bl_engine_t *engine, bl_partition_t *part, uint32_t slot, uint32_t kind,
                        const void *element);
