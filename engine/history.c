@@ -71,7 +71,7 @@ void bl_history_transfers(bl_engine_t *engine, uint32_t p) {
     for (uint32_t j = 0; j < count + 2 * d; j++) {
         if (j < count) __builtin_prefetch(bl_history_pair_list(engine, pairs[j]), 1);
         if (j >= d && j - d < count)
-            bl_list_prefetch_end(pool, bl_history_pair_list(engine, pairs[j - d]));
+            bl_list_prefetch_end(pool, share, bl_history_pair_list(engine, pairs[j - d]));
         if (j >= 2 * d) {
             uint32_t pair = pairs[j - 2 * d];
             bl_list_append_slot(pool, share, bl_history_pair_list(engine, pair),

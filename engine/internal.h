@@ -243,13 +243,24 @@ static inline const void *bl_list_at(const bl_pool_t *pool, const bl_list_t *lis
     return pool->base + directory[i / BL_LIST_CHUNK] + (uint64_t)(i % BL_LIST_CHUNK) * size;
 }
 
-/* Prefetches the line the next append to `list` writes (its directory's, when chunked). */
-static inline void bl_list_prefetch_end(const bl_pool_t *pool, const bl_list_t *list) {
-    uint32_t n = list->count;
-    const uint8_t *end = n <= BL_LIST_CHUNK
-                             ? pool->base + list->offset + (uint64_t)n * pool->element_size
-                             : pool->base + list->offset + n / BL_LIST_CHUNK * sizeof(uint64_t);
-    __builtin_prefetch(end, 1);
+/* Prefetches what the next append to `list`, through `share`, writes: the line of its end
+ * (of its directory's end, when chunked) or, when the append moves the list to a bigger
+ * block, the list's block and the block it will likely take (the head of the share's free
+ * list for that size, or the rest of its chunk). */
+static inline void bl_list_prefetch_end(const bl_pool_t *pool, const bl_pool_share_t *share,
+                                        const bl_list_t *list) {
+    uint32_t n = list->count, size = pool->element_size;
+    const uint8_t *block = pool->base + list->offset;
+    bool in_place = n == 1 && size <= sizeof(list->first);
+    if (n > BL_LIST_CHUNK) {
+        __builtin_prefetch(block + n / BL_LIST_CHUNK * sizeof(uint64_t), 1);
+    } else if (in_place || (n >= BL_LIST_MIN && n < BL_LIST_CHUNK && (n & (n - 1)) == 0)) {
+        for (uint32_t b = 0; !in_place && b < n * size; b += 64) __builtin_prefetch(block + b);
+        uint64_t next = share->free[in_place ? 0 : __builtin_ctz(2 * n / BL_LIST_MIN)];
+        __builtin_prefetch(pool->base + (next != 0 ? next : share->next), 1);
+    } else if (n != 0) {
+        __builtin_prefetch(block + (uint64_t)n * size, 1);
+    }
 }
 
 /* The first index i of `list` (sorted by `key`) whose key is at least `value` (count if none);
