@@ -55,9 +55,10 @@ static inline bl_list_t *bl_history_pair_list(bl_engine_t *engine, uint32_t pair
 }
 
 /* Pairs go in transfer order, so each list grows in slot order, in three walks
- * BL_HISTORY_DISTANCE pairs apart: the first fetches the account's aux line (its lists), the
- * second the line the list's end is on, the last appends. Uniform transfers spread a block
- * over as many accounts as it has sides, so the misses of several appends overlap. */
+ * BL_HISTORY_DISTANCE pairs apart: the first finds the pair's list and fetches the account's
+ * aux line (its lists), the second the line the list's end is on, the last appends. Uniform
+ * transfers spread a block over as many accounts as it has sides, so the misses of several
+ * appends overlap. The lists found wait in a ring of 2 x BL_HISTORY_DISTANCE. */
 #define BL_HISTORY_DISTANCE 8u
 
 void bl_history_transfers(bl_engine_t *engine, uint32_t p) {
@@ -67,15 +68,19 @@ void bl_history_transfers(bl_engine_t *engine, uint32_t p) {
     bl_pool_share_t *share = &part->pool_shares[BL_POOL_SLOTS];
     bl_history_own_sides(engine, part);
     const uint32_t *pairs = part->own_sides, count = part->own_sides_count;
-    const uint32_t d = BL_HISTORY_DISTANCE;
+    const uint32_t d = BL_HISTORY_DISTANCE, ring = 2 * BL_HISTORY_DISTANCE;
+    bl_list_t *lists[2 * BL_HISTORY_DISTANCE];
     for (uint32_t j = 0; j < count + 2 * d; j++) {
-        if (j < count) __builtin_prefetch(bl_history_pair_list(engine, pairs[j]), 1);
-        if (j >= d && j - d < count)
-            bl_list_prefetch_end(pool, share, bl_history_pair_list(engine, pairs[j - d]));
+        /* last walk first: the ring's entry j % ring is pair j - 2d's until it appends */
         if (j >= 2 * d) {
-            uint32_t pair = pairs[j - 2 * d];
-            bl_list_append_slot(pool, share, bl_history_pair_list(engine, pair),
-                                (uint32_t)(block->transfers_base + (pair >> 1)));
+            uint32_t k = pairs[j - 2 * d] >> 1;
+            bl_list_append_slot(pool, share, lists[j % ring],
+                                (uint32_t)(block->transfers_base + k));
+        }
+        if (j >= d && j - d < count) bl_list_prefetch_end(pool, share, lists[(j - d) % ring]);
+        if (j < count) {
+            lists[j % ring] = bl_history_pair_list(engine, pairs[j]);
+            __builtin_prefetch(lists[j % ring], 1);
         }
     }
 }
