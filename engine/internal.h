@@ -191,6 +191,20 @@ typedef struct bl_pool {
     _Atomic uint64_t used; /* bytes handed out from the bump offset */
 } bl_pool_t;
 
+/* The size class of a block of `capacity` elements (BL_LIST_MIN << class). */
+static inline uint32_t bl_pool_class(uint32_t capacity) {
+    return (uint32_t)__builtin_ctz(capacity / BL_LIST_MIN);
+}
+
+/* The capacity of the block the next append moves a list of n < BL_LIST_CHUNK elements to,
+ * or 0 when the element fits where the list is: its block, or (small: elements of at most 4
+ * bytes) the list itself for a first element. */
+static inline uint32_t bl_list_next_block(uint32_t n, bool small) {
+    if (n == 0) return small ? 0 : BL_LIST_MIN;
+    if (n == 1 && small) return BL_LIST_MIN;
+    return n >= BL_LIST_MIN && (n & (n - 1)) == 0 ? 2 * n : 0;
+}
+
 /* A partition's share of a pool: the rest of its chunk, [next, end), and per size class the
  * offset of its first free block (each holds the next in its first 8 bytes; 0: none). Blocks
  * of one partition's lists thus never share a cache line with another partition's, but at
@@ -219,7 +233,7 @@ void bl_list_append(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
 static inline void bl_list_append_slot(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
                                        uint32_t slot) {
     uint32_t n = list->count;
-    if (n >= 2 && n < BL_LIST_CHUNK && (n < BL_LIST_MIN || (n & (n - 1)) != 0)) {
+    if (n != 0 && n < BL_LIST_CHUNK && bl_list_next_block(n, true) == 0) {
         ((uint32_t *)(pool->base + list->offset))[n] = slot;
         list->count = n + 1;
     } else if (n > BL_LIST_CHUNK && n % BL_LIST_CHUNK != 0) {
@@ -251,12 +265,14 @@ static inline void bl_list_prefetch_end(const bl_pool_t *pool, const bl_pool_sha
                                         const bl_list_t *list) {
     uint32_t n = list->count, size = pool->element_size;
     const uint8_t *block = pool->base + list->offset;
-    bool in_place = n == 1 && size <= sizeof(list->first);
+    bool small = size <= sizeof(list->first);
+    uint32_t capacity = n < BL_LIST_CHUNK ? bl_list_next_block(n, small) : 0;
     if (n > BL_LIST_CHUNK) {
         __builtin_prefetch(block + n / BL_LIST_CHUNK * sizeof(uint64_t), 1);
-    } else if (in_place || (n >= BL_LIST_MIN && n < BL_LIST_CHUNK && (n & (n - 1)) == 0)) {
-        for (uint32_t b = 0; !in_place && b < n * size; b += 64) __builtin_prefetch(block + b);
-        uint64_t next = share->free[in_place ? 0 : __builtin_ctz(2 * n / BL_LIST_MIN)];
+    } else if (capacity != 0) {
+        bool in_block = n > 1 || (n == 1 && !small); /* else in the list itself, or none */
+        for (uint32_t b = 0; in_block && b < n * size; b += 64) __builtin_prefetch(block + b);
+        uint64_t next = share->free[bl_pool_class(capacity)];
         __builtin_prefetch(pool->base + (next != 0 ? next : share->next), 1);
     } else if (n != 0) {
         __builtin_prefetch(block + (uint64_t)n * size, 1);

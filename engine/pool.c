@@ -57,11 +57,6 @@ void bl_pool_deinit(bl_pool_t *pool) {
     pool->base = NULL;
 }
 
-/* The size class of a block of `capacity` elements (BL_LIST_MIN << class). */
-static inline uint32_t bl_pool_class(uint32_t capacity) {
-    return (uint32_t)__builtin_ctz(capacity / BL_LIST_MIN);
-}
-
 static void bl_pool_give(bl_pool_t *pool, bl_pool_share_t *share, uint64_t offset,
                          uint32_t capacity) {
     uint32_t class = bl_pool_class(capacity);
@@ -151,10 +146,9 @@ void bl_list_append(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
     }
     if (n >= BL_LIST_CHUNK) {
         if (n % BL_LIST_CHUNK == 0) bl_list_add_chunk(pool, share, list);
-    } else if (n == 0 || (n >= BL_LIST_MIN && (n & (n - 1)) == 0) || (n == 1 && small)) {
+    } else if (bl_list_next_block(n, small) != 0) {
         /* full (or the one element held in place): move up a class */
-        uint32_t capacity = n < BL_LIST_MIN ? BL_LIST_MIN : 2 * n;
-        uint64_t offset = bl_pool_take(pool, share, capacity);
+        uint64_t offset = bl_pool_take(pool, share, bl_list_next_block(n, small));
         if (n == 1 && small) {
             memcpy(pool->base + offset, &list->first, size);
         } else if (n > 0) {
