@@ -50,8 +50,7 @@ static void bl_history_own_sides(bl_engine_t *engine, bl_partition_t *part) {
 static inline bl_list_t *bl_history_pair_list(bl_engine_t *engine, uint32_t pair) {
     const bl_block_t *block = &engine->block;
     _Static_assert(BL_LIST_DEBITS == 0 && BL_LIST_CREDITS == 1, "list kind = side");
-    uint32_t o = block->transfers_new_accounts[pair >> 1][pair & 1];
-    return &engine->account_aux[block->overlay[o].slot].lists[pair & 1];
+    return &engine->account_aux[block->transfers_new_slots[pair >> 1][pair & 1]].lists[pair & 1];
 }
 
 /* Pairs go in transfer order, so each list grows in slot order, in three walks
