@@ -164,24 +164,29 @@ int bl_engine_create(bl_engine_t **out, const bl_engine_config_t *config) {
     /* The pending state of each transfer slot; each account's record hash and lists. */
     e->transfer_state = bl_table_reserve(c.transfers_max);
     e->account_aux = bl_table_reserve(c.accounts_max * sizeof(bl_account_aux_t));
+    e->account_balances = bl_table_reserve(c.accounts_max * sizeof(bl_list_t));
     e->account_mark = bl_table_reserve(c.accounts_max * sizeof(uint64_t));
     if (!e->accounts || !e->accounts_records.next || !e->transfers ||
         !e->transfers_records.next || !e->transfer_state || !e->account_aux ||
-        !e->account_mark)
+        !e->account_balances || !e->account_mark)
         goto fail;
     e->accounts_records.base = (uint8_t *)e->accounts;
     e->accounts_records.shift = 7;
     e->transfers_records.base = (uint8_t *)e->transfers;
     e->transfers_records.shift = 7;
     accounts_bytes += c.accounts_max * (sizeof(bl_account_t) + sizeof(uint32_t) +
-                                        sizeof(bl_account_aux_t) + sizeof(uint64_t));
+                                        sizeof(bl_account_aux_t) + sizeof(bl_list_t) +
+                                        sizeof(uint64_t));
     /* Pools (pool.c): 4 x their elements (slots), 2 x (2 per element + 4 per list) (balance
-     * entries). Each transfer joins 2 account lists and, with indexes, every object joins up to
-     * BL_KEY_FIELDS key lists; each transfer and each expiry adds at most 2 balance entries,
-     * to one list per account. */
-    uint64_t slot_elements = 2 * c.transfers_max;
-    if (!c.indexes_off) slot_elements += BL_KEY_FIELDS * (c.accounts_max + c.transfers_max);
-    if (bl_pool_init(&e->pools[BL_POOL_SLOTS], sizeof(uint32_t), 4 * slot_elements,
+     * entries, runs). With indexes, every object joins up to BL_KEY_FIELDS key lists and each
+     * transfer 2 account lists, so makes at most 2 / BL_RUN runs, each in a list that holds
+     * one at least (2 x (2 + 4) per run); each transfer and each expiry adds at most 2
+     * balance entries, to one list per account. */
+    uint64_t slot_elements = BL_KEY_FIELDS * (c.accounts_max + c.transfers_max);
+    uint64_t runs = 2 * c.transfers_max / BL_RUN;
+    if (bl_pool_init(&e->pools[BL_POOL_SLOTS], sizeof(uint32_t),
+                     c.indexes_off ? 0 : 4 * slot_elements, c.partitions) != 0 ||
+        bl_pool_init(&e->pools[BL_POOL_RUNS], sizeof(bl_run_t), c.indexes_off ? 0 : 12 * runs,
                      c.partitions) != 0 ||
         bl_pool_init(&e->pools[BL_POOL_BALANCES], sizeof(bl_balance_entry_t),
                      2 * (4 * c.accounts_max + 2 * 4 * c.transfers_max), c.partitions) != 0)
@@ -241,6 +246,7 @@ void bl_engine_destroy(bl_engine_t *e) {
     bl_table_release(e->transfers_records.next, c->transfers_max * sizeof(uint32_t));
     bl_table_release(e->transfer_state, c->transfers_max);
     bl_table_release(e->account_aux, c->accounts_max * sizeof(bl_account_aux_t));
+    bl_table_release(e->account_balances, c->accounts_max * sizeof(bl_list_t));
     bl_table_release(e->account_mark, c->accounts_max * sizeof(uint64_t));
     for (size_t i = 0; i < BL_POOLS; i++) {
         if (e->pools[i].base) bl_pool_deinit(&e->pools[i]);

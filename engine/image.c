@@ -154,7 +154,7 @@ int bl_engine_image_write(const bl_engine_t *e, int fd, uint64_t height) {
     }
     bl_image_balance_t balance;
     for (uint64_t slot = 0; slot < e->accounts_count && rc == 0; slot++) {
-        const bl_list_t *list = &e->account_aux[slot].lists[BL_LIST_BALANCES];
+        const bl_list_t *list = &e->account_balances[slot];
         for (uint32_t i = 0; i < list->count && rc == 0; i++) {
             const bl_balance_entry_t *entry = bl_list_at(&e->pools[BL_POOL_BALANCES], list, i);
             balance = (bl_image_balance_t){.account_slot = (uint32_t)slot, .entry = *entry};
@@ -240,12 +240,12 @@ static void bl_engine_image_rebuild(bl_engine_t *e) {
 }
 
 /* Appends a transfer to the list of the account with `id` on one side. */
-static int bl_engine_image_list(bl_engine_t *e, bl_u128_t id, uint32_t kind, uint32_t slot) {
+static int bl_engine_image_list(bl_engine_t *e, bl_u128_t id, uint32_t side, uint32_t slot) {
     uint64_t hash = bl_hash_id(id);
     bl_partition_t *part = bl_engine_owner(e, hash);
     uint32_t account = bl_index_find(&part->accounts, &e->accounts_records, hash, id);
     if (account == BL_SLOT_NONE) return -EBADMSG; /* a transfer names a missing account */
-    bl_history_append(e, part, account, kind, &slot);
+    bl_history_append_transfer(e, part, account, side, slot);
     return 0;
 }
 
@@ -283,8 +283,8 @@ static int bl_engine_image_balances(bl_engine_t *e, int fd, uint64_t count, XXH3
             return -EBADMSG;
         last_slot = slot;
         last_timestamp = entry->timestamp;
-        bl_history_append(e, bl_engine_owner(e, bl_hash_id(e->accounts[slot].id)), slot,
-                          BL_LIST_BALANCES, entry);
+        bl_history_append_balance(e, bl_engine_owner(e, bl_hash_id(e->accounts[slot].id)),
+                                  slot, entry);
     }
     return 0;
 }

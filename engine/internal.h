@@ -151,8 +151,9 @@ bool bl_expiry_pop_due(bl_expiry_t *expiry, uint64_t timestamp, bl_expiry_entry_
 /* Per-account history (history.c).                                                           */
 
 /* Each account has three lists, in timestamp order: the slots of the transfers it is the debit
- * side of, of those it is the credit side of, and (history flag only) its balance entries. */
-enum { BL_LIST_DEBITS = 0, BL_LIST_CREDITS = 1, BL_LIST_BALANCES = 2, BL_LISTS = 3 };
+ * side of (a slot list, bl_slot_list_t), of those it is the credit side of, and (history flag
+ * only) its balance entries (a list of the balances pool). */
+enum { BL_LIST_DEBITS = 0, BL_LIST_CREDITS = 1 };
 
 typedef struct bl_list {
     uint64_t offset; /* of its block in the pool (0: no block yet) */
@@ -215,7 +216,8 @@ typedef struct bl_pool_share {
     uint64_t free[BL_POOL_CLASSES];
 } bl_pool_share_t;
 
-enum { BL_POOL_SLOTS = 0, BL_POOL_BALANCES = 1, BL_POOLS = 2 };
+/* Slots (the query indexes' lists), balance entries, and runs of slots (slot lists). */
+enum { BL_POOL_SLOTS = 0, BL_POOL_BALANCES = 1, BL_POOL_RUNS = 2, BL_POOLS = 3 };
 
 /* Reserves a pool for `elements_max` elements' worth of blocks (freed blocks included) cut
  * by `partitions` shares. */
@@ -283,6 +285,63 @@ static inline void bl_list_prefetch_end(const bl_pool_t *pool, const bl_pool_sha
  * key(element) is a slot or timestamp. */
 uint32_t bl_list_lower(const bl_pool_t *pool, const bl_list_t *list,
                        uint64_t (*key)(const void *element), uint64_t value);
+
+/* A slot list: an account's debit or credit transfers, kept on the account's own line. Its
+ * last count % BL_RUN slots wait in `tail`; the others, in order, are runs of BL_RUN slots,
+ * the elements of a list in the runs pool (offset, and count / BL_RUN of them). So three
+ * appends in four write only the line the list header is on, and the fourth moves a full run
+ * to the pool: apply misses a list's end once per BL_RUN transfers, not at every one. */
+#define BL_RUN 4u
+
+typedef struct bl_run {
+    uint32_t slots[BL_RUN];
+} bl_run_t;
+
+typedef struct bl_slot_list {
+    uint64_t offset; /* of the runs' list in BL_POOL_RUNS (bl_list_t.offset) */
+    uint32_t count;  /* slots */
+    uint32_t tail[BL_RUN - 1];
+} bl_slot_list_t;
+
+/* The runs of `list`, as a list of the runs pool. */
+static inline bl_list_t bl_slot_list_runs(const bl_slot_list_t *list) {
+    return (bl_list_t){.offset = list->offset, .count = list->count / BL_RUN};
+}
+
+/* Appends the run the tail and `slot` make (pool.c). */
+void bl_slot_list_flush(bl_pool_t *runs, bl_pool_share_t *share, bl_slot_list_t *list,
+                        uint32_t slot);
+
+static inline void bl_slot_list_append(bl_pool_t *runs, bl_pool_share_t *share,
+                                       bl_slot_list_t *list, uint32_t slot) {
+    uint32_t n = list->count;
+    if (n % BL_RUN == BL_RUN - 1) {
+        bl_slot_list_flush(runs, share, list, slot);
+        return;
+    }
+    list->tail[n % BL_RUN] = slot;
+    list->count = n + 1;
+}
+
+/* Prefetches what the next append to `list` writes beyond the list's own line: the runs'
+ * end, when the append flushes. */
+static inline void bl_slot_list_prefetch(const bl_pool_t *runs, const bl_pool_share_t *share,
+                                         const bl_slot_list_t *list) {
+    if (list->count % BL_RUN != BL_RUN - 1) return;
+    bl_list_t r = bl_slot_list_runs(list);
+    bl_list_prefetch_end(runs, share, &r);
+}
+
+/* Slot i < count of `list`. */
+static inline uint32_t bl_slot_list_at(const bl_pool_t *runs, const bl_slot_list_t *list,
+                                       uint32_t i) {
+    if (i >= list->count - list->count % BL_RUN) return list->tail[i % BL_RUN];
+    bl_list_t r = bl_slot_list_runs(list);
+    return ((const bl_run_t *)bl_list_at(runs, &r, i / BL_RUN))->slots[i % BL_RUN];
+}
+
+/* The first index i of `list` whose slot is at least `slot` (count if none). */
+uint32_t bl_slot_list_lower(const bl_pool_t *runs, const bl_slot_list_t *list, uint32_t slot);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Query indexes (keys.c).                                                                    */
@@ -621,8 +680,8 @@ typedef struct bl_partition {
  * counted in the digest and the account's history lists. A balance change and the list appends
  * of the same transfer then touch the same line. Owned by the account's partition. */
 typedef struct bl_account_aux {
-    bl_u128_t hash; /* XXH3-128 of the account record */
-    bl_list_t lists[BL_LISTS];
+    bl_u128_t hash;                /* XXH3-128 of the account record */
+    bl_slot_list_t transfers[2];   /* BL_LIST_DEBITS, BL_LIST_CREDITS */
 } __attribute__((aligned(64))) bl_account_aux_t;
 
 _Static_assert(sizeof(bl_account_aux_t) == 64, "one cache line per account");
@@ -681,7 +740,8 @@ struct bl_engine {
     bl_transfer_t *transfers;
     bl_records_t transfers_records;
     uint8_t *transfer_state;
-    bl_account_aux_t *account_aux; /* per account slot: record hash and history lists */
+    bl_account_aux_t *account_aux; /* per account slot: record hash and transfer lists */
+    bl_list_t *account_balances;   /* per account slot: its balance entries (history flag) */
     uint64_t *account_mark;  /* per account slot: gather pass (high 32) and overlay index (low
                                 32) of its overlay entry in that pass; owned by its partition */
     uint32_t pass;           /* gather passes so far, the generation of account_mark */
@@ -757,8 +817,11 @@ void bl_history_apply(bl_engine_t *engine, uint32_t p);
 /* Apply's history step: appends the block's created transfers to the debit and credit
  * lists of the accounts p owns. */
 void bl_history_transfers(bl_engine_t *engine, uint32_t p);
-/* Appends one element to the list `kind` of account `slot`, owned by partition `part`. */
-void bl_history_append(bl_engine_t *engine, bl_partition_t *part, uint32_t slot, uint32_t kind,
-                       const void *element);
+/* Appends transfer `transfer` to the debit or credit list (`side`) of account `account`, or
+ * a balance entry to its balances, the account owned by partition `part`. */
+void bl_history_append_transfer(bl_engine_t *engine, bl_partition_t *part, uint32_t account,
+                                uint32_t side, uint32_t transfer);
+void bl_history_append_balance(bl_engine_t *engine, bl_partition_t *part, uint32_t account,
+                               const bl_balance_entry_t *entry);
 
 #endif /* BALLAST_ENGINE_INTERNAL_H */

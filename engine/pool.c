@@ -1,6 +1,8 @@
 /*
  * Pools and the lists that live in them: the per-account history lists (history.c) and the
- * posting lists of the query indexes (keys.c).
+ * posting lists of the query indexes (keys.c). An account's transfer lists are slot lists
+ * (internal.h): runs of slots in a pool of runs, and a tail of the last few on the account's
+ * line.
  *
  * A list is a sequence of elements of one pool, appended at its end. A list of n <=
  * BL_LIST_CHUNK elements lives in a block of max(4, 2^ceil(log2 n)) elements taken from the
@@ -167,6 +169,27 @@ uint32_t bl_list_lower(const bl_pool_t *pool, const bl_list_t *list,
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
         if (key(bl_list_at(pool, list, mid)) < value) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
+void bl_slot_list_flush(bl_pool_t *runs, bl_pool_share_t *share, bl_slot_list_t *list,
+                        uint32_t slot) {
+    BL_ASSERT(list->count % BL_RUN == BL_RUN - 1 && list->count < UINT32_MAX);
+    bl_run_t run;
+    memcpy(run.slots, list->tail, sizeof(list->tail));
+    run.slots[BL_RUN - 1] = slot;
+    bl_list_t r = bl_slot_list_runs(list);
+    bl_list_append(runs, share, &r, &run);
+    list->offset = r.offset;
+    list->count++;
+}
+
+uint32_t bl_slot_list_lower(const bl_pool_t *runs, const bl_slot_list_t *list, uint32_t slot) {
+    uint32_t lo = 0, hi = list->count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (bl_slot_list_at(runs, list, mid) < slot) lo = mid + 1; else hi = mid;
     }
     return lo;
 }

@@ -97,11 +97,13 @@ static uint64_t bl_entry_key(const void *element) {
     return ((const bl_balance_entry_t *)element)->timestamp;
 }
 
-/* A cursor over one list's slots at indexes [begin, end), walked up or down; with no list
- * (list NULL), over the slots [begin, end) themselves. */
+/* A cursor over the slots at indexes [begin, end) of one list (a key's, or an account's slot
+ * list), walked up or down; with neither (both NULL), over the slots [begin, end)
+ * themselves. */
 typedef struct bl_cursor {
     const bl_pool_t *pool;
     const bl_list_t *list;
+    const bl_slot_list_t *slots;
     uint32_t begin;
     uint32_t end;
 } bl_cursor_t;
@@ -109,7 +111,13 @@ typedef struct bl_cursor {
 static bool bl_cursor_peek(const bl_cursor_t *c, bool reversed, uint32_t *slot) {
     if (c->begin >= c->end) return false;
     uint32_t i = reversed ? c->end - 1 : c->begin;
-    *slot = c->list != NULL ? *(const uint32_t *)bl_list_at(c->pool, c->list, i) : i;
+    if (c->list != NULL) {
+        *slot = *(const uint32_t *)bl_list_at(c->pool, c->list, i);
+    } else if (c->slots != NULL) {
+        *slot = bl_slot_list_at(c->pool, c->slots, i);
+    } else {
+        *slot = i;
+    }
     return true;
 }
 
@@ -120,8 +128,10 @@ static void bl_cursor_next(bl_cursor_t *c, bool reversed) {
 /* A cursor over the part of `list` (in `pool`) in the slot range [begin, end). */
 static bl_cursor_t bl_cursor_open(const bl_pool_t *pool, const bl_list_t *list, uint32_t begin,
                                   uint32_t end) {
-    return (bl_cursor_t){pool, list, bl_list_lower(pool, list, bl_slot_key, begin),
-                         bl_list_lower(pool, list, bl_slot_key, end)};
+    return (bl_cursor_t){.pool = pool,
+                         .list = list,
+                         .begin = bl_list_lower(pool, list, bl_slot_key, begin),
+                         .end = bl_list_lower(pool, list, bl_slot_key, end)};
 }
 
 /* Takes the next slot in order from `n` cursors over disjoint lists; false when all are
@@ -167,14 +177,18 @@ uint32_t bl_engine_account_transfers(const bl_engine_t *e, const bl_account_filt
     uint32_t cursors_count = 0;
     const uint32_t kinds[2] = {BL_LIST_DEBITS, BL_LIST_CREDITS};
     const uint32_t sides[2] = {BL_FILTER_DEBITS, BL_FILTER_CREDITS};
+    const bl_pool_t *runs = &e->pools[BL_POOL_RUNS];
     for (uint32_t k = 0; k < 2 && !e->config.indexes_off; k++) {
         if (!(f->flags & sides[k])) continue;
-        cursors[cursors_count++] = bl_cursor_open(
-            &e->pools[BL_POOL_SLOTS], &e->account_aux[account].lists[kinds[k]], slot_begin,
-            slot_end);
+        const bl_slot_list_t *list = &e->account_aux[account].transfers[kinds[k]];
+        cursors[cursors_count++] =
+            (bl_cursor_t){.pool = runs,
+                          .slots = list,
+                          .begin = bl_slot_list_lower(runs, list, slot_begin),
+                          .end = bl_slot_list_lower(runs, list, slot_end)};
     }
     if (e->config.indexes_off)
-        cursors[cursors_count++] = (bl_cursor_t){NULL, NULL, slot_begin, slot_end};
+        cursors[cursors_count++] = (bl_cursor_t){.begin = slot_begin, .end = slot_end};
     uint32_t found = 0, slot;
     while (found < f->limit && bl_cursors_next(cursors, cursors_count, reversed, &slot)) {
         const bl_transfer_t *t = &e->transfers[slot];
@@ -190,7 +204,7 @@ uint32_t bl_engine_account_balances(const bl_engine_t *e, const bl_account_filte
     uint32_t account;
     uint64_t min, max;
     if (!bl_account_filter_open(e, f, &account, &min, &max)) return 0;
-    const bl_list_t *list = &e->account_aux[account].lists[BL_LIST_BALANCES];
+    const bl_list_t *list = &e->account_balances[account];
     const bl_pool_t *pool = &e->pools[BL_POOL_BALANCES];
     uint32_t begin = bl_list_lower(pool, list, bl_entry_key, min);
     uint32_t end =
@@ -284,7 +298,7 @@ static uint32_t bl_query(const bl_engine_t *e, uint32_t kind, const bl_query_fil
     int count =
         e->config.indexes_off ? -1 : bl_query_cursors(e, kind, wanted, begin, end, lists, cursors);
     if (count < 0) { /* every slot of the range is a candidate */
-        cursors[0] = (bl_cursor_t){NULL, NULL, begin, end};
+        cursors[0] = (bl_cursor_t){.begin = begin, .end = end};
         count = 1;
     }
     uint32_t found = 0, slot;

@@ -133,12 +133,58 @@ static void test_pool_wide_elements(void **state) {
     bl_pool_deinit(&pool);
 }
 
+/* Slot lists (an account's transfers): every slot is found where it was appended, whether in
+ * a run in the pool or in the tail, and bl_slot_list_lower finds each value's place, for
+ * lists of every length from empty to hundreds of runs (list 0 is chunked). */
+static void test_pool_slot_lists(void **state) {
+    (void)state;
+    bl_pool_t runs;
+    bl_pool_share_t shares[2] = {0};
+    const uint32_t lists = 3000, appends = 400000;
+    assert_int_equal(bl_pool_init(&runs, sizeof(bl_run_t), 12ull * appends / BL_RUN, 2), 0);
+    bl_slot_list_t *list = calloc(lists, sizeof(bl_slot_list_t));
+    assert_non_null(list);
+    for (uint32_t k = 0; k < appends; k++) {
+        uint32_t l = rng() % 4 == 0 ? 0 : (uint32_t)(rng() % lists);
+        bl_slot_list_prefetch(&runs, &shares[l % 2], &list[l]);
+        /* increasing and spaced by 2, so an odd value falls between two slots */
+        bl_slot_list_append(&runs, &shares[l % 2], &list[l], 2 * k + 2);
+    }
+    assert_true(list[0].count / BL_RUN > BL_LIST_CHUNK);
+    uint64_t total = 0;
+    for (uint32_t l = 0; l < lists; l++) {
+        const bl_slot_list_t *s = &list[l];
+        uint32_t previous = 0;
+        for (uint32_t i = 0; i < s->count; i++) {
+            uint32_t slot = bl_slot_list_at(&runs, s, i);
+            if (slot <= previous || slot % 2 != 0)
+                fail_msg("list %u holds %u at %u after %u (seed %llu)", l, slot, i, previous,
+                         (unsigned long long)g_seed);
+            assert_int_equal(bl_slot_list_lower(&runs, s, slot), i);
+            assert_int_equal(bl_slot_list_lower(&runs, s, slot + 1), i + 1);
+            assert_int_equal(bl_slot_list_lower(&runs, s, slot - 1), i);
+            previous = slot;
+        }
+        assert_int_equal(bl_slot_list_lower(&runs, s, UINT32_MAX), s->count);
+        total += s->count;
+    }
+    assert_int_equal(total, appends);
+    /* every slot went to one list: their values are 2, 4, ..., 2 x appends */
+    uint64_t sum = 0;
+    for (uint32_t l = 0; l < lists; l++)
+        for (uint32_t i = 0; i < list[l].count; i++) sum += bl_slot_list_at(&runs, &list[l], i);
+    assert_int_equal(sum, (uint64_t)appends * (appends + 1));
+    free(list);
+    bl_pool_deinit(&runs);
+}
+
 int main(void) {
     seed_init("test_pool");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool_few_long_lists),
         cmocka_unit_test(test_pool_many_short_lists),
         cmocka_unit_test(test_pool_wide_elements),
+        cmocka_unit_test(test_pool_slot_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
