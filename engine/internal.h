@@ -229,24 +229,27 @@ void bl_pool_deinit(bl_pool_t *pool);
 void bl_list_append(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
                     const void *element);
 
+/* bl_list_append of a slot that takes no new block or chunk (pool.c). */
+void bl_list_append_slot_grow(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
+                              uint32_t slot);
+
 /* bl_list_append of a slot to a list in a pool of slots, inline unless the list takes a new
  * block (a list of 2 <= n <= BL_LIST_CHUNK slots has a block of max(4, 2^ceil(log2 n))
- * elements; a longer one a new chunk every BL_LIST_CHUNK). */
-static inline void bl_list_append_slot(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
-                                       uint32_t slot) {
+ * elements; a longer one a new chunk every BL_LIST_CHUNK). Long lists (chunked) first: a
+ * key's list is most often one. */
+static inline __attribute__((always_inline)) void
+bl_list_append_slot(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list, uint32_t slot) {
     uint32_t n = list->count;
-    if (n != 0 && n < BL_LIST_CHUNK && bl_list_next_block(n, true) == 0) {
-        ((uint32_t *)(pool->base + list->offset))[n] = slot;
+    uint8_t *base = pool->base;
+    if (n > BL_LIST_CHUNK && n % BL_LIST_CHUNK != 0) {
+        const uint64_t *directory = (const uint64_t *)(base + list->offset);
+        ((uint32_t *)(base + directory[n / BL_LIST_CHUNK]))[n % BL_LIST_CHUNK] = slot;
         list->count = n + 1;
-    } else if (n > BL_LIST_CHUNK && n % BL_LIST_CHUNK != 0) {
-        const uint64_t *directory = (const uint64_t *)(pool->base + list->offset);
-        ((uint32_t *)(pool->base + directory[n / BL_LIST_CHUNK]))[n % BL_LIST_CHUNK] = slot;
+    } else if (n != 0 && n < BL_LIST_CHUNK && bl_list_next_block(n, true) == 0) {
+        ((uint32_t *)(base + list->offset))[n] = slot;
         list->count = n + 1;
-    } else if (n == 0) {
-        list->first = slot;
-        list->count = 1;
     } else {
-        bl_list_append(pool, share, list, &slot);
+        bl_list_append_slot_grow(pool, share, list, slot);
     }
 }
 

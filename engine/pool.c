@@ -163,6 +163,11 @@ void bl_list_append(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
     memcpy((void *)bl_list_at(pool, list, n), element, size);
 }
 
+void bl_list_append_slot_grow(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
+                              uint32_t slot) {
+    bl_list_append(pool, share, list, &slot);
+}
+
 uint32_t bl_list_lower(const bl_pool_t *pool, const bl_list_t *list,
                        uint64_t (*key)(const void *element), uint64_t value) {
     uint32_t lo = 0, hi = list->count;
