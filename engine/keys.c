@@ -161,68 +161,63 @@ bl_keys_get(bl_engine_t *engine, bl_partition_t *part, uint32_t kind, uint32_t f
     return key;
 }
 
-/* How a walk over objects indexes one field: the last value it looked up and that value's
- * key (NULL while one object holds it). Consecutive objects often share a value (a ledger, a
- * code, a batch's user_data), and then the key is reused without a lookup. */
-typedef struct bl_keys_last {
-    bl_u128_t value; /* 0: none yet */
-    bl_key_t *key;
-} bl_keys_last_t;
-
-/* Indexes `slot` under `value` (non-zero) in field `field`; `hash` is the value's hash, read
- * only when the value is not the last one. */
-static inline __attribute__((always_inline)) void
-bl_keys_add(bl_engine_t *engine, bl_partition_t *part, uint32_t kind, uint32_t field,
-            bl_u128_t value, uint64_t hash, uint32_t slot, bl_keys_last_t *last) {
-    if (value == last->value && last->key != NULL) {
-        bl_list_append_slot(&engine->pools[BL_POOL_SLOTS], &part->pool_shares[BL_POOL_SLOTS],
-                            &last->key->slots, slot);
-        return;
-    }
-    /* The walk ahead hashed only values that differ from the one before. */
-    if (value == last->value) hash = bl_key_hash(value);
-    last->key = bl_keys_get(engine, part, kind, field, value, hash, slot);
-    last->value = value;
-}
-
 void bl_keys_insert(bl_engine_t *engine, uint32_t p, uint32_t kind, uint32_t slot) {
     bl_partition_t *part = &engine->partitions[p];
     const void *record = bl_keys_record(engine, kind, slot);
     for (uint32_t f = 0; f < BL_KEY_FIELDS; f++) {
         bl_u128_t value = bl_key_value(kind, record, f);
-        bl_keys_last_t none = {0};
-        if (value != 0) bl_keys_add(engine, part, kind, f, value, bl_key_hash(value), slot, &none);
+        if (value != 0) bl_keys_get(engine, part, kind, f, value, bl_key_hash(value), slot);
     }
 }
 
-/* Apply indexes a block's objects in two walks over them, BL_KEYS_DISTANCE objects apart:
- * the one ahead hashes each field's value that differs from that field's value before it
- * and prefetches its bucket, the one behind finds (or reuses) the keys and appends. The
- * misses of several lookups then overlap. Each field is written out with a constant field
- * number, so its reads and comparisons compile to the field's own width. */
+/* Apply indexes a block's objects in two walks over them, BL_KEYS_DISTANCE objects apart.
+ * The one ahead compares each field's value with that field's last non-zero value: a new
+ * value it hashes, and prefetches its bucket; it notes which fields are non-zero and which
+ * new. The one behind finds the keys of new values and appends; an object whose value is its
+ * field's last one goes on the last key found (consecutive objects often share a value: a
+ * ledger, a code, a batch's user_data), so it costs no lookup and no comparison. The misses
+ * of several lookups overlap. Each field is written out with a constant field number, so its
+ * reads and comparisons compile to the field's own width. */
 #define BL_KEYS_DISTANCE 8u
 
 typedef struct bl_keys_walk {
     bl_u128_t ahead[BL_KEY_FIELDS]; /* the walk ahead's last non-zero value per field */
-    bl_keys_last_t last[BL_KEY_FIELDS];
+    bl_key_t *last[BL_KEY_FIELDS];  /* the walk behind's last key (NULL: a direct entry) */
+    /* per object in flight: hashes of its new values, and bits of its fields (1 << f) */
     uint64_t hashes[BL_KEYS_DISTANCE][BL_KEY_FIELDS];
+    uint8_t nonzero[BL_KEYS_DISTANCE];
+    uint8_t fresh[BL_KEYS_DISTANCE];
 } bl_keys_walk_t;
 
 static inline __attribute__((always_inline)) void
 bl_keys_ahead_field(const bl_partition_t *part, uint32_t kind, uint32_t field,
-                    const void *record, bl_keys_walk_t *walk, uint64_t *hash) {
+                    const void *record, bl_keys_walk_t *walk, uint32_t ring) {
     bl_u128_t value = bl_key_value(kind, record, field);
-    if (value == 0 || value == walk->ahead[field]) return;
-    *hash = bl_key_hash(value);
-    bl_index_prefetch(&part->keys[kind][field], *hash);
+    if (value == 0) return;
+    walk->nonzero[ring] |= (uint8_t)(1u << field);
+    if (value == walk->ahead[field]) return;
+    walk->fresh[ring] |= (uint8_t)(1u << field);
+    uint64_t hash = bl_key_hash(value);
+    walk->hashes[ring][field] = hash;
+    bl_index_prefetch(&part->keys[kind][field], hash);
     walk->ahead[field] = value;
 }
 
 static inline __attribute__((always_inline)) void
 bl_keys_behind_field(bl_engine_t *engine, bl_partition_t *part, uint32_t kind, uint32_t field,
-                     const void *record, uint32_t slot, bl_keys_walk_t *walk, uint64_t hash) {
+                     const void *record, uint32_t slot, bl_keys_walk_t *walk, uint32_t ring) {
+    if (!(walk->nonzero[ring] >> field & 1)) return;
+    bl_key_t **last = &walk->last[field];
+    if (!(walk->fresh[ring] >> field & 1) && *last != NULL) {
+        bl_list_append_slot(&engine->pools[BL_POOL_SLOTS], &part->pool_shares[BL_POOL_SLOTS],
+                            &(*last)->slots, slot);
+        return;
+    }
+    /* A new value, or the second object with the last one (its first is a direct entry). */
     bl_u128_t value = bl_key_value(kind, record, field);
-    if (value != 0) bl_keys_add(engine, part, kind, field, value, hash, slot, &walk->last[field]);
+    uint64_t hash = walk->fresh[ring] >> field & 1 ? walk->hashes[ring][field]
+                                                   : bl_key_hash(value);
+    *last = bl_keys_get(engine, part, kind, field, value, hash, slot);
 }
 
 #define BL_KEYS_EACH_FIELD(call)                                                             \
@@ -242,19 +237,20 @@ bl_keys_apply_kind(bl_engine_t *engine, uint32_t p, uint32_t kind, uint64_t base
     bl_partition_t *part = &engine->partitions[p];
     bl_keys_walk_t walk = {0};
     for (uint32_t j = 0; j < count + BL_KEYS_DISTANCE; j++) {
+        /* object j - BL_KEYS_DISTANCE behind, then object j ahead in the ring entry it
+         * frees */
+        uint32_t ring = j % BL_KEYS_DISTANCE;
         if (j >= BL_KEYS_DISTANCE) {
             uint32_t slot = (uint32_t)(base + own[j - BL_KEYS_DISTANCE]);
             const void *record = bl_keys_record(engine, kind, slot);
-            const uint64_t *hashes = walk.hashes[(j - BL_KEYS_DISTANCE) % BL_KEYS_DISTANCE];
-#define BL_KEYS_BEHIND(f)                                                                    \
-    bl_keys_behind_field(engine, part, kind, f, record, slot, &walk, hashes[f])
+#define BL_KEYS_BEHIND(f) bl_keys_behind_field(engine, part, kind, f, record, slot, &walk, ring)
             BL_KEYS_EACH_FIELD(BL_KEYS_BEHIND);
 #undef BL_KEYS_BEHIND
         }
         if (j < count) {
             const void *record = bl_keys_record(engine, kind, (uint32_t)(base + own[j]));
-            uint64_t *hashes = walk.hashes[j % BL_KEYS_DISTANCE];
-#define BL_KEYS_AHEAD(f) bl_keys_ahead_field(part, kind, f, record, &walk, &hashes[f])
+            walk.nonzero[ring] = walk.fresh[ring] = 0;
+#define BL_KEYS_AHEAD(f) bl_keys_ahead_field(part, kind, f, record, &walk, ring)
             BL_KEYS_EACH_FIELD(BL_KEYS_AHEAD);
 #undef BL_KEYS_AHEAD
         }
