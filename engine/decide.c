@@ -245,6 +245,8 @@ static uint32_t bl_transfer_create(bl_engine_t *engine, uint32_t i, const bl_tra
     block->transfers_new_accounts[k][1] = cr;
     block->transfers_new_slots[k][0] = block->overlay[dr].slot;
     block->transfers_new_slots[k][1] = block->overlay[cr].slot;
+    block->transfers_new_owners[k][0] = block->overlay[dr].partition;
+    block->transfers_new_owners[k][1] = block->overlay[cr].partition;
     block->transfers_new_state[k] =
         (record->flags & BL_TRANSFER_PENDING) ? BL_STATE_PENDING : BL_STATE_NONE;
     block->item_slot[i] = slot;

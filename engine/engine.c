@@ -65,6 +65,7 @@ static int bl_block_init(bl_block_t *block, uint32_t events_max, uint32_t partit
         {(void **)&block->transfers_new_state, n},
         {(void **)&block->transfers_new_accounts, n * 2 * sizeof(uint32_t)},
         {(void **)&block->transfers_new_slots, n * 2 * sizeof(uint32_t)},
+        {(void **)&block->transfers_new_owners, n * 2},
         {(void **)&block->history_new, n * 2 * sizeof(bl_history_new_t)}, /* 2 per event */
     };
     _Static_assert(BL_ARRAY_LEN(arrays) == BL_BLOCK_ARRAYS, "every array is released");

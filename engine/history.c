@@ -28,25 +28,16 @@ void bl_history_append_balance(bl_engine_t *engine, bl_partition_t *part, uint32
 }
 
 /* The (k << 1 | side) of the block's transfers whose side's account p owns, in order, into
- * part->own_sides. p's overlay range is p's, and only the entries of accounts the block
- * created (after every range) need a read, so the test costs no miss per transfer; every
- * pair is written and only p's advance the count, so it costs no mispredicted branch either. */
+ * part->own_sides. Every pair is written and only p's advance the count, so accounts spread
+ * at random over the partitions cost no mispredicted branch. */
 static void bl_history_own_sides(bl_engine_t *engine, bl_partition_t *part) {
     const bl_block_t *block = &engine->block;
-    uint32_t created = (uint32_t)(engine->transfers_count - block->transfers_base);
-    const uint32_t range = block->overlay_range, range_base = part->index * range;
-    const uint32_t created_base = engine->config.partitions * range;
+    const uint32_t pairs = 2 * (uint32_t)(engine->transfers_count - block->transfers_base);
+    const uint8_t *owners = &block->transfers_new_owners[0][0];
     uint32_t n = 0;
-    for (uint32_t k = 0; k < created; k++) {
-        for (uint32_t side = 0; side < 2; side++) {
-            uint32_t o = block->transfers_new_accounts[k][side];
-            bool created_now = o >= created_base;
-            uint32_t read = created_now ? o : created_base; /* any entry: ignored then */
-            bool own = (o - range_base < range) |
-                       (created_now & (block->overlay[read].partition == part->index));
-            part->own_sides[n] = k << 1 | side;
-            n += own;
-        }
+    for (uint32_t pair = 0; pair < pairs; pair++) {
+        part->own_sides[n] = pair;
+        n += owners[pair] == part->index;
     }
     part->own_sides_count = n;
 }

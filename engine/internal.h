@@ -622,13 +622,14 @@ typedef struct bl_block {
     uint64_t *transfers_new_hash;
     uint8_t *transfers_new_state;
     uint32_t (*transfers_new_accounts)[2]; /* overlay indexes of debit and credit accounts */
-    uint32_t (*transfers_new_slots)[2];    /* and their slots, for the history step */
+    uint32_t (*transfers_new_slots)[2];    /* and, for the history step, their slots */
+    uint8_t (*transfers_new_owners)[2];    /* and their partitions */
     /* Balance entries for accounts with the history flag, in event order. */
     bl_history_new_t *history_new;
     uint32_t history_new_count;
 
     /* Every array above, with its size, as reserved (for release). */
-#define BL_BLOCK_ARRAYS 20
+#define BL_BLOCK_ARRAYS 21
     void *arrays[BL_BLOCK_ARRAYS];
     uint64_t sizes[BL_BLOCK_ARRAYS];
 } bl_block_t;
