@@ -1,8 +1,9 @@
 /*
  * Per-account history: the lists behind get_account_transfers and get_account_balances.
  *
- * Every account has a debit list and a credit list of transfer slots, and, with the history
- * flag, a list of balance entries. Slots are handed out in timestamp order and blocks append
+ * Every account has a debit list and a credit list of transfer slots (slot lists, kept on the
+ * account's aux line with their last few slots), and, with the history flag, a list of
+ * balance entries (account_balances). Slots are handed out in timestamp order and blocks append
  * in slot order, so every list is sorted by timestamp, and a read finds any timestamp by
  * binary search: a page costs O(log n + rows) however long the account's history.
  *

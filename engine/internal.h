@@ -681,8 +681,9 @@ typedef struct bl_partition {
 } __attribute__((aligned(64))) bl_partition_t;
 
 /* What apply keeps per account beside the record, on one cache line: the record's hash as
- * counted in the digest and the account's history lists. A balance change and the list appends
- * of the same transfer then touch the same line. Owned by the account's partition. */
+ * counted in the digest and the account's transfer lists (their tails included). A balance
+ * change and the list appends of the same transfer then touch the same line, and most appends
+ * no other. Owned by the account's partition. */
 typedef struct bl_account_aux {
     bl_u128_t hash;                /* XXH3-128 of the account record */
     bl_slot_list_t transfers[2];   /* BL_LIST_DEBITS, BL_LIST_CREDITS */
