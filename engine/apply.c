@@ -50,11 +50,7 @@ static void bl_apply_balances(bl_engine_t *engine, bl_partition_t *part,
     engine->account_aux[o->slot].hash = hash;
 }
 
-/* The k < count whose partitions[k] is p, into `out` (room for count): every k is written and
- * only p's advance the count, so objects spread at random over the partitions cost no
- * mispredicted branch. */
-static uint32_t bl_apply_own(const uint8_t *partitions, uint64_t count, uint32_t p,
-                             uint32_t *out) {
+uint32_t bl_apply_own(const uint8_t *partitions, uint64_t count, uint32_t p, uint32_t *out) {
     uint32_t n = 0;
     for (uint64_t k = 0; k < count; k++) {
         out[n] = (uint32_t)k;

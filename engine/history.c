@@ -28,21 +28,6 @@ void bl_history_append_balance(bl_engine_t *engine, bl_partition_t *part, uint32
                    &engine->account_balances[account], entry);
 }
 
-/* The (k << 1 | side) of the block's transfers whose side's account p owns, in order, into
- * part->own_sides. Every pair is written and only p's advance the count, so accounts spread
- * at random over the partitions cost no mispredicted branch. */
-static void bl_history_own_sides(bl_engine_t *engine, bl_partition_t *part) {
-    const bl_block_t *block = &engine->block;
-    const uint32_t pairs = 2 * (uint32_t)(engine->transfers_count - block->transfers_base);
-    const uint8_t *owners = &block->transfers_new_owners[0][0];
-    uint32_t n = 0;
-    for (uint32_t pair = 0; pair < pairs; pair++) {
-        part->own_sides[n] = pair;
-        n += owners[pair] == part->index;
-    }
-    part->own_sides_count = n;
-}
-
 /* The list a pair (k << 1 | side) of own_sides goes on: its account's list for its side. */
 static inline bl_slot_list_t *bl_history_pair_list(bl_engine_t *engine, uint32_t pair) {
     const bl_block_t *block = &engine->block;
@@ -64,7 +49,10 @@ void bl_history_transfers(bl_engine_t *engine, uint32_t p) {
     bl_partition_t *part = &engine->partitions[p];
     bl_pool_t *runs = &engine->pools[BL_POOL_RUNS];
     bl_pool_share_t *share = &part->pool_shares[BL_POOL_RUNS];
-    bl_history_own_sides(engine, part);
+    /* The (k << 1 | side) whose side's account p owns: the pairs' owners are in that order. */
+    part->own_sides_count =
+        bl_apply_own(&block->transfers_new_owners[0][0],
+                     2 * (engine->transfers_count - block->transfers_base), p, part->own_sides);
     const uint32_t *pairs = part->own_sides, count = part->own_sides_count;
     const uint32_t d = BL_HISTORY_DISTANCE, ring = 2 * BL_HISTORY_DISTANCE;
     bl_slot_list_t *lists[2 * BL_HISTORY_DISTANCE];

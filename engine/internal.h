@@ -229,7 +229,7 @@ void bl_pool_deinit(bl_pool_t *pool);
 void bl_list_append(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
                     const void *element);
 
-/* bl_list_append of a slot that takes no new block or chunk (pool.c). */
+/* bl_list_append of a slot to an empty list or one that takes a new block or chunk (pool.c). */
 void bl_list_append_slot_grow(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
                               uint32_t slot);
 
@@ -800,6 +800,10 @@ void bl_gather_merge(bl_engine_t *engine);
 void bl_decide_expiries(bl_engine_t *engine);
 void bl_decide_requests(bl_engine_t *engine, bl_request_t *requests, uint32_t requests_count);
 void bl_apply(bl_engine_t *engine, uint32_t p);
+/* The k < count whose partitions[k] is p, into `out` (room for count), in order; returns how
+ * many. Every k is written and only p's advance the count, so objects spread at random over
+ * the partitions cost no mispredicted branch. */
+uint32_t bl_apply_own(const uint8_t *partitions, uint64_t count, uint32_t p, uint32_t *out);
 /* Runs one parallel step for every partition: on their threads, or here in turn. */
 void bl_engine_step(bl_engine_t *engine, bl_step_t step);
 int bl_workers_start(bl_engine_t *engine);
