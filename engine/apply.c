@@ -6,10 +6,10 @@
  *   2. transfers created by the block (record, index link, pending state, digest; a transfer
  *      the block created and then posted or voided also adds its id || state);
  *   3. balances of accounts the block changed: p's overlay range, and the accounts p owns
- *      among those the block created (decide's range);
+ *      among those the block created (decide's range); with each, the block's transfers on
+ *      the account's debit and credit lists (history.c);
  *   4. pending transfers from the table the block posted, voided or expired (p's range);
- *   5. the block's transfers, on the debit and credit lists of the accounts p owns, and the
- *      balance entries of those with the history flag (history.c);
+ *   5. the balance entries of accounts with the history flag (history.c);
  *   6. the query indexes of the accounts and transfers p owns (keys.c).
  * New records come before balances, because a block may create an account and move money on
  * it. Each account's current record hash is kept in account_aux[], so a balance change costs
@@ -50,7 +50,11 @@ static void bl_apply_balances(bl_engine_t *engine, bl_partition_t *part,
     engine->account_aux[o->slot].hash = hash;
 }
 
-uint32_t bl_apply_own(const uint8_t *partitions, uint64_t count, uint32_t p, uint32_t *out) {
+/* The k < count whose partitions[k] is p, into `out` (room for count), in order; returns how
+ * many. Every k is written and only p's advance the count, so objects spread at random over
+ * the partitions cost no mispredicted branch. */
+static uint32_t bl_apply_own(const uint8_t *partitions, uint64_t count, uint32_t p,
+                             uint32_t *out) {
     uint32_t n = 0;
     for (uint64_t k = 0; k < count; k++) {
         out[n] = (uint32_t)k;
@@ -103,6 +107,7 @@ void bl_apply(bl_engine_t *engine, uint32_t p) {
             bl_digest_pending(part, t->id, state);
     }
 
+    const bool lists = !engine->config.indexes_off;
     const uint32_t range_base = p * block->overlay_range;
     const bl_overlay_account_t *range = &block->overlay[range_base];
     for (uint32_t k = 0; k < part->overlay_count; k++) {
@@ -113,12 +118,14 @@ void bl_apply(bl_engine_t *engine, uint32_t p) {
             __builtin_prefetch(&engine->account_aux[ahead], 1);
         }
         if (range[k].dirty) bl_apply_balances(engine, part, &range[k]);
+        if (lists) bl_history_sides(engine, part, &range[k]);
     }
     const uint32_t created_base = engine->config.partitions * block->overlay_range;
     const bl_overlay_account_t *created = &block->overlay[created_base];
     for (uint32_t k = 0; k < block->overlay_new_count; k++) {
         if (created[k].partition != p) continue;
         if (created[k].dirty) bl_apply_balances(engine, part, &created[k]);
+        if (lists) bl_history_sides(engine, part, &created[k]);
     }
 
     const bl_overlay_pending_t *pending = &block->pending[(uint64_t)p * block->items_max];
@@ -129,7 +136,6 @@ void bl_apply(bl_engine_t *engine, uint32_t p) {
         bl_digest_pending(part, engine->transfers[pending[k].slot].id, pending[k].state);
     }
 
-    if (!engine->config.indexes_off) bl_history_transfers(engine, p);
     bl_history_apply(engine, p);
     if (!engine->config.indexes_off) bl_keys_apply(engine, p);
 }

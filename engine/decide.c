@@ -48,6 +48,34 @@ static void bl_overlay_touch(bl_block_t *block, uint32_t index) {
     o->dirty = 1;
 }
 
+/* Puts side `side` (k << 1 | side of new transfer k) last on overlay account `index`'s chain
+ * of sides. */
+static inline void bl_sides_push(bl_block_t *block, uint32_t index, uint32_t side) {
+    bl_overlay_account_t *o = &block->overlay[index];
+    uint32_t *last = &block->sides_last[index];
+    if (o->sides_first == BL_SLOT_NONE) {
+        o->sides_first = side;
+        block->side_prev[side] = BL_SLOT_NONE;
+    } else {
+        block->side_next[*last] = side;
+        block->side_prev[side] = *last;
+    }
+    block->side_next[side] = BL_SLOT_NONE;
+    *last = side;
+}
+
+/* Takes the last side, `side`, off overlay account `index`'s chain (a rollback). */
+static void bl_sides_pop(bl_block_t *block, uint32_t index, uint32_t side) {
+    uint32_t *last = &block->sides_last[index];
+    BL_ASSERT(block->overlay[index].sides_first != BL_SLOT_NONE && *last == side);
+    *last = block->side_prev[side];
+    if (*last == BL_SLOT_NONE) {
+        block->overlay[index].sides_first = BL_SLOT_NONE;
+    } else {
+        block->side_next[*last] = BL_SLOT_NONE;
+    }
+}
+
 static void bl_undo_rollback(bl_engine_t *engine) {
     bl_block_t *block = &engine->block;
     while (block->undo_count > 0) {
@@ -65,9 +93,14 @@ static void bl_undo_rollback(bl_engine_t *engine) {
             engine->accounts_count--;
             block->overlay_new_count--;
             break;
-        case BL_UNDO_TRANSFER:
+        case BL_UNDO_TRANSFER: {
             engine->transfers_count--;
+            BL_ASSERT(engine->transfers_count == undo->index); /* undone last first */
+            uint32_t k = (uint32_t)(undo->index - block->transfers_base);
+            bl_sides_pop(block, block->transfers_new_accounts[k][1], k << 1 | 1);
+            bl_sides_pop(block, block->transfers_new_accounts[k][0], k << 1);
             break;
+        }
         case BL_UNDO_PENDING:
             block->pending[undo->index].state = (uint8_t)undo->state;
             break;
@@ -183,6 +216,7 @@ static uint32_t bl_decide_account(bl_engine_t *engine, uint32_t i, uint64_t time
     o->flags = a->flags;
     o->partition = f->id_partition;
     o->dirty = 0;
+    o->sides_first = BL_SLOT_NONE;
     block->accounts_new_overlay[k] = ov;
     block->item_slot[i] = slot;
     if (block->undo_on) bl_undo_push(block, BL_UNDO_ACCOUNT, slot);
@@ -243,10 +277,8 @@ static uint32_t bl_transfer_create(bl_engine_t *engine, uint32_t i, const bl_tra
     block->transfers_new_hash[k] = f->id_hash;
     block->transfers_new_accounts[k][0] = dr;
     block->transfers_new_accounts[k][1] = cr;
-    block->transfers_new_slots[k][0] = block->overlay[dr].slot;
-    block->transfers_new_slots[k][1] = block->overlay[cr].slot;
-    block->transfers_new_owners[k][0] = block->overlay[dr].partition;
-    block->transfers_new_owners[k][1] = block->overlay[cr].partition;
+    bl_sides_push(block, dr, (uint32_t)k << 1);
+    bl_sides_push(block, cr, (uint32_t)k << 1 | 1);
     block->transfers_new_state[k] =
         (record->flags & BL_TRANSFER_PENDING) ? BL_STATE_PENDING : BL_STATE_NONE;
     block->item_slot[i] = slot;

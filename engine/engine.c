@@ -64,8 +64,9 @@ static int bl_block_init(bl_block_t *block, uint32_t events_max, uint32_t partit
         {(void **)&block->transfers_new_hash, n * sizeof(uint64_t)},
         {(void **)&block->transfers_new_state, n},
         {(void **)&block->transfers_new_accounts, n * 2 * sizeof(uint32_t)},
-        {(void **)&block->transfers_new_slots, n * 2 * sizeof(uint32_t)},
-        {(void **)&block->transfers_new_owners, n * 2},
+        {(void **)&block->side_next, n * 2 * sizeof(uint32_t)},
+        {(void **)&block->side_prev, n * 2 * sizeof(uint32_t)},
+        {(void **)&block->sides_last, (partitions + 1ull) * 2 * n * sizeof(uint32_t)},
         {(void **)&block->history_new, n * 2 * sizeof(bl_history_new_t)}, /* 2 per event */
     };
     _Static_assert(BL_ARRAY_LEN(arrays) == BL_BLOCK_ARRAYS, "every array is released");
@@ -102,12 +103,11 @@ static int bl_partition_init(bl_partition_t *part, uint32_t index, uint32_t part
         part->lookups[list] = bl_table_reserve(lookups_bytes);
     part->found = bl_table_reserve((uint64_t)events_max * sizeof(bl_fact_t));
     part->own_new = bl_table_reserve((uint64_t)events_max * sizeof(uint32_t));
-    part->own_sides = bl_table_reserve((uint64_t)events_max * 2 * sizeof(uint32_t));
     if (!part->route_lists || !part->lookups[0] || !part->lookups[1] || !part->found ||
-        !part->own_new || !part->own_sides)
+        !part->own_new)
         return -ENOMEM;
     *bytes += bl_partition_route_bytes(part, partitions) + BL_LOOKUP_LISTS * lookups_bytes +
-              (uint64_t)events_max * (3 * sizeof(uint32_t) + sizeof(bl_fact_t));
+              (uint64_t)events_max * (sizeof(uint32_t) + sizeof(bl_fact_t));
     bl_map_t *maps[] = BL_PARTITION_MAPS(part);
     for (size_t i = 0; i < BL_ARRAY_LEN(maps); i++) {
         if (bl_map_init(maps[i], events_max) != 0) return -ENOMEM;
@@ -122,7 +122,6 @@ static void bl_partition_deinit(bl_partition_t *part, uint32_t partitions, uint3
         bl_table_release(part->lookups[list], 2ull * events_max * sizeof(bl_lookup_t));
     bl_table_release(part->found, (uint64_t)events_max * sizeof(bl_fact_t));
     bl_table_release(part->own_new, (uint64_t)events_max * sizeof(uint32_t));
-    bl_table_release(part->own_sides, (uint64_t)events_max * 2 * sizeof(uint32_t));
     if (part->accounts.buckets) bl_index_deinit(&part->accounts);
     if (part->transfers.buckets) bl_index_deinit(&part->transfers);
     bl_map_t *maps[] = BL_PARTITION_MAPS(part);

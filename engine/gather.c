@@ -172,6 +172,7 @@ static uint32_t bl_gather_overlay_account(bl_engine_t *engine, bl_partition_t *p
     o->flags = a->flags;
     o->partition = (uint8_t)part->index;
     o->dirty = 0;
+    o->sides_first = BL_SLOT_NONE;
     engine->account_mark[slot] = ((uint64_t)engine->pass << 32) | index;
     return index;
 }

@@ -262,28 +262,6 @@ static inline const void *bl_list_at(const bl_pool_t *pool, const bl_list_t *lis
     return pool->base + directory[i / BL_LIST_CHUNK] + (uint64_t)(i % BL_LIST_CHUNK) * size;
 }
 
-/* Prefetches what the next append to `list`, through `share`, writes: the line of its end
- * (of its directory's end, when chunked) or, when the append moves the list to a bigger
- * block, the list's block and the block it will likely take (the head of the share's free
- * list for that size, or the rest of its chunk). */
-static inline void bl_list_prefetch_end(const bl_pool_t *pool, const bl_pool_share_t *share,
-                                        const bl_list_t *list) {
-    uint32_t n = list->count, size = pool->element_size;
-    const uint8_t *block = pool->base + list->offset;
-    bool small = size <= sizeof(list->first);
-    uint32_t capacity = n < BL_LIST_CHUNK ? bl_list_next_block(n, small) : 0;
-    if (n > BL_LIST_CHUNK) {
-        __builtin_prefetch(block + n / BL_LIST_CHUNK * sizeof(uint64_t), 1);
-    } else if (capacity != 0) {
-        bool in_block = n > 1 || (n == 1 && !small); /* else in the list itself, or none */
-        for (uint32_t b = 0; in_block && b < n * size; b += 64) __builtin_prefetch(block + b);
-        uint64_t next = share->free[bl_pool_class(capacity)];
-        __builtin_prefetch(pool->base + (next != 0 ? next : share->next), 1);
-    } else if (n != 0) {
-        __builtin_prefetch(block + (uint64_t)n * size, 1);
-    }
-}
-
 /* The first index i of `list` (sorted by `key`) whose key is at least `value` (count if none);
  * key(element) is a slot or timestamp. */
 uint32_t bl_list_lower(const bl_pool_t *pool, const bl_list_t *list,
@@ -324,15 +302,6 @@ static inline void bl_slot_list_append(bl_pool_t *runs, bl_pool_share_t *share,
     }
     list->tail[n % BL_RUN] = slot;
     list->count = n + 1;
-}
-
-/* Prefetches what the next append to `list` writes beyond the list's own line: the runs'
- * end, when the append flushes. */
-static inline void bl_slot_list_prefetch(const bl_pool_t *runs, const bl_pool_share_t *share,
-                                         const bl_slot_list_t *list) {
-    if (list->count % BL_RUN != BL_RUN - 1) return;
-    bl_list_t r = bl_slot_list_runs(list);
-    bl_list_prefetch_end(runs, share, &r);
 }
 
 /* Slot i < count of `list`. */
@@ -495,6 +464,10 @@ typedef struct bl_overlay_account {
     uint16_t flags;
     uint8_t partition;
     uint8_t dirty; /* balances changed: apply writes them */
+    /* The first of the block's new transfers on the account, as a side (k << 1 | side,
+     * k = slot - transfers_base), chained in slot order through block->side_next;
+     * BL_SLOT_NONE: none. Apply appends them to the account's lists. */
+    uint32_t sides_first;
 } bl_overlay_account_t;
 
 /* A pending transfer from the table that the block names (post, void or expiry). */
@@ -622,14 +595,18 @@ typedef struct bl_block {
     uint64_t *transfers_new_hash;
     uint8_t *transfers_new_state;
     uint32_t (*transfers_new_accounts)[2]; /* overlay indexes of debit and credit accounts */
-    uint32_t (*transfers_new_slots)[2];    /* and, for the history step, their slots */
-    uint8_t (*transfers_new_owners)[2];    /* and their partitions */
+    /* Per side (k << 1 | side) of a new transfer, the chain of its account's sides: the next
+     * (BL_SLOT_NONE: the last) and the one before (for a linked chain's rollback); and per
+     * overlay entry whose chain is not empty, its last side. */
+    uint32_t *side_next;
+    uint32_t *side_prev;
+    uint32_t *sides_last;
     /* Balance entries for accounts with the history flag, in event order. */
     bl_history_new_t *history_new;
     uint32_t history_new_count;
 
     /* Every array above, with its size, as reserved (for release). */
-#define BL_BLOCK_ARRAYS 21
+#define BL_BLOCK_ARRAYS 22
     void *arrays[BL_BLOCK_ARRAYS];
     uint64_t sizes[BL_BLOCK_ARRAYS];
 } bl_block_t;
@@ -665,12 +642,10 @@ typedef struct bl_partition {
     uint32_t pending_count;
     /* Apply's input, made at its start without a branch per object (bl_apply_own): the
      * block's new accounts this partition owns (k from accounts_base), then its new transfers
-     * (k from transfers_base), and the (k << 1 | side) of the new transfers whose side's
-     * account it owns. Apply's loops then visit only their own objects, with no ownership test
-     * to mispredict, and prefetch a fixed number of their own objects ahead. */
-    uint32_t *own_new;   /* events_max */
-    uint32_t *own_sides; /* 2 x events_max */
-    uint32_t own_accounts, own_transfers, own_sides_count;
+     * (k from transfers_base). Apply's loops then visit only their own objects, with no
+     * ownership test to mispredict, and prefetch a fixed number of their own objects ahead. */
+    uint32_t *own_new; /* events_max */
+    uint32_t own_accounts, own_transfers;
     /* Where the blocks of the lists this partition owns come from, per pool. */
     bl_pool_share_t pool_shares[BL_POOLS];
     /* Query indexes of the objects this partition owns: per kind and field, its keys, and the
@@ -800,10 +775,6 @@ void bl_gather_merge(bl_engine_t *engine);
 void bl_decide_expiries(bl_engine_t *engine);
 void bl_decide_requests(bl_engine_t *engine, bl_request_t *requests, uint32_t requests_count);
 void bl_apply(bl_engine_t *engine, uint32_t p);
-/* The k < count whose partitions[k] is p, into `out` (room for count), in order; returns how
- * many. Every k is written and only p's advance the count, so objects spread at random over
- * the partitions cost no mispredicted branch. */
-uint32_t bl_apply_own(const uint8_t *partitions, uint64_t count, uint32_t p, uint32_t *out);
 /* Runs one parallel step for every partition: on their threads, or here in turn. */
 void bl_engine_step(bl_engine_t *engine, bl_step_t step);
 int bl_workers_start(bl_engine_t *engine);
@@ -823,9 +794,9 @@ void bl_workers_block_end(bl_engine_t *engine);
 /* Apply's last step: appends the block's transfers and balance entries to the lists of the
  * accounts partition p owns. */
 void bl_history_apply(bl_engine_t *engine, uint32_t p);
-/* Apply's history step: appends the block's created transfers to the debit and credit
- * lists of the accounts p owns. */
-void bl_history_transfers(bl_engine_t *engine, uint32_t p);
+/* Appends the block's new transfers on overlay account `o` (owned by `part`) to its debit
+ * and credit lists. */
+void bl_history_sides(bl_engine_t *engine, bl_partition_t *part, const bl_overlay_account_t *o);
 /* Appends transfer `transfer` to the debit or credit list (`side`) of account `account`, or
  * a balance entry to its balances, the account owned by partition `part`. */
 void bl_history_append_transfer(bl_engine_t *engine, bl_partition_t *part, uint32_t account,

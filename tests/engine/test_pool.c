@@ -146,7 +146,6 @@ static void test_pool_slot_lists(void **state) {
     assert_non_null(list);
     for (uint32_t k = 0; k < appends; k++) {
         uint32_t l = rng() % 4 == 0 ? 0 : (uint32_t)(rng() % lists);
-        bl_slot_list_prefetch(&runs, &shares[l % 2], &list[l]);
         /* increasing and spaced by 2, so an odd value falls between two slots */
         bl_slot_list_append(&runs, &shares[l % 2], &list[l], 2 * k + 2);
     }
