@@ -16,7 +16,8 @@
  * settlement feed would set: a unique user_data_128 (an external reference), user_data_64
  * shared by 100 consecutive transfers (a batch), user_data_32 one of 1,000 values and code one
  * of 16, so every query index does work. --indexes off runs the engine without query indexes
- * and account transfer lists, to measure what they cost.
+ * and account transfer lists, to measure what they cost; --indexes both runs an engine with
+ * them and one without on the same transfers, in turns, and prints the ratio.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -39,6 +40,7 @@ typedef struct bench_options {
     bool pin;     /* and pinned to a CPU */
     bool reads;   /* time the history and query reads after each scenario */
     bool indexes; /* query indexes and account transfer lists (engine default) */
+    bool indexes_both; /* an engine with them and one without, taking turns */
     bool user_data; /* transfers set every query field */
     double hot_fraction;
     int workload; /* -1: both, 0: uniform, 1: hot */
@@ -137,7 +139,16 @@ static void bench_reads(const bench_options_t *o, bl_engine_t *engine, uint64_t 
            (double)(bench_now_ns() - t0) / 1e6);
 }
 
-static void bench_scenario(const bench_options_t *o, uint64_t accounts, int hot) {
+/* One engine of a scenario, and what its blocks took. */
+typedef struct bench_run {
+    bl_engine_t *engine;
+    bool indexes;
+    uint64_t elapsed_ns, resident_bytes;
+    bl_engine_stats_t before;
+} bench_run_t;
+
+static void bench_run_start(bench_run_t *run, const bench_options_t *o, uint64_t accounts,
+                            bool indexes) {
     bl_engine_config_t config = {
         .partitions = o->partitions,
         .accounts_max = accounts,
@@ -145,19 +156,71 @@ static void bench_scenario(const bench_options_t *o, uint64_t accounts, int hot)
         .block_events_max = o->batch,
         .partition_threads = o->threads,
         .pin_cpus = o->pin,
-        .indexes_off = !o->indexes,
+        .indexes_off = !indexes,
     };
-    bl_engine_t *engine;
-    int rc = bl_engine_create(&engine, &config);
+    *run = (bench_run_t){.indexes = indexes};
+    int rc = bl_engine_create(&run->engine, &config);
     if (rc != 0) bench_fail("bl_engine_create", rc);
-    bench_accounts_create(engine, accounts, o->batch);
+    bench_accounts_create(run->engine, accounts, o->batch);
+    bl_engine_stats_get(run->engine, &run->before);
+}
 
-    /* Every transfer is drawn before the clock starts, so blocks follow each other as they do
-     * in a loaded server (the partition threads see no pause between blocks to park in). */
-    uint64_t batches = (o->transfers + o->batch - 1) / o->batch;
+/* Executes `count` transfers from `events` in blocks of o->batch: the clock runs only around
+ * each block, and resident memory is read around the whole stretch (so with two engines each
+ * is charged the pages it touched itself). */
+static void bench_run_blocks(bench_run_t *run, const bench_options_t *o,
+                             const bl_transfer_t *events, uint64_t count,
+                             bl_event_result_t *results) {
+    uint64_t resident_before = bench_resident_bytes();
+    for (uint64_t done = 0; done < count;) {
+        uint32_t n = (uint32_t)(count - done < o->batch ? count - done : o->batch);
+        bl_request_t request = {.op = BL_OP_CREATE_TRANSFERS, .count = n,
+                                .events = (bl_transfer_t *)&events[done], .results = results};
+        uint64_t t0 = bench_now_ns();
+        int rc = bl_engine_block_execute(run->engine, bl_engine_timestamp_last(run->engine) + 1,
+                                         &request, 1);
+        run->elapsed_ns += bench_now_ns() - t0;
+        if (rc != 0) bench_fail("create_transfers block", rc);
+        if (request.results_count != 0) {
+            fprintf(stderr, "bench_engine: transfer %u failed with %s\n", results[0].index,
+                    bl_create_transfer_result_name(results[0].result));
+            exit(1);
+        }
+        done += n;
+    }
+    run->resident_bytes += bench_resident_bytes() - resident_before;
+}
+
+/* Prints the run's line; returns its throughput in transfers per second. */
+static double bench_run_report(const bench_run_t *run, const bench_options_t *o,
+                               uint64_t accounts, int hot, uint64_t done) {
+    bl_engine_stats_t after;
+    bl_engine_stats_get(run->engine, &after);
+    bl_engine_memory_t memory;
+    bl_engine_memory_get(run->engine, &memory);
+    double executed = (double)(after.events - run->before.events);
+    double rate = executed / (double)run->elapsed_ns * 1e9;
+    printf("%-9s accounts=%-8lu transfers=%-8lu batch=%u N=%u%s%s%s  %6.2f M transfers/s  "
+           "%6.1f ns/transfer (gather %5.1f, decide %5.1f, apply %5.1f)  "
+           "reserved %lu B/account %lu B/transfer, resident +%.0f B/transfer\n",
+           hot ? "hot" : "uniform", (unsigned long)accounts, (unsigned long)done, o->batch,
+           o->partitions, o->threads ? " threads" : "", run->indexes ? "" : " no-indexes",
+           o->user_data ? " user-data" : "", rate / 1e6, (double)run->elapsed_ns / executed,
+           (double)(after.gather_ns - run->before.gather_ns) / executed,
+           (double)(after.decide_ns - run->before.decide_ns) / executed,
+           (double)(after.apply_ns - run->before.apply_ns) / executed,
+           (unsigned long)memory.per_account_bytes, (unsigned long)memory.per_transfer_bytes,
+           (double)run->resident_bytes / (double)done);
+    return rate;
+}
+
+/* Every transfer of a scenario, drawn before the clock starts, so blocks follow each other
+ * as they do in a loaded server (the partition threads see no pause between blocks to park
+ * in). */
+static bl_transfer_t *bench_transfers_draw(const bench_options_t *o, uint64_t accounts,
+                                           int hot) {
     bl_transfer_t *events = calloc((size_t)o->transfers, sizeof(bl_transfer_t));
-    bl_event_result_t *results = calloc(o->batch, sizeof(bl_event_result_t));
-    if (!events || !results) bench_fail("calloc", -ENOMEM);
+    if (!events) bench_fail("calloc", -ENOMEM);
     uint64_t hot_threshold = hot ? bench_fraction_threshold(o->hot_fraction) : 0;
     for (uint64_t i = 0; i < o->transfers; i++) {
         bl_transfer_t *t = &events[i];
@@ -171,50 +234,40 @@ static void bench_scenario(const bench_options_t *o, uint64_t accounts, int hot)
         t->code = 1;
         if (o->user_data) bench_user_data(t, t->id);
     }
+    return events;
+}
 
-    bl_engine_stats_t before;
-    bl_engine_stats_get(engine, &before);
-    uint64_t resident_before = bench_resident_bytes();
-    uint64_t elapsed_ns = 0, done = 0;
-    for (uint64_t b = 0; b < batches; b++) {
-        uint32_t n = (uint32_t)(o->transfers - done < o->batch ? o->transfers - done : o->batch);
-        bl_request_t request = {.op = BL_OP_CREATE_TRANSFERS, .count = n,
-                                .events = &events[done], .results = results};
-        uint64_t t0 = bench_now_ns();
-        rc = bl_engine_block_execute(engine, bl_engine_timestamp_last(engine) + 1, &request, 1);
-        elapsed_ns += bench_now_ns() - t0;
-        if (rc != 0) bench_fail("create_transfers block", rc);
-        if (request.results_count != 0) {
-            fprintf(stderr, "bench_engine: transfer %u failed with %s\n", results[0].index,
-                    bl_create_transfer_result_name(results[0].result));
-            exit(1);
-        }
-        done += n;
+/* With --indexes both, two engines (indexes on, then off) execute the same transfers, taking
+ * turns every BENCH_TURN_BLOCKS blocks (who goes first alternates), so a drift of the host
+ * slows both alike and their ratio holds within one run. */
+#define BENCH_TURN_BLOCKS 8u
+
+static void bench_scenario(const bench_options_t *o, uint64_t accounts, int hot) {
+    bench_run_t runs[2];
+    uint32_t n_runs = o->indexes_both ? 2 : 1;
+    for (uint32_t r = 0; r < n_runs; r++)
+        bench_run_start(&runs[r], o, accounts, o->indexes_both ? r == 0 : o->indexes);
+    bl_transfer_t *events = bench_transfers_draw(o, accounts, hot);
+    bl_event_result_t *results = calloc(o->batch, sizeof(bl_event_result_t));
+    if (!results) bench_fail("calloc", -ENOMEM);
+
+    const uint64_t turn = (uint64_t)BENCH_TURN_BLOCKS * o->batch;
+    for (uint64_t done = 0, t = 0; done < o->transfers; done += turn, t++) {
+        uint64_t n = o->transfers - done < turn ? o->transfers - done : turn;
+        for (uint32_t r = 0; r < n_runs; r++)
+            bench_run_blocks(&runs[(r + t) % n_runs], o, &events[done], n, results);
     }
-    uint64_t resident_after = bench_resident_bytes();
-    bl_engine_stats_t after;
-    bl_engine_stats_get(engine, &after);
-    bl_engine_memory_t memory;
-    bl_engine_memory_get(engine, &memory);
-
-    double executed = (double)(after.events - before.events);
-    printf("%-9s accounts=%-8lu transfers=%-8lu batch=%u N=%u%s%s%s  %6.2f M transfers/s  "
-           "%6.1f ns/transfer (gather %5.1f, decide %5.1f, apply %5.1f)  "
-           "reserved %lu B/account %lu B/transfer, resident +%.0f B/transfer\n",
-           hot ? "hot" : "uniform", (unsigned long)accounts, (unsigned long)done, o->batch,
-           o->partitions, o->threads ? " threads" : "", o->indexes ? "" : " no-indexes",
-           o->user_data ? " user-data" : "", executed / (double)elapsed_ns * 1e3,
-           (double)elapsed_ns / executed,
-           (double)(after.gather_ns - before.gather_ns) / executed,
-           (double)(after.decide_ns - before.decide_ns) / executed,
-           (double)(after.apply_ns - before.apply_ns) / executed,
-           (unsigned long)memory.per_account_bytes, (unsigned long)memory.per_transfer_bytes,
-           (double)(resident_after - resident_before) / (double)done);
-    if (o->reads) bench_reads(o, engine, accounts, done);
+    double rates[2];
+    for (uint32_t r = 0; r < n_runs; r++)
+        rates[r] = bench_run_report(&runs[r], o, accounts, hot, o->transfers);
+    if (n_runs == 2) printf("  indexes on / off: %.3f\n", rates[0] / rates[1]);
+    for (uint32_t r = 0; r < n_runs; r++) {
+        if (o->reads) bench_reads(o, runs[r].engine, accounts, o->transfers);
+        bl_engine_destroy(runs[r].engine);
+    }
     fflush(stdout);
     free(events);
     free(results);
-    bl_engine_destroy(engine);
 }
 
 static void bench_usage(FILE *out) {
@@ -227,7 +280,8 @@ static void bench_usage(FILE *out) {
             "  --threads on|off     each partition on a thread of its own (default on)\n"
             "  --pin                pin partition p's thread to CPU p + 1\n"
             "  --reads              then time get_account_transfers and query_transfers\n"
-            "  --indexes on|off     query indexes and account transfer lists (default on)\n"
+            "  --indexes on|off|both  query indexes and account transfer lists (default on);\n"
+            "                       both: an engine with and one without, taking turns\n"
             "  --user-data          transfers set user_data_128/64/32 and vary code\n"
             "  --workload W         uniform, hot or both (default both)\n"
             "  --hot-fraction F     share of hot transfers touching account 1 (default 0.9)\n"
@@ -269,7 +323,10 @@ int main(int argc, char **argv) {
         case 'T': o.threads = strcmp(optarg, "off") != 0; break;
         case 'P': o.pin = true; break;
         case 'R': o.reads = true; break;
-        case 'I': o.indexes = strcmp(optarg, "off") != 0; break;
+        case 'I':
+            o.indexes = strcmp(optarg, "off") != 0;
+            o.indexes_both = strcmp(optarg, "both") == 0;
+            break;
         case 'U': o.user_data = true; break;
         case 'h': bench_usage(stdout); return 0;
         default: bench_usage(stderr); return 2;
