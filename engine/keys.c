@@ -12,13 +12,13 @@
  * list is sorted by timestamp and a timestamp range is found by binary search.
  *
  * Entries are chained per partition and field in a bl_index_t with the same chained buckets
- * and filter bits as the id indexes. A value held by one object of the partition is chained
- * as that object's slot (a direct entry: 4 bytes of chain link, its value read from the
- * record when a lookup compares it); the second object with the value turns it into a key, 32
- * bytes holding the value and its list header. So a field unique to each object (a
- * user_data_128 reference) costs no key at all. The indexes are not part of the digest or the
- * image: they are rebuilt when an image is loaded, and results never depend on them
- * (bl_engine_config_t.indexes_off gives the same answers by scanning).
+ * as the id indexes, and two filter bits per value (bl_key_filter). A value held by one object
+ * of the partition is chained as that object's slot (a direct entry: 4 bytes of chain link,
+ * its value read from the record when a lookup compares it); the second object with the value
+ * turns it into a key, 32 bytes holding the value and its list header. So a field unique to
+ * each object (a user_data_128 reference) costs no key at all. The indexes are not part of the
+ * digest or the image: they are rebuilt when an image is loaded, and results never depend on
+ * them (bl_engine_config_t.indexes_off gives the same answers by scanning).
  */
 #include <errno.h>
 #include <string.h>
@@ -29,13 +29,22 @@
 #define BL_KEYS_CHUNK 1024u
 
 /* The hash of a value: its halves combined, then the splitmix64 finalizer, so every bit of
- * the result (the bucket takes the low ones, the filter bits 32..36) depends on every bit of
+ * the result (the bucket takes the low ones, the filter bits 32..41) depends on every bit of
  * the value. Cheaper than XXH3 for the five values apply hashes per object. */
 static inline uint64_t bl_key_hash(bl_u128_t value) {
     uint64_t h = (uint64_t)value + (uint64_t)(value >> 64) * 0x9E3779B97F4A7C15ull;
     h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
     h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
     return h ^ (h >> 31);
+}
+
+/* A value's filter bits in its bucket's high half: two of the 32, from hash bits 32..41. The
+ * id indexes set one bit per id; a key bucket holds up to 4 entries (a quarter of a bucket per
+ * object), where one bit would let a lookup of an absent value past the filter 6-12% of the
+ * time, and every entry it then walks is a random record (or key) and a random chain link.
+ * With two bits: 1-5%. */
+static inline uint64_t bl_key_filter(uint64_t hash) {
+    return (1ull << (32 + ((hash >> 32) & 31))) | (1ull << (32 + ((hash >> 37) & 31)));
 }
 
 /* Accounts and transfers hold the user_data fields at the same offsets (ledger and code
@@ -100,7 +109,8 @@ bl_keys_walk(const bl_engine_t *engine, const bl_partition_t *part, uint32_t kin
     const bl_key_store_t *store = &engine->key_stores[kind][field];
     const bl_index_t *index = &part->keys[kind][field];
     bl_keys_at_t at = {.entry = BL_SLOT_NONE, .bucket = &index->buckets[hash & index->mask]};
-    if (!(*at.bucket & bl_index_filter_bit(hash))) return at;
+    uint64_t filter = bl_key_filter(hash);
+    if ((*at.bucket & filter) != filter) return at;
     for (uint32_t link = (uint32_t)*at.bucket; link != 0;) {
         uint32_t entry = link - 1;
         uint32_t *next;
@@ -135,8 +145,9 @@ bl_keys_get(bl_engine_t *engine, bl_partition_t *part, uint32_t kind, uint32_t f
     bl_pool_t *pool = &engine->pools[BL_POOL_SLOTS];
     bl_pool_share_t *share = &part->pool_shares[BL_POOL_SLOTS];
     if (at.entry == BL_SLOT_NONE) {
-        store->direct_next[slot] =
-            bl_index_push(&part->keys[kind][field], hash, (slot | BL_KEY_DIRECT) + 1);
+        store->direct_next[slot] = (uint32_t)*at.bucket;
+        *at.bucket = (*at.bucket & 0xFFFFFFFF00000000ull) | bl_key_filter(hash) |
+                     ((slot | BL_KEY_DIRECT) + 1);
         return NULL;
     }
     if (!(at.entry & BL_KEY_DIRECT)) {
