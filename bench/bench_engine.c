@@ -175,7 +175,7 @@ static void bench_run_blocks(bench_run_t *run, const bench_options_t *o,
     for (uint64_t done = 0; done < count;) {
         uint32_t n = (uint32_t)(count - done < o->batch ? count - done : o->batch);
         bl_request_t request = {.op = BL_OP_CREATE_TRANSFERS, .count = n,
-                                .events = (bl_transfer_t *)&events[done], .results = results};
+                                .events = &events[done], .results = results};
         uint64_t t0 = bench_now_ns();
         int rc = bl_engine_block_execute(run->engine, bl_engine_timestamp_last(run->engine) + 1,
                                          &request, 1);
@@ -280,8 +280,10 @@ static void bench_usage(FILE *out) {
             "  --threads on|off     each partition on a thread of its own (default on)\n"
             "  --pin                pin partition p's thread to CPU p + 1\n"
             "  --reads              then time get_account_transfers and query_transfers\n"
-            "  --indexes on|off|both  query indexes and account transfer lists (default on);\n"
-            "                       both: an engine with and one without, taking turns\n"
+            "  --indexes I          on, off or both: query indexes and account transfer lists\n"
+            "                       (default on); both runs an engine with them and one\n"
+            "                       without on the same transfers, in turns, and prints the\n"
+            "                       ratio\n"
             "  --user-data          transfers set user_data_128/64/32 and vary code\n"
             "  --workload W         uniform, hot or both (default both)\n"
             "  --hot-fraction F     share of hot transfers touching account 1 (default 0.9)\n"
@@ -324,6 +326,11 @@ int main(int argc, char **argv) {
         case 'P': o.pin = true; break;
         case 'R': o.reads = true; break;
         case 'I':
+            if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0 &&
+                strcmp(optarg, "both") != 0) {
+                bench_usage(stderr);
+                return 2;
+            }
             o.indexes = strcmp(optarg, "off") != 0;
             o.indexes_both = strcmp(optarg, "both") == 0;
             break;
