@@ -53,13 +53,13 @@ static void bl_overlay_touch(bl_block_t *block, uint32_t index) {
 static inline void bl_sides_push(bl_block_t *block, uint32_t index, uint32_t side) {
     bl_overlay_account_t *o = &block->overlay[index];
     uint32_t *last = &block->sides_last[index];
-    if (o->sides_first == BL_SLOT_NONE) {
+    uint32_t prev = o->sides_first == BL_SLOT_NONE ? BL_SLOT_NONE : *last;
+    if (prev == BL_SLOT_NONE) {
         o->sides_first = side;
-        block->side_prev[side] = BL_SLOT_NONE;
     } else {
-        block->side_next[*last] = side;
-        block->side_prev[side] = *last;
+        block->side_next[prev] = side;
     }
+    if (block->undo_on) block->side_prev[side] = prev; /* read only by a chain's rollback */
     block->side_next[side] = BL_SLOT_NONE;
     *last = side;
 }

@@ -596,8 +596,9 @@ typedef struct bl_block {
     uint8_t *transfers_new_state;
     uint32_t (*transfers_new_accounts)[2]; /* overlay indexes of debit and credit accounts */
     /* Per side (k << 1 | side) of a new transfer, the chain of its account's sides: the next
-     * (BL_SLOT_NONE: the last) and the one before (for a linked chain's rollback); and per
-     * overlay entry whose chain is not empty, its last side. */
+     * (BL_SLOT_NONE: the last) and, for sides pushed inside a linked chain, the one before
+     * (for the chain's rollback); and per overlay entry whose chain is not empty, its last
+     * side. */
     uint32_t *side_next;
     uint32_t *side_prev;
     uint32_t *sides_last;
