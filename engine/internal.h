@@ -158,8 +158,13 @@ enum { BL_LIST_DEBITS = 0, BL_LIST_CREDITS = 1 };
 typedef struct bl_list {
     uint64_t offset; /* of its block in the pool (0: no block yet) */
     uint32_t count;
-    uint32_t first;  /* pools of elements of at most 4 bytes: the element of a 1-element list */
+    /* Pools of elements of at most 4 bytes: the element of a 1-element list. Past
+     * BL_LIST_CHUNK elements: the offset of the last chunk in BL_LIST_TAIL_UNIT bytes (0: too
+     * far for 32 bits), so an append reaches it without reading the directory. */
+    uint32_t first;
 } bl_list_t;
+
+#define BL_LIST_TAIL_UNIT 16u
 
 /* One AccountBalance entry, with what selects it: the transfer that caused it (for an expiry:
  * the pending transfer) and the account's side of that transfer. */
@@ -242,8 +247,10 @@ bl_list_append_slot(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list, ui
     uint32_t n = list->count;
     uint8_t *base = pool->base;
     if (n > BL_LIST_CHUNK && n % BL_LIST_CHUNK != 0) {
-        const uint64_t *directory = (const uint64_t *)(base + list->offset);
-        ((uint32_t *)(base + directory[n / BL_LIST_CHUNK]))[n % BL_LIST_CHUNK] = slot;
+        uint64_t chunk = (uint64_t)list->first * BL_LIST_TAIL_UNIT;
+        if (BL_UNLIKELY(chunk == 0))
+            chunk = ((const uint64_t *)(base + list->offset))[n / BL_LIST_CHUNK];
+        ((uint32_t *)(base + chunk))[n % BL_LIST_CHUNK] = slot;
         list->count = n + 1;
     } else if (n != 0 && n < BL_LIST_CHUNK && bl_list_next_block(n, true) == 0) {
         ((uint32_t *)(base + list->offset))[n] = slot;
