@@ -159,12 +159,12 @@ typedef struct bl_list {
     uint64_t offset; /* of its block in the pool (0: no block yet) */
     uint32_t count;
     /* Pools of elements of at most 4 bytes: the element of a 1-element list. Past
-     * BL_LIST_CHUNK elements: the offset of the last chunk in BL_LIST_TAIL_UNIT bytes (0: too
+     * BL_LIST_CHUNK elements: the offset of the last chunk in BL_LIST_LAST_UNIT bytes (0: too
      * far for 32 bits), so an append reaches it without reading the directory. */
     uint32_t first;
 } bl_list_t;
 
-#define BL_LIST_TAIL_UNIT 16u
+#define BL_LIST_LAST_UNIT 16u
 
 /* One AccountBalance entry, with what selects it: the transfer that caused it (for an expiry:
  * the pending transfer) and the account's side of that transfer. */
@@ -247,7 +247,7 @@ bl_list_append_slot(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list, ui
     uint32_t n = list->count;
     uint8_t *base = pool->base;
     if (n > BL_LIST_CHUNK && n % BL_LIST_CHUNK != 0) {
-        uint64_t chunk = (uint64_t)list->first * BL_LIST_TAIL_UNIT;
+        uint64_t chunk = (uint64_t)list->first * BL_LIST_LAST_UNIT;
         if (BL_UNLIKELY(chunk == 0))
             chunk = ((const uint64_t *)(base + list->offset))[n / BL_LIST_CHUNK];
         ((uint32_t *)(base + chunk))[n % BL_LIST_CHUNK] = slot;
@@ -799,8 +799,8 @@ void bl_workers_prefault_begin(bl_engine_t *engine);
  * steps on the partition threads, they spin rather than park between its steps. */
 void bl_workers_block_begin(bl_engine_t *engine, uint64_t events);
 void bl_workers_block_end(bl_engine_t *engine);
-/* Apply's last step: appends the block's transfers and balance entries to the lists of the
- * accounts partition p owns. */
+/* Apply's balance history step: appends the block's balance entries to the balances lists of
+ * the accounts with the history flag that partition p owns. */
 void bl_history_apply(bl_engine_t *engine, uint32_t p);
 /* Appends the block's new transfers on overlay account `o` (owned by `part`) to its debit
  * and credit lists. */

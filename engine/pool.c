@@ -133,8 +133,8 @@ static void bl_list_add_chunk(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t
     }
     memcpy(pool->base + directory + chunks * sizeof(uint64_t), &chunk, sizeof(uint64_t));
     list->offset = directory;
-    bool near = chunk % BL_LIST_TAIL_UNIT == 0 && chunk / BL_LIST_TAIL_UNIT <= UINT32_MAX;
-    list->first = near ? (uint32_t)(chunk / BL_LIST_TAIL_UNIT) : 0;
+    bool near = chunk % BL_LIST_LAST_UNIT == 0 && chunk / BL_LIST_LAST_UNIT <= UINT32_MAX;
+    list->first = near ? (uint32_t)(chunk / BL_LIST_LAST_UNIT) : 0;
 }
 
 void bl_list_append(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
