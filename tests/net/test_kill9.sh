@@ -12,6 +12,7 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 start() { # starts the server on a free port; sets server_pid and addr
+    : > "$work/out" # exists before the first poll (the background redirect may come later)
     "$ballast" start --data "$work/data" --listen 127.0.0.1:0 --accounts-max 1000 \
         --transfers-max 100000 --segment-size 8388608 > "$work/out" 2> "$work/err" &
     server_pid=$!

@@ -90,6 +90,7 @@ for option in addr dir partitions accounts transfers batch-size clients inflight
 done
 
 # 3. A running server, twice with the same seed.
+: > "$work/out" # exists before the first poll (the background redirect may come later)
 "$ballast" start --data "$work/data" --listen 127.0.0.1:0 --accounts-max 2000 \
     --transfers-max 20000 --segment-size 8388608 > "$work/out" 2> "$work/err" &
 server_pid=$!
