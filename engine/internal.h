@@ -105,13 +105,17 @@ static inline uint32_t bl_index_find(const bl_index_t *index, const bl_records_t
     return bl_index_walk(records, bl_index_head(index, hash), id);
 }
 
-/* Makes `link` (an entry + 1) the first of the chain of `hash`'s bucket; returns the link to
- * the old first, for the new entry's next. */
-static inline uint32_t bl_index_push(bl_index_t *index, uint64_t hash, uint32_t link) {
-    uint64_t *bucket = &index->buckets[hash & index->mask];
+/* Makes `link` (an entry + 1) the first of `bucket`'s chain and adds `filter` to its filter
+ * bits; returns the link to the old first, for the new entry's next. */
+static inline uint32_t bl_bucket_push(uint64_t *bucket, uint64_t filter, uint32_t link) {
     uint32_t old = (uint32_t)*bucket;
-    *bucket = (*bucket & 0xFFFFFFFF00000000ull) | bl_index_filter_bit(hash) | link;
+    *bucket = (*bucket & 0xFFFFFFFF00000000ull) | filter | link;
     return old;
+}
+
+/* bl_bucket_push into the bucket of `hash`, with the id's filter bit. */
+static inline uint32_t bl_index_push(bl_index_t *index, uint64_t hash, uint32_t link) {
+    return bl_bucket_push(&index->buckets[hash & index->mask], bl_index_filter_bit(hash), link);
 }
 
 /* Links `slot` (whose record is already written) into the bucket of `hash`. */

@@ -145,9 +145,8 @@ bl_keys_get(bl_engine_t *engine, bl_partition_t *part, uint32_t kind, uint32_t f
     bl_pool_t *pool = &engine->pools[BL_POOL_SLOTS];
     bl_pool_share_t *share = &part->pool_shares[BL_POOL_SLOTS];
     if (at.entry == BL_SLOT_NONE) {
-        store->direct_next[slot] = (uint32_t)*at.bucket;
-        *at.bucket = (*at.bucket & 0xFFFFFFFF00000000ull) | bl_key_filter(hash) |
-                     ((slot | BL_KEY_DIRECT) + 1);
+        store->direct_next[slot] =
+            bl_bucket_push(at.bucket, bl_key_filter(hash), (slot | BL_KEY_DIRECT) + 1);
         return NULL;
     }
     if (!(at.entry & BL_KEY_DIRECT)) {
