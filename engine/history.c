@@ -28,21 +28,6 @@ void bl_history_append_balance(bl_engine_t *engine, bl_partition_t *part, uint32
                    &engine->account_balances[account], entry);
 }
 
-/* Called by apply's balance step, which has just written the account's record hash on its aux
- * line: the lists and their tails are on that line too, so the appends cost no miss of their
- * own but one in BL_RUN, which moves a run to the runs pool. Decide chained each account's
- * sides in slot order, so each list grows in slot order. */
-void bl_history_sides(bl_engine_t *engine, bl_partition_t *part, const bl_overlay_account_t *o) {
-    const bl_block_t *block = &engine->block;
-    _Static_assert(BL_LIST_DEBITS == 0 && BL_LIST_CREDITS == 1, "list kind = side");
-    bl_account_aux_t *aux = &engine->account_aux[o->slot];
-    for (uint32_t side = o->sides_first; side != BL_SLOT_NONE; side = block->side_next[side]) {
-        bl_slot_list_append(&engine->pools[BL_POOL_RUNS], &part->pool_shares[BL_POOL_RUNS],
-                            &aux->transfers[side & 1],
-                            (uint32_t)(block->transfers_base + (side >> 1)));
-    }
-}
-
 /* The balance entries of accounts with the history flag, in event order. */
 void bl_history_apply(bl_engine_t *engine, uint32_t p) {
     const bl_block_t *block = &engine->block;

@@ -32,6 +32,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "common/assert.h"
 #include "common/hash.h"
@@ -242,26 +243,38 @@ void bl_list_append(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
 void bl_list_append_slot_grow(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
                               uint32_t slot);
 
-/* bl_list_append of a slot to a list in a pool of slots, inline unless the list takes a new
- * block (a list of 2 <= n <= BL_LIST_CHUNK slots has a block of max(4, 2^ceil(log2 n))
- * elements; a longer one a new chunk every BL_LIST_CHUNK). Long lists (chunked) first: a
- * key's list is most often one. */
-static inline __attribute__((always_inline)) void
-bl_list_append_slot(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list, uint32_t slot) {
+/* bl_list_append of an element of `size` bytes (a constant where inlined) where the list's
+ * block or last chunk has room: true; false, and nothing written, where the list takes a new
+ * block or chunk (a list of 2 <= n <= BL_LIST_CHUNK elements has a block of
+ * max(4, 2^ceil(log2 n)) of them; a longer one a new chunk every BL_LIST_CHUNK). Long lists
+ * (chunked) first: a key's list is most often one. */
+static inline __attribute__((always_inline)) bool
+bl_list_append_in_place(bl_pool_t *pool, bl_list_t *list, const void *element, uint32_t size) {
     uint32_t n = list->count;
     uint8_t *base = pool->base;
+    uint8_t *at;
     if (n > BL_LIST_CHUNK && n % BL_LIST_CHUNK != 0) {
         uint64_t chunk = (uint64_t)list->first * BL_LIST_LAST_UNIT;
         if (BL_UNLIKELY(chunk == 0))
             chunk = ((const uint64_t *)(base + list->offset))[n / BL_LIST_CHUNK];
-        ((uint32_t *)(base + chunk))[n % BL_LIST_CHUNK] = slot;
-        list->count = n + 1;
-    } else if (n != 0 && n < BL_LIST_CHUNK && bl_list_next_block(n, true) == 0) {
-        ((uint32_t *)(base + list->offset))[n] = slot;
-        list->count = n + 1;
+        at = base + chunk + (uint64_t)(n % BL_LIST_CHUNK) * size;
+    } else if (n != 0 && n < BL_LIST_CHUNK &&
+               bl_list_next_block(n, size <= sizeof(list->first)) == 0) {
+        at = base + list->offset + (uint64_t)n * size;
     } else {
-        bl_list_append_slot_grow(pool, share, list, slot);
+        return false;
     }
+    memcpy(at, element, size);
+    list->count = n + 1;
+    return true;
+}
+
+/* bl_list_append of a slot to a list in a pool of slots, inline unless the list takes a new
+ * block. */
+static inline __attribute__((always_inline)) void
+bl_list_append_slot(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list, uint32_t slot) {
+    if (!bl_list_append_in_place(pool, list, &slot, sizeof(slot)))
+        bl_list_append_slot_grow(pool, share, list, slot);
 }
 
 /* Element i < count of `list`. */
@@ -300,19 +313,30 @@ static inline bl_list_t bl_slot_list_runs(const bl_slot_list_t *list) {
     return (bl_list_t){.offset = list->offset, .count = list->count / BL_RUN};
 }
 
-/* Appends the run the tail and `slot` make (pool.c). */
+/* Appends `run` (the tail and one slot) where the runs' list takes a new block or chunk
+ * (pool.c). */
 void bl_slot_list_flush(bl_pool_t *runs, bl_pool_share_t *share, bl_slot_list_t *list,
-                        uint32_t slot);
+                        const bl_run_t *run);
 
-static inline void bl_slot_list_append(bl_pool_t *runs, bl_pool_share_t *share,
-                                       bl_slot_list_t *list, uint32_t slot) {
+static inline __attribute__((always_inline)) void
+bl_slot_list_append(bl_pool_t *runs, bl_pool_share_t *share, bl_slot_list_t *list,
+                    uint32_t slot) {
     uint32_t n = list->count;
-    if (n % BL_RUN == BL_RUN - 1) {
-        bl_slot_list_flush(runs, share, list, slot);
+    if (n % BL_RUN != BL_RUN - 1) {
+        list->tail[n % BL_RUN] = slot;
+        list->count = n + 1;
         return;
     }
-    list->tail[n % BL_RUN] = slot;
-    list->count = n + 1;
+    BL_ASSERT(n < UINT32_MAX);
+    bl_run_t run;
+    memcpy(run.slots, list->tail, sizeof(list->tail));
+    run.slots[BL_RUN - 1] = slot;
+    bl_list_t r = bl_slot_list_runs(list);
+    if (bl_list_append_in_place(runs, &r, &run, sizeof(run))) {
+        list->count = n + 1;
+    } else {
+        bl_slot_list_flush(runs, share, list, &run);
+    }
 }
 
 /* Slot i < count of `list`. */
@@ -807,8 +831,23 @@ void bl_workers_block_end(bl_engine_t *engine);
  * the accounts with the history flag that partition p owns. */
 void bl_history_apply(bl_engine_t *engine, uint32_t p);
 /* Appends the block's new transfers on overlay account `o` (owned by `part`) to its debit
- * and credit lists. */
-void bl_history_sides(bl_engine_t *engine, bl_partition_t *part, const bl_overlay_account_t *o);
+ * and credit lists (history.c's concept, inline in apply's balance step). That step has
+ * just written the account's record hash on its aux line: the lists and their tails are on
+ * that line too, so the appends cost no miss of their own but one in BL_RUN, which moves a
+ * run to the runs pool. Decide chained each account's sides in slot order, so each list
+ * grows in slot order. */
+static inline __attribute__((always_inline)) void
+bl_history_sides(bl_engine_t *engine, bl_partition_t *part, const bl_overlay_account_t *o) {
+    const bl_block_t *block = &engine->block;
+    _Static_assert(BL_LIST_DEBITS == 0 && BL_LIST_CREDITS == 1, "list kind = side");
+    bl_account_aux_t *aux = &engine->account_aux[o->slot];
+    for (uint32_t side = o->sides_first; side != BL_SLOT_NONE; side = block->side_next[side]) {
+        bl_slot_list_append(&engine->pools[BL_POOL_RUNS], &part->pool_shares[BL_POOL_RUNS],
+                            &aux->transfers[side & 1],
+                            (uint32_t)(block->transfers_base + (side >> 1)));
+    }
+}
+
 /* Appends transfer `transfer` to the debit or credit list (`side`) of account `account`, or
  * a balance entry to its balances, the account owned by partition `part`. */
 void bl_history_append_transfer(bl_engine_t *engine, bl_partition_t *part, uint32_t account,

@@ -28,14 +28,18 @@
 /* Keys a partition takes from its kind's store at a time. */
 #define BL_KEYS_CHUNK 1024u
 
-/* The hash of a value: its halves combined, then the splitmix64 finalizer, so every bit of
- * the result (the bucket takes the low ones, the filter bits 32..41) depends on every bit of
- * the value. Cheaper than XXH3 for the five values apply hashes per object. */
+/* The hash of a value: each half multiplied by an odd constant into 128 bits, folded to 64
+ * (high ^ low), the two folds combined. Every bit of a fold depends on every bit of its half,
+ * the low ones (the bucket) too, and a zero half (every field but a wide user_data_128)
+ * costs nothing: one multiply for the five values apply hashes per object. */
+static inline uint64_t bl_key_fold(uint64_t half, uint64_t constant) {
+    unsigned __int128 product = (unsigned __int128)half * constant;
+    return (uint64_t)product ^ (uint64_t)(product >> 64);
+}
+
 static inline uint64_t bl_key_hash(bl_u128_t value) {
-    uint64_t h = (uint64_t)value + (uint64_t)(value >> 64) * 0x9E3779B97F4A7C15ull;
-    h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
-    h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
-    return h ^ (h >> 31);
+    return bl_key_fold((uint64_t)value, 0x9E3779B97F4A7C15ull) ^
+           bl_key_fold((uint64_t)(value >> 64), 0xBF58476D1CE4E5B9ull);
 }
 
 /* A value's filter bits in its bucket's high half: two of the 32, from hash bits 32..41. The
@@ -99,6 +103,7 @@ typedef struct bl_keys_at {
     uint32_t entry; /* BL_SLOT_NONE: the value has no entry */
     uint64_t *bucket;
     uint32_t *cell;
+    uint64_t filter; /* the value's filter bits */
 } bl_keys_at_t;
 
 /* The entry of `value` in partition p's chain of `field` (inlined; where kind and field are
@@ -108,9 +113,9 @@ bl_keys_walk(const bl_engine_t *engine, const bl_partition_t *part, uint32_t kin
              uint32_t field, bl_u128_t value, uint64_t hash) {
     const bl_key_store_t *store = &engine->key_stores[kind][field];
     const bl_index_t *index = &part->keys[kind][field];
-    bl_keys_at_t at = {.entry = BL_SLOT_NONE, .bucket = &index->buckets[hash & index->mask]};
-    uint64_t filter = bl_key_filter(hash);
-    if ((*at.bucket & filter) != filter) return at;
+    bl_keys_at_t at = {.entry = BL_SLOT_NONE, .bucket = &index->buckets[hash & index->mask],
+                       .filter = bl_key_filter(hash)};
+    if ((*at.bucket & at.filter) != at.filter) return at;
     for (uint32_t link = (uint32_t)*at.bucket; link != 0;) {
         uint32_t entry = link - 1;
         uint32_t *next;
@@ -146,7 +151,7 @@ bl_keys_get(bl_engine_t *engine, bl_partition_t *part, uint32_t kind, uint32_t f
     bl_pool_share_t *share = &part->pool_shares[BL_POOL_SLOTS];
     if (at.entry == BL_SLOT_NONE) {
         store->direct_next[slot] =
-            bl_bucket_push(at.bucket, bl_key_filter(hash), (slot | BL_KEY_DIRECT) + 1);
+            bl_bucket_push(at.bucket, at.filter, (slot | BL_KEY_DIRECT) + 1);
         return NULL;
     }
     if (!(at.entry & BL_KEY_DIRECT)) {
@@ -193,40 +198,43 @@ void bl_keys_insert(bl_engine_t *engine, uint32_t p, uint32_t kind, uint32_t slo
 typedef struct bl_keys_walk {
     bl_u128_t ahead[BL_KEY_FIELDS]; /* the walk ahead's last non-zero value per field */
     bl_key_t *last[BL_KEY_FIELDS];  /* the walk behind's last key (NULL: a direct entry) */
-    /* per object in flight: hashes of its new values, and bits of its fields (1 << f) */
+    /* per object in flight: hashes of its new values, and which of its fields are non-zero
+     * (bit f) and new (bit BL_KEYS_NEW + f) */
     uint64_t hashes[BL_KEYS_DISTANCE][BL_KEY_FIELDS];
-    uint8_t nonzero[BL_KEYS_DISTANCE];
-    uint8_t fresh[BL_KEYS_DISTANCE];
+    uint16_t fields[BL_KEYS_DISTANCE];
 } bl_keys_walk_t;
 
-static inline __attribute__((always_inline)) void
+#define BL_KEYS_NEW 8u
+
+/* The walk ahead at one field of an object: its bits of bl_keys_walk_t.fields. */
+static inline __attribute__((always_inline)) uint32_t
 bl_keys_ahead_field(const bl_partition_t *part, uint32_t kind, uint32_t field,
                     const void *record, bl_keys_walk_t *walk, uint32_t ring) {
     bl_u128_t value = bl_key_value(kind, record, field);
-    if (value == 0) return;
-    walk->nonzero[ring] |= (uint8_t)(1u << field);
-    if (value == walk->ahead[field]) return;
-    walk->fresh[ring] |= (uint8_t)(1u << field);
+    if (value == 0) return 0;
+    if (value == walk->ahead[field]) return 1u << field;
     uint64_t hash = bl_key_hash(value);
     walk->hashes[ring][field] = hash;
     bl_index_prefetch(&part->keys[kind][field], hash);
     walk->ahead[field] = value;
+    return (1u << field) | (1u << (BL_KEYS_NEW + field));
 }
 
 static inline __attribute__((always_inline)) void
 bl_keys_behind_field(bl_engine_t *engine, bl_partition_t *part, uint32_t kind, uint32_t field,
-                     const void *record, uint32_t slot, bl_keys_walk_t *walk, uint32_t ring) {
-    if (!(walk->nonzero[ring] >> field & 1)) return;
+                     const void *record, uint32_t slot, bl_keys_walk_t *walk, uint32_t ring,
+                     uint32_t fields) {
+    if (!(fields >> field & 1)) return;
+    bool fresh = fields >> (BL_KEYS_NEW + field) & 1;
     bl_key_t **last = &walk->last[field];
-    if (!(walk->fresh[ring] >> field & 1) && *last != NULL) {
+    if (!fresh && *last != NULL) {
         bl_list_append_slot(&engine->pools[BL_POOL_SLOTS], &part->pool_shares[BL_POOL_SLOTS],
                             &(*last)->slots, slot);
         return;
     }
     /* A new value, or the second object with the last one (its first is a direct entry). */
     bl_u128_t value = bl_key_value(kind, record, field);
-    uint64_t hash = walk->fresh[ring] >> field & 1 ? walk->hashes[ring][field]
-                                                   : bl_key_hash(value);
+    uint64_t hash = fresh ? walk->hashes[ring][field] : bl_key_hash(value);
     *last = bl_keys_get(engine, part, kind, field, value, hash, slot);
 }
 
@@ -245,6 +253,8 @@ static inline __attribute__((always_inline)) void
 bl_keys_apply_kind(bl_engine_t *engine, uint32_t p, uint32_t kind, uint64_t base,
                    const uint32_t *own, uint32_t count) {
     bl_partition_t *part = &engine->partitions[p];
+    const uint8_t *records = bl_keys_record(engine, kind, 0);
+    const size_t size = kind == BL_KEYS_ACCOUNTS ? sizeof(bl_account_t) : sizeof(bl_transfer_t);
     bl_keys_walk_t walk = {0};
     for (uint32_t j = 0; j < count + BL_KEYS_DISTANCE; j++) {
         /* object j - BL_KEYS_DISTANCE behind, then object j ahead in the ring entry it
@@ -252,17 +262,20 @@ bl_keys_apply_kind(bl_engine_t *engine, uint32_t p, uint32_t kind, uint64_t base
         uint32_t ring = j % BL_KEYS_DISTANCE;
         if (j >= BL_KEYS_DISTANCE) {
             uint32_t slot = (uint32_t)(base + own[j - BL_KEYS_DISTANCE]);
-            const void *record = bl_keys_record(engine, kind, slot);
-#define BL_KEYS_BEHIND(f) bl_keys_behind_field(engine, part, kind, f, record, slot, &walk, ring)
+            const void *record = records + slot * size;
+            uint32_t fields = walk.fields[ring];
+#define BL_KEYS_BEHIND(f)                                                                    \
+    bl_keys_behind_field(engine, part, kind, f, record, slot, &walk, ring, fields)
             BL_KEYS_EACH_FIELD(BL_KEYS_BEHIND);
 #undef BL_KEYS_BEHIND
         }
         if (j < count) {
-            const void *record = bl_keys_record(engine, kind, (uint32_t)(base + own[j]));
-            walk.nonzero[ring] = walk.fresh[ring] = 0;
-#define BL_KEYS_AHEAD(f) bl_keys_ahead_field(part, kind, f, record, &walk, ring)
+            const void *record = records + (base + own[j]) * size;
+            uint32_t fields = 0;
+#define BL_KEYS_AHEAD(f) fields |= bl_keys_ahead_field(part, kind, f, record, &walk, ring)
             BL_KEYS_EACH_FIELD(BL_KEYS_AHEAD);
 #undef BL_KEYS_AHEAD
+            walk.fields[ring] = (uint16_t)fields;
         }
     }
 }

@@ -181,13 +181,10 @@ uint32_t bl_list_lower(const bl_pool_t *pool, const bl_list_t *list,
 }
 
 void bl_slot_list_flush(bl_pool_t *runs, bl_pool_share_t *share, bl_slot_list_t *list,
-                        uint32_t slot) {
+                        const bl_run_t *run) {
     BL_ASSERT(list->count % BL_RUN == BL_RUN - 1 && list->count < UINT32_MAX);
-    bl_run_t run;
-    memcpy(run.slots, list->tail, sizeof(list->tail));
-    run.slots[BL_RUN - 1] = slot;
     bl_list_t r = bl_slot_list_runs(list);
-    bl_list_append(runs, share, &r, &run);
+    bl_list_append(runs, share, &r, run);
     list->offset = r.offset;
     list->count++;
 }
