@@ -139,16 +139,47 @@ bl_keys_walk(const bl_engine_t *engine, const bl_partition_t *part, uint32_t kin
     return at;
 }
 
+/* The key at the head of the chain of `hash` if it holds `value`, else NULL. An empty
+ * chain's head (link 0) reads as a direct entry. */
+static inline __attribute__((always_inline)) bl_key_t *
+bl_keys_head(bl_engine_t *engine, const bl_partition_t *part, uint32_t kind, uint32_t field,
+             bl_u128_t value, uint64_t hash) {
+    const bl_index_t *index = &part->keys[kind][field];
+    uint32_t head = (uint32_t)index->buckets[hash & index->mask] - 1;
+    if (head & BL_KEY_DIRECT) return NULL;
+    bl_key_t *key = &engine->key_stores[kind][field].keys[head];
+    return key->value == value ? key : NULL;
+}
+
+/* Where a lookup tries the key at its chain's head before the filter bits: a score per field
+ * and block, up by one (to BL_KEYS_HEADS_MAX) for each lookup that ends at a key at its
+ * chain's head, down by one for any other, and the head first from BL_KEYS_HEADS_FIRST on.
+ * Where most lookups find a value many objects hold (a code, a user_data_32), that saves the
+ * filter and the chain walk; where they insert new values, the filter comes first, so an
+ * insert does not read a head's key (a random line) only to find it holds another value. */
+#define BL_KEYS_HEADS_MAX 8u
+#define BL_KEYS_HEADS_FIRST 4u
+
 /* Appends `slot` to the list of `value` (non-zero) in partition p's index of `field`, and
  * returns that value's key; NULL when the slot is the first with the value, chained as a
- * direct entry. */
+ * direct entry. `heads`: the field's score (NULL: the filter first). */
 static inline __attribute__((always_inline)) bl_key_t *
 bl_keys_get(bl_engine_t *engine, bl_partition_t *part, uint32_t kind, uint32_t field,
-            bl_u128_t value, uint64_t hash, uint32_t slot) {
+            bl_u128_t value, uint64_t hash, uint32_t slot, uint8_t *heads) {
     bl_key_store_t *store = &engine->key_stores[kind][field];
-    bl_keys_at_t at = bl_keys_walk(engine, part, kind, field, value, hash);
     bl_pool_t *pool = &engine->pools[BL_POOL_SLOTS];
     bl_pool_share_t *share = &part->pool_shares[BL_POOL_SLOTS];
+    if (heads != NULL && *heads >= BL_KEYS_HEADS_FIRST) {
+        bl_key_t *key = bl_keys_head(engine, part, kind, field, value, hash);
+        if (key != NULL) {
+            bl_list_append_slot(pool, share, &key->slots, slot);
+            return key;
+        }
+    }
+    bl_keys_at_t at = bl_keys_walk(engine, part, kind, field, value, hash);
+    bool head = at.entry != BL_SLOT_NONE && !(at.entry & BL_KEY_DIRECT) && at.cell == NULL;
+    if (heads != NULL && head && *heads < BL_KEYS_HEADS_MAX) ++*heads;
+    if (heads != NULL && !head && *heads > 0) --*heads;
     if (at.entry == BL_SLOT_NONE) {
         store->direct_next[slot] =
             bl_bucket_push(at.bucket, at.filter, (slot | BL_KEY_DIRECT) + 1);
@@ -181,7 +212,8 @@ void bl_keys_insert(bl_engine_t *engine, uint32_t p, uint32_t kind, uint32_t slo
     const void *record = bl_keys_record(engine, kind, slot);
     for (uint32_t f = 0; f < BL_KEY_FIELDS; f++) {
         bl_u128_t value = bl_key_value(kind, record, f);
-        if (value != 0) bl_keys_get(engine, part, kind, f, value, bl_key_hash(value), slot);
+        if (value != 0)
+            bl_keys_get(engine, part, kind, f, value, bl_key_hash(value), slot, NULL);
     }
 }
 
@@ -202,6 +234,7 @@ typedef struct bl_keys_walk {
      * (bit f) and new (bit BL_KEYS_NEW + f) */
     uint64_t hashes[BL_KEYS_DISTANCE][BL_KEY_FIELDS];
     uint16_t fields[BL_KEYS_DISTANCE];
+    uint8_t heads[BL_KEY_FIELDS]; /* bl_keys_get's scores */
 } bl_keys_walk_t;
 
 #define BL_KEYS_NEW 8u
@@ -235,7 +268,7 @@ bl_keys_behind_field(bl_engine_t *engine, bl_partition_t *part, uint32_t kind, u
     /* A new value, or the second object with the last one (its first is a direct entry). */
     bl_u128_t value = bl_key_value(kind, record, field);
     uint64_t hash = fresh ? walk->hashes[ring][field] : bl_key_hash(value);
-    *last = bl_keys_get(engine, part, kind, field, value, hash, slot);
+    *last = bl_keys_get(engine, part, kind, field, value, hash, slot, &walk->heads[field]);
 }
 
 #define BL_KEYS_EACH_FIELD(call)                                                             \
