@@ -7,7 +7,8 @@
  * in slot order, so every list is sorted by timestamp, and a read finds any timestamp by
  * binary search: a page costs O(log n + rows) however long the account's history.
  *
- * The lists are written by apply, each by the partition that owns the account, and are kept
+ * The lists are written by apply, each by the partition that owns the account (the transfer
+ * lists by bl_history_sides, inline in apply's balance step: internal.h), and are kept
  * out of the digest and the image (the image holds only the balance entries, which cannot be
  * derived from the records): they are rebuilt on load.
  *

@@ -152,8 +152,9 @@ bl_keys_head(bl_engine_t *engine, const bl_partition_t *part, uint32_t kind, uin
 }
 
 /* Where a lookup tries the key at its chain's head before the filter bits: a score per field
- * and block, up by one (to BL_KEYS_HEADS_MAX) for each lookup that ends at a key at its
- * chain's head, down by one for any other, and the head first from BL_KEYS_HEADS_FIRST on.
+ * and block, up by one (to BL_KEYS_HEADS_MAX) for each lookup through the filter that ends at
+ * a key at its chain's head, down by one for any other, and the head first from
+ * BL_KEYS_HEADS_FIRST on (a lookup that finds its key there first leaves the score as is).
  * Where most lookups find a value many objects hold (a code, a user_data_32), that saves the
  * filter and the chain walk; where they insert new values, the filter comes first, so an
  * insert does not read a head's key (a random line) only to find it holds another value. */

@@ -5,9 +5,9 @@
  * ranges, reversed order, limits, paging, a filter with no field, and the same answers after
  * an image round trip to another partition count. Every answer is checked against a plain
  * scan of the records the test created (done here, independently of the engine), and a few
- * counts are checked by hand. The groups run with 1 and 4 partitions and once without
- * indexes (the engine's scanning path). The randomized comparison with the reference model is
- * in test_differential.c.
+ * counts are checked by hand, as are the answers for hundreds of values that share buckets.
+ * The groups run with 1 and 4 partitions and once without indexes (the engine's scanning
+ * path). The randomized comparison with the reference model is in test_differential.c.
  */
 #include <stdlib.h>
 #include <unistd.h>
@@ -325,6 +325,38 @@ static void test_image_round_trip(void **state) {
     bl_engine_destroy(loaded);
 }
 
+/* Many values each held by a few objects, and every object a new value: the index finds
+ * most keys at their chain's head (and then tries the head first), but with 700 values per
+ * partition in 1,024 buckets many keys sit behind another. Each value's answer must be its
+ * own five transfers, in order. */
+static void test_shared_values_in_shared_buckets(void **state) {
+    enum { VALUES = 700, EACH = 5 };
+    bl_engine_t *engine = *state;
+    accounts_setup(engine);
+    static bl_transfer_t transfers[VALUES * EACH];
+    static uint32_t codes[VALUES * EACH];
+    for (uint32_t k = 0; k < VALUES * EACH; k++) {
+        transfers[k] = transfer_make(100000 + k, 1, 3, 1, 7, 1, 0);
+        transfers[k].user_data_32 = k % VALUES + 1;
+    }
+    for (uint32_t done = 0; done < VALUES * EACH; done += 500) {
+        transfers_create(engine, transfers + done, 500, codes + done);
+        for (uint32_t k = done; k < done + 500; k++) assert_tr(codes[k], BL_CREATE_TRANSFER_OK);
+    }
+    static bl_transfer_t got[BL_FILTER_LIMIT_MAX];
+    bl_query_filter_t f = query_make(BL_FILTER_LIMIT_MAX);
+    for (uint32_t v = 1; v <= VALUES; v++) {
+        f.user_data_32 = v;
+        assert_int_equal(bl_engine_query_transfers(engine, &f, got), EACH);
+        for (uint32_t i = 0; i < EACH; i++) {
+            assert_true(got[i].id == 100000 + (v - 1) + i * VALUES);
+            assert_int_equal(got[i].user_data_32, v);
+        }
+    }
+    f.user_data_32 = VALUES + 1;
+    assert_int_equal(bl_engine_query_transfers(engine, &f, got), 0);
+}
+
 int main(void) {
 #define T(name) cmocka_unit_test_setup_teardown(name, engine_setup, engine_teardown)
     const struct CMUnitTest tests[] = {
@@ -333,6 +365,7 @@ int main(void) {
         T(test_ranges_order_and_paging),
         T(test_invalid_filters),
         T(test_image_round_trip),
+        T(test_shared_values_in_shared_buckets),
     };
     int failed = 0;
     g_partitions = 1;
