@@ -137,11 +137,13 @@ static void bl_list_add_chunk(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t
     list->first = near ? (uint32_t)(chunk / BL_LIST_LAST_UNIT) : 0;
 }
 
-void bl_list_append(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
-                    const void *element) {
+/* bl_list_append with the pool's element size as an argument: inlined for each size the
+ * pools use, its copies compile to fixed-size moves. */
+static inline __attribute__((always_inline)) void
+bl_list_append_sized(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
+                     const void *element, uint32_t size) {
     uint32_t n = list->count;
-    uint32_t size = pool->element_size;
-    BL_ASSERT(n < UINT32_MAX);
+    BL_ASSERT(n < UINT32_MAX && size == pool->element_size);
     bool small = size <= sizeof(list->first);
     if (n == 0 && small) {
         memcpy(&list->first, element, size);
@@ -163,6 +165,19 @@ void bl_list_append(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
     }
     list->count = n + 1;
     memcpy((void *)bl_list_at(pool, list, n), element, size);
+}
+
+void bl_list_append(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
+                    const void *element) {
+    switch (pool->element_size) {
+    case sizeof(uint32_t): /* slots */
+        bl_list_append_sized(pool, share, list, element, sizeof(uint32_t));
+        break;
+    case sizeof(bl_run_t):
+        bl_list_append_sized(pool, share, list, element, sizeof(bl_run_t));
+        break;
+    default: bl_list_append_sized(pool, share, list, element, pool->element_size);
+    }
 }
 
 void bl_list_append_slot_grow(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
