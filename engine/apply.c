@@ -63,6 +63,44 @@ static uint32_t bl_apply_own(const uint8_t *partitions, uint64_t count, uint32_t
     return n;
 }
 
+/* Step 3: the balances of the accounts the block changed, and with `lists` (a constant where
+ * inlined) their transfer lists. */
+static inline __attribute__((always_inline)) void
+bl_apply_changed_lists(bl_engine_t *engine, uint32_t p, bool lists) {
+    const bl_block_t *block = &engine->block;
+    bl_partition_t *part = &engine->partitions[p];
+    const uint32_t range_base = p * block->overlay_range;
+    const bl_overlay_account_t *range = &block->overlay[range_base];
+    for (uint32_t k = 0; k < part->overlay_count; k++) {
+        if (k + 2 * BL_APPLY_DISTANCE < part->overlay_count) {
+            uint32_t ahead = range[k + 2 * BL_APPLY_DISTANCE].slot;
+            __builtin_prefetch(&engine->accounts[ahead], 1);
+            __builtin_prefetch((uint8_t *)&engine->accounts[ahead] + 64, 1); /* all hashed */
+            __builtin_prefetch(&engine->account_aux[ahead], 1);
+        }
+        if (range[k].dirty) bl_apply_balances(engine, part, &range[k]);
+        if (lists) bl_history_sides(engine, part, &range[k]);
+    }
+    const uint32_t created_base = engine->config.partitions * block->overlay_range;
+    const bl_overlay_account_t *created = &block->overlay[created_base];
+    for (uint32_t k = 0; k < block->overlay_new_count; k++) {
+        if (created[k].partition != p) continue;
+        if (created[k].dirty) bl_apply_balances(engine, part, &created[k]);
+        if (lists) bl_history_sides(engine, part, &created[k]);
+    }
+}
+
+/* Step 3, compiled apart from bl_apply (noinline) and once for each setting of the indexes, so
+ * the list appends inlined here change neither how the transfer loop there compiles nor the
+ * loop without them. */
+static __attribute__((noinline)) void bl_apply_changed(bl_engine_t *engine, uint32_t p) {
+    if (engine->config.indexes_off) {
+        bl_apply_changed_lists(engine, p, false);
+    } else {
+        bl_apply_changed_lists(engine, p, true);
+    }
+}
+
 void bl_apply(bl_engine_t *engine, uint32_t p) {
     const bl_block_t *block = &engine->block;
     bl_partition_t *part = &engine->partitions[p];
@@ -107,26 +145,7 @@ void bl_apply(bl_engine_t *engine, uint32_t p) {
             bl_digest_pending(part, t->id, state);
     }
 
-    const bool lists = !engine->config.indexes_off;
-    const uint32_t range_base = p * block->overlay_range;
-    const bl_overlay_account_t *range = &block->overlay[range_base];
-    for (uint32_t k = 0; k < part->overlay_count; k++) {
-        if (k + 2 * BL_APPLY_DISTANCE < part->overlay_count) {
-            uint32_t ahead = range[k + 2 * BL_APPLY_DISTANCE].slot;
-            __builtin_prefetch(&engine->accounts[ahead], 1);
-            __builtin_prefetch((uint8_t *)&engine->accounts[ahead] + 64, 1); /* all hashed */
-            __builtin_prefetch(&engine->account_aux[ahead], 1);
-        }
-        if (range[k].dirty) bl_apply_balances(engine, part, &range[k]);
-        if (lists) bl_history_sides(engine, part, &range[k]);
-    }
-    const uint32_t created_base = engine->config.partitions * block->overlay_range;
-    const bl_overlay_account_t *created = &block->overlay[created_base];
-    for (uint32_t k = 0; k < block->overlay_new_count; k++) {
-        if (created[k].partition != p) continue;
-        if (created[k].dirty) bl_apply_balances(engine, part, &created[k]);
-        if (lists) bl_history_sides(engine, part, &created[k]);
-    }
+    bl_apply_changed(engine, p);
 
     const bl_overlay_pending_t *pending = &block->pending[(uint64_t)p * block->items_max];
     for (uint32_t k = 0; k < part->pending_count; k++) {
