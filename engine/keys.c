@@ -76,6 +76,13 @@ static inline __attribute__((always_inline)) bl_u128_t bl_key_value(uint32_t kin
     }
 }
 
+/* a == b, for two values of field `field` (a constant where inlined): only user_data_128
+ * has a high half, so the others compare their low halves alone. */
+static inline __attribute__((always_inline)) bool bl_key_equal(uint32_t field, bl_u128_t a,
+                                                               bl_u128_t b) {
+    return field == BL_KEY_USER_DATA_128 ? a == b : (uint64_t)a == (uint64_t)b;
+}
+
 void bl_key_values(uint32_t kind, const void *record, bl_u128_t values[BL_KEY_FIELDS]) {
     for (uint32_t f = 0; f < BL_KEY_FIELDS; f++) values[f] = bl_key_value(kind, record, f);
 }
@@ -127,7 +134,7 @@ bl_keys_walk(const bl_engine_t *engine, const bl_partition_t *part, uint32_t kin
             }
             next = &store->direct_next[slot];
         } else {
-            if (store->keys[entry].value == value) {
+            if (bl_key_equal(field, store->keys[entry].value, value)) {
                 at.entry = entry;
                 return at;
             }
@@ -148,7 +155,7 @@ bl_keys_head(bl_engine_t *engine, const bl_partition_t *part, uint32_t kind, uin
     uint32_t head = (uint32_t)index->buckets[hash & index->mask] - 1;
     if (head & BL_KEY_DIRECT) return NULL;
     bl_key_t *key = &engine->key_stores[kind][field].keys[head];
-    return key->value == value ? key : NULL;
+    return bl_key_equal(field, key->value, value) ? key : NULL;
 }
 
 /* Where a lookup tries the key at its chain's head before the filter bits: a score per field
@@ -246,7 +253,7 @@ bl_keys_ahead_field(const bl_partition_t *part, uint32_t kind, uint32_t field,
                     const void *record, bl_keys_walk_t *walk, uint32_t ring) {
     bl_u128_t value = bl_key_value(kind, record, field);
     if (value == 0) return 0;
-    if (value == walk->ahead[field]) return 1u << field;
+    if (bl_key_equal(field, value, walk->ahead[field])) return 1u << field;
     uint64_t hash = bl_key_hash(value);
     walk->hashes[ring][field] = hash;
     bl_index_prefetch(&part->keys[kind][field], hash);
