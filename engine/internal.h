@@ -382,6 +382,11 @@ _Static_assert(sizeof(bl_key_t) == 32, "two keys to a cache line");
  * a key or `direct_next` of an object slot. */
 #define BL_KEY_DIRECT 0x80000000u
 
+/* Values below BL_KEYS_SMALL (every code, and most ledgers) are not hashed: each partition
+ * keeps, per kind and field, a table of the lists of its objects holding each value 1 ..
+ * BL_KEYS_SMALL - 1 (1 MiB reserved, its pages committed as values use them). */
+#define BL_KEYS_SMALL 65536u
+
 typedef struct bl_key_store {
     bl_key_t *keys;
     uint32_t *next;        /* per key */
@@ -684,9 +689,11 @@ typedef struct bl_partition {
     uint32_t own_accounts, own_transfers;
     /* Where the blocks of the lists this partition owns come from, per pool. */
     bl_pool_share_t pool_shares[BL_POOLS];
-    /* Query indexes of the objects this partition owns: per kind and field, its keys, and the
-     * chunk of that field's key store it takes new keys from, [next, end). */
+    /* Query indexes of the objects this partition owns: per kind and field, its keys, its
+     * table of small values, and the chunk of that field's key store it takes new keys from,
+     * [next, end). */
     bl_index_t keys[BL_KEYS_KINDS][BL_KEY_FIELDS];
+    bl_list_t *small_keys[BL_KEYS_KINDS][BL_KEY_FIELDS]; /* lists by value < BL_KEYS_SMALL */
     uint64_t keys_next[BL_KEYS_KINDS][BL_KEY_FIELDS];
     uint64_t keys_end[BL_KEYS_KINDS][BL_KEY_FIELDS];
 } __attribute__((aligned(64))) bl_partition_t;

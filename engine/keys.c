@@ -19,6 +19,10 @@
  * each object (a user_data_128 reference) costs no key at all. The indexes are not part of the
  * digest or the image: they are rebuilt when an image is loaded, and results never depend on
  * them (bl_engine_config_t.indexes_off gives the same answers by scanning).
+ *
+ * A value below BL_KEYS_SMALL (every code; most ledgers, and many user_data_32 enumerations)
+ * takes none of this: its list is entry `value` of the partition's table for the field, so
+ * it costs no hash, no chain and no key, and apply's append is a load and a store.
  */
 #include <errno.h>
 #include <string.h>
@@ -81,6 +85,18 @@ static inline __attribute__((always_inline)) bl_u128_t bl_key_value(uint32_t kin
 static inline __attribute__((always_inline)) bool bl_key_equal(uint32_t field, bl_u128_t a,
                                                                bl_u128_t b) {
     return field == BL_KEY_USER_DATA_128 ? a == b : (uint64_t)a == (uint64_t)b;
+}
+
+/* Whether `value` is a non-zero one below BL_KEYS_SMALL (a constant comparison where the
+ * field is known: 128-bit only for user_data_128). */
+static inline bool bl_key_small(bl_u128_t value) {
+    return value - 1 < BL_KEYS_SMALL - 1;
+}
+
+/* Partition part's list of small value `value` of `field`. */
+static inline bl_list_t *bl_keys_small_list(const bl_partition_t *part, uint32_t kind,
+                                            uint32_t field, bl_u128_t value) {
+    return &part->small_keys[kind][field][(uint32_t)value];
 }
 
 void bl_key_values(uint32_t kind, const void *record, bl_u128_t values[BL_KEY_FIELDS]) {
@@ -220,17 +236,22 @@ void bl_keys_insert(bl_engine_t *engine, uint32_t p, uint32_t kind, uint32_t slo
     const void *record = bl_keys_record(engine, kind, slot);
     for (uint32_t f = 0; f < BL_KEY_FIELDS; f++) {
         bl_u128_t value = bl_key_value(kind, record, f);
-        if (value != 0)
+        if (bl_key_small(value)) {
+            bl_list_append_slot(&engine->pools[BL_POOL_SLOTS], &part->pool_shares[BL_POOL_SLOTS],
+                                bl_keys_small_list(part, kind, f, value), slot);
+        } else if (value != 0) {
             bl_keys_get(engine, part, kind, f, value, bl_key_hash(value), slot, NULL);
+        }
     }
 }
 
 /* Apply indexes a block's objects in two walks over them, BL_KEYS_DISTANCE objects apart.
- * The one ahead compares each field's value with that field's last non-zero value: a new
- * value it hashes, and prefetches its bucket; it notes which fields are non-zero and which
- * new. The one behind finds the keys of new values and appends; an object whose value is its
- * field's last one goes on the last key found (consecutive objects often share a value: a
- * ledger, a code, a batch's user_data), so it costs no lookup and no comparison. The misses
+ * The one ahead notes which fields of each object hold a small value (bl_key_small) and
+ * which a hashed one (non-zero, not small); it compares a hashed value with that field's last
+ * hashed value, and a new one it hashes, and prefetches its bucket. The one behind appends
+ * small values to their tables, finds the keys of new hashed values and appends; an object
+ * whose value is its field's last one goes on the last key found (consecutive objects often
+ * share a value: a batch's user_data), so it costs no lookup and no comparison. The misses
  * of several lookups overlap. Each field is written out with a constant field number, so its
  * reads and comparisons compile to the field's own width. */
 #define BL_KEYS_DISTANCE 8u
@@ -238,21 +259,22 @@ void bl_keys_insert(bl_engine_t *engine, uint32_t p, uint32_t kind, uint32_t slo
 typedef struct bl_keys_walk {
     bl_u128_t ahead[BL_KEY_FIELDS]; /* the walk ahead's last non-zero value per field */
     bl_key_t *last[BL_KEY_FIELDS];  /* the walk behind's last key (NULL: a direct entry) */
-    /* per object in flight: hashes of its new values, and which of its fields are non-zero
-     * (bit f) and new (bit BL_KEYS_NEW + f) */
+    /* per object in flight: hashes of its new values, and which of its fields are hashed
+     * (bit f), new (bit BL_KEYS_NEW + f) and small (bit BL_KEYS_SMALL_BIT + f) */
     uint64_t hashes[BL_KEYS_DISTANCE][BL_KEY_FIELDS];
-    uint16_t fields[BL_KEYS_DISTANCE];
+    uint32_t fields[BL_KEYS_DISTANCE];
     uint8_t heads[BL_KEY_FIELDS]; /* bl_keys_get's scores */
 } bl_keys_walk_t;
 
 #define BL_KEYS_NEW 8u
+#define BL_KEYS_SMALL_BIT 16u
 
 /* The walk ahead at one field of an object: its bits of bl_keys_walk_t.fields. */
 static inline __attribute__((always_inline)) uint32_t
 bl_keys_ahead_field(const bl_partition_t *part, uint32_t kind, uint32_t field,
                     const void *record, bl_keys_walk_t *walk, uint32_t ring) {
     bl_u128_t value = bl_key_value(kind, record, field);
-    if (value == 0) return 0;
+    if (value < BL_KEYS_SMALL) return (uint32_t)(value != 0) << (BL_KEYS_SMALL_BIT + field);
     if (bl_key_equal(field, value, walk->ahead[field])) return 1u << field;
     uint64_t hash = bl_key_hash(value);
     walk->hashes[ring][field] = hash;
@@ -265,6 +287,13 @@ static inline __attribute__((always_inline)) void
 bl_keys_behind_field(bl_engine_t *engine, bl_partition_t *part, uint32_t kind, uint32_t field,
                      const void *record, uint32_t slot, bl_keys_walk_t *walk, uint32_t ring,
                      uint32_t fields) {
+    if (fields >> (BL_KEYS_SMALL_BIT + field) & 1) {
+        bl_list_append_slot(&engine->pools[BL_POOL_SLOTS], &part->pool_shares[BL_POOL_SLOTS],
+                            bl_keys_small_list(part, kind, field,
+                                               bl_key_value(kind, record, field)),
+                            slot);
+        return;
+    }
     if (!(fields >> field & 1)) return;
     bool fresh = fields >> (BL_KEYS_NEW + field) & 1;
     bl_key_t **last = &walk->last[field];
@@ -316,7 +345,7 @@ bl_keys_apply_kind(bl_engine_t *engine, uint32_t p, uint32_t kind, uint64_t base
 #define BL_KEYS_AHEAD(f) fields |= bl_keys_ahead_field(part, kind, f, record, &walk, ring)
             BL_KEYS_EACH_FIELD(BL_KEYS_AHEAD);
 #undef BL_KEYS_AHEAD
-            walk.fields[ring] = (uint16_t)fields;
+            walk.fields[ring] = fields;
         }
     }
 }
@@ -332,6 +361,10 @@ void bl_keys_apply(bl_engine_t *engine, uint32_t p) {
 
 bool bl_keys_find(const bl_engine_t *engine, uint32_t p, uint32_t kind, uint32_t field,
                   bl_u128_t value, bl_list_t *list) {
+    if (bl_key_small(value)) {
+        *list = *bl_keys_small_list(&engine->partitions[p], kind, field, value);
+        return list->count != 0;
+    }
     bl_keys_at_t at =
         bl_keys_walk(engine, &engine->partitions[p], kind, field, value, bl_key_hash(value));
     if (at.entry == BL_SLOT_NONE) return false;
@@ -364,8 +397,10 @@ int bl_keys_init(bl_engine_t *engine) {
             atomic_init(&store->used, 0);
             if (!store->keys || !store->next || !store->direct_next) return -ENOMEM;
             for (uint32_t p = 0; p < c->partitions; p++) {
-                if (bl_index_init(&engine->partitions[p].keys[kind][f], buckets) != 0)
-                    return -ENOMEM;
+                bl_partition_t *part = &engine->partitions[p];
+                if (bl_index_init(&part->keys[kind][f], buckets) != 0) return -ENOMEM;
+                part->small_keys[kind][f] = bl_table_reserve(BL_KEYS_SMALL * sizeof(bl_list_t));
+                if (part->small_keys[kind][f] == NULL) return -ENOMEM;
             }
         }
     }
@@ -383,8 +418,10 @@ void bl_keys_deinit(bl_engine_t *engine) {
             store->next = store->direct_next = NULL;
             for (uint32_t p = 0; engine->partitions != NULL && p < engine->config.partitions;
                  p++) {
-                bl_index_t *index = &engine->partitions[p].keys[kind][f];
-                if (index->buckets) bl_index_deinit(index);
+                bl_partition_t *part = &engine->partitions[p];
+                if (part->keys[kind][f].buckets) bl_index_deinit(&part->keys[kind][f]);
+                bl_table_release(part->small_keys[kind][f], BL_KEYS_SMALL * sizeof(bl_list_t));
+                part->small_keys[kind][f] = NULL;
             }
         }
     }

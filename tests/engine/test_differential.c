@@ -33,7 +33,8 @@
  * the end of each phase walks of every read. Filters are drawn from the model's state, so that
  * they match: an account that took part in a transfer (mostly one with the history flag), its
  * own transfers' user_data and code, real objects' user_data, ledger and code (the generator
- * repeats user_data_128 values for this), ranges whose bounds are real timestamps (exact, one
+ * repeats user_data_128 values for this; user_data_64 and _32 fall either side of 65536, where
+ * the engine's indexes change from tables to hashed keys), ranges whose bounds are real timestamps (exact, one
  * bound, just inside), both sides or one, reversed or not, limits 1..8192 (mostly small). One
  * filter of each read per round is made invalid, by each rule of PROTOCOL.md in turn. A walk
  * pages through a filter's matches to the end (next page at the last timestamp + 1, or - 1
@@ -345,6 +346,13 @@ static bl_u128_t diff_id_fresh(diff_gen_t *g) {
     }
 }
 
+/* A value drawn below n for user_data_64 or user_data_32, its upper half moved to either side
+ * of 65536: the engine keeps values below that in a table and hashes the others, so queries
+ * test both. */
+static uint64_t diff_small_or_wide(uint64_t v, uint64_t n) {
+    return v < n / 2 ? v : v - n / 2 + 65536 - n / 4;
+}
+
 /* user_data_128: 0 (none) `zero_percent` of the time; else mostly one of 16 values that many
  * objects share, so that filters on it match more than one object; else a random value. */
 static bl_u128_t diff_user_data_128_random(diff_gen_t *g, uint32_t zero_percent) {
@@ -414,8 +422,8 @@ static bl_account_t diff_account_new(diff_gen_t *g, int pool, uint16_t flags) {
     memset(&a, 0, sizeof(a));
     a.id = diff_id_fresh(g);
     a.user_data_128 = diff_user_data_128_random(g, 50);
-    a.user_data_64 = diff_rng_below(&g->rng, 1000);
-    a.user_data_32 = (uint32_t)diff_rng_below(&g->rng, 1000);
+    a.user_data_64 = diff_small_or_wide(diff_rng_below(&g->rng, 1000), 1000);
+    a.user_data_32 = (uint32_t)diff_small_or_wide(diff_rng_below(&g->rng, 1000), 1000);
     a.ledger = g_pool_ledgers[pool];
     a.code = (uint16_t)diff_rng_range(&g->rng, 1, 5);
     a.flags = flags;
@@ -615,8 +623,8 @@ static uint32_t diff_timeout_random(diff_gen_t *g) {
 
 static void diff_user_data_random(diff_gen_t *g, bl_transfer_t *t) {
     t->user_data_128 = diff_user_data_128_random(g, 60);
-    t->user_data_64 = diff_rng_below(&g->rng, 100);
-    t->user_data_32 = (uint32_t)diff_rng_below(&g->rng, 100);
+    t->user_data_64 = diff_small_or_wide(diff_rng_below(&g->rng, 100), 100);
+    t->user_data_32 = (uint32_t)diff_small_or_wide(diff_rng_below(&g->rng, 100), 100);
 }
 
 /* A plain or pending transfer between two accounts of `pool`. */

@@ -6,8 +6,9 @@
  * an image round trip to another partition count. Every answer is checked against a plain
  * scan of the records the test created (done here, independently of the engine), and a few
  * counts are checked by hand, as are the answers for hundreds of values that share buckets.
- * The groups run with 1 and 4 partitions and once without indexes (the engine's scanning
- * path). The randomized comparison with the reference model is in test_differential.c.
+ * The groups run with 1 and 4 partitions, with 4 once more with the values moved either side
+ * of 65536 (small values are kept in tables, others hashed), and once without indexes (the
+ * engine's scanning path). The randomized comparison with the reference model is in test_differential.c.
  */
 #include <stdlib.h>
 #include <unistd.h>
@@ -20,6 +21,15 @@
 /* What the test created, read back (with timestamps) after the last block. */
 static bl_account_t g_accounts[ACCOUNTS];
 static bl_transfer_t g_transfers[TRANSFERS];
+
+/* Added to every non-zero user_data_64, user_data_32 and ledger value (and user_data_128 77)
+ * in one group: the engine keeps values below 65536 in tables and hashes the others, and with
+ * 65531 added the values the tests use fall on both sides. */
+static uint64_t g_wide = 0;
+
+static uint64_t wide(uint64_t value) {
+    return value == 0 ? 0 : value + g_wide;
+}
 
 static bl_query_filter_t query_make(uint32_t limit) {
     bl_query_filter_t f;
@@ -35,10 +45,10 @@ static void accounts_setup(bl_engine_t *engine) {
     bl_account_t accounts[ACCOUNTS];
     for (uint32_t i = 0; i < ACCOUNTS; i++) {
         bl_u128_t id = i + 1;
-        accounts[i] = account_make(id, 7 + i % 2, (uint16_t)(1 + i % 4), 0);
-        accounts[i].user_data_64 = id / 4;
+        accounts[i] = account_make(id, (uint32_t)wide(7 + i % 2), (uint16_t)(1 + i % 4), 0);
+        accounts[i].user_data_64 = wide((uint64_t)(id / 4));
         accounts[i].user_data_128 = id % 5 == 0 ? 0 : id << 64;
-        accounts[i].user_data_32 = id == 3 || id == 11 ? 5 : 0;
+        accounts[i].user_data_32 = id == 3 || id == 11 ? (uint32_t)wide(5) : 0;
     }
     uint32_t codes[ACCOUNTS];
     accounts_create(engine, accounts, 8, codes);
@@ -58,13 +68,13 @@ static bl_transfer_t transfer_at(uint32_t k) {
         dr += 1; /* ledger 8: even ids */
         cr += 1;
     }
-    bl_transfer_t t = transfer_make(1000 + k, dr, cr, 1 + k, k % 3 == 0 ? 8 : 7,
+    bl_transfer_t t = transfer_make(1000 + k, dr, cr, 1 + k, (uint32_t)wide(k % 3 == 0 ? 8 : 7),
                                     k % 50 == 3 ? 9 : 2, 0);
-    t.user_data_64 = k % 15 == 0 ? 42 : k % 7 + 1;
-    t.user_data_128 = k == 5                                 ? 77
+    t.user_data_64 = wide(k % 15 == 0 ? 42 : k % 7 + 1);
+    t.user_data_128 = k == 5                                 ? wide(77)
                       : (k % 100 == 10 || k % 100 == 11) ? (bl_u128_t)(k / 100 + 1) << 100
                                                          : 0;
-    t.user_data_32 = k / 100 + 1;
+    t.user_data_32 = (uint32_t)wide(k / 100 + 1);
     return t;
 }
 
@@ -141,13 +151,13 @@ static void test_each_field(void **state) {
     setup_all(engine);
     bl_query_filter_t f = query_make(BL_FILTER_LIMIT_MAX);
 
-    f.user_data_64 = 42;
+    f.user_data_64 = wide(42);
     assert_int_equal(query_check(engine, &f), 40);
-    f.user_data_64 = 3; /* transfers with k % 7 == 2 outside the 42s, and accounts 12..15 */
+    f.user_data_64 = wide(3); /* transfers with k % 7 == 2 outside the 42s, and accounts 12..15 */
     assert_true(query_check(engine, &f) > 70);
     f.user_data_64 = 0;
 
-    f.user_data_128 = 77; /* one transfer: a direct entry, no key */
+    f.user_data_128 = wide(77); /* one transfer: a direct entry, no key */
     assert_int_equal(query_check(engine, &f), 1);
     f.user_data_128 = (bl_u128_t)3 << 100; /* k = 210 and 211 */
     assert_int_equal(query_check(engine, &f), 2);
@@ -155,13 +165,13 @@ static void test_each_field(void **state) {
     assert_int_equal(query_check(engine, &f), 0);
     f.user_data_128 = 0;
 
-    f.user_data_32 = 5; /* transfers 400..499 and accounts 3 and 11 */
+    f.user_data_32 = (uint32_t)wide(5); /* transfers 400..499 and accounts 3 and 11 */
     assert_int_equal(query_check(engine, &f), 100);
     f.user_data_32 = 0;
 
-    f.ledger = 8;
+    f.ledger = (uint32_t)wide(8);
     assert_int_equal(query_check(engine, &f), TRANSFERS / 3);
-    f.ledger = 9; /* no object */
+    f.ledger = (uint32_t)wide(9); /* no object */
     assert_int_equal(query_check(engine, &f), 0);
     f.ledger = 0;
 
@@ -180,18 +190,18 @@ static void test_fields_together(void **state) {
     setup_all(engine);
     bl_query_filter_t f = query_make(BL_FILTER_LIMIT_MAX);
     /* A common value with a rare one, either way round. */
-    f.ledger = 7;
+    f.ledger = (uint32_t)wide(7);
     f.code = 9;
     uint32_t n = query_check(engine, &f);
     assert_true(n > 0 && n < 12);
-    f.user_data_64 = 42; /* all 42s are on ledger 8 */
+    f.user_data_64 = wide(42); /* all 42s are on ledger 8 */
     assert_int_equal(query_check(engine, &f), 0);
     f.ledger = 0;
     f.code = 0;
-    f.user_data_32 = 2; /* k = 105, 120, ..., 195 */
+    f.user_data_32 = (uint32_t)wide(2); /* k = 105, 120, ..., 195 */
     assert_int_equal(query_check(engine, &f), 7);
     /* A value nobody holds with a common one. */
-    f.user_data_32 = 1000;
+    f.user_data_32 = (uint32_t)wide(1000);
     assert_int_equal(query_check(engine, &f), 0);
     /* Every field of one transfer. */
     bl_transfer_t t = g_transfers[210];
@@ -204,8 +214,8 @@ static void test_fields_together(void **state) {
     assert_int_equal(query_check(engine, &f), 1);
     /* Accounts: ledger 8 and user_data_64 3 (accounts 12 and 14). */
     f = query_make(10);
-    f.ledger = 8;
-    f.user_data_64 = 3;
+    f.ledger = (uint32_t)wide(8);
+    f.user_data_64 = wide(3);
     static bl_account_t accounts[10];
     assert_int_equal(bl_engine_query_accounts(engine, &f, accounts), 2);
     assert_true(accounts[0].id == 12 && accounts[1].id == 14);
@@ -215,7 +225,7 @@ static void test_ranges_order_and_paging(void **state) {
     bl_engine_t *engine = *state;
     setup_all(engine);
     bl_query_filter_t f = query_make(7);
-    f.user_data_64 = 42;
+    f.user_data_64 = wide(42);
     /* Bounds on real timestamps are inclusive; one inside a gap excludes nothing more. */
     f.timestamp_min = g_transfers[15].timestamp;
     f.timestamp_max = g_transfers[300].timestamp;
@@ -269,7 +279,7 @@ static void test_invalid_filters(void **state) {
     bl_query_filter_t bad[6];
     for (int i = 0; i < 6; i++) {
         bad[i] = query_make(10);
-        bad[i].ledger = 7;
+        bad[i].ledger = (uint32_t)wide(7);
     }
     bad[0].limit = 0;
     bad[1].limit = BL_FILTER_LIMIT_MAX + 1;
@@ -283,7 +293,7 @@ static void test_invalid_filters(void **state) {
         assert_int_equal(bl_engine_query_accounts(engine, &bad[i], (bl_account_t *)out), 0);
     }
     bl_query_filter_t good = query_make(10);
-    good.ledger = 7;
+    good.ledger = (uint32_t)wide(7);
     assert_int_equal(bl_engine_query_transfers(engine, &good, out), 10);
 }
 
@@ -295,10 +305,10 @@ static void test_image_round_trip(void **state) {
 
     bl_query_filter_t filters[6];
     for (int i = 0; i < 6; i++) filters[i] = query_make(BL_FILTER_LIMIT_MAX);
-    filters[0].user_data_64 = 42;
-    filters[1].user_data_128 = 77;
-    filters[2].user_data_32 = 5;
-    filters[3].ledger = 8;
+    filters[0].user_data_64 = wide(42);
+    filters[1].user_data_128 = wide(77);
+    filters[2].user_data_32 = (uint32_t)wide(5);
+    filters[3].ledger = (uint32_t)wide(8);
     filters[4].code = 9;
     filters[4].flags = BL_QUERY_REVERSED;
     /* filters[5]: no field */
@@ -309,12 +319,12 @@ static void test_image_round_trip(void **state) {
     /* One more transfer with a new user_data_128 and an existing user_data_64, in both. */
     bl_transfer_t t = transfer_at(0);
     t.id = 5000;
-    t.user_data_128 = 78;
+    t.user_data_128 = wide(78);
     uint64_t timestamp = ts_next(engine);
     assert_tr(transfer_create_at(engine, timestamp, t), BL_CREATE_TRANSFER_OK);
     assert_tr(transfer_create_at(loaded, timestamp, t), BL_CREATE_TRANSFER_OK);
     static bl_transfer_t a[BL_FILTER_LIMIT_MAX], b[BL_FILTER_LIMIT_MAX];
-    filters[1].user_data_128 = 78;
+    filters[1].user_data_128 = wide(78);
     for (int i = 0; i < 2; i++) {
         uint32_t n = bl_engine_query_transfers(engine, &filters[i], a);
         assert_int_equal(n, i == 0 ? 41 : 1);
@@ -325,10 +335,10 @@ static void test_image_round_trip(void **state) {
     bl_engine_destroy(loaded);
 }
 
-/* Many values each held by a few objects, and every object a new value: the index finds
- * most keys at their chain's head (and then tries the head first), but with 700 values per
- * partition in 1,024 buckets many keys sit behind another. Each value's answer must be its
- * own five transfers, in order. */
+/* Many values each held by a few objects, and every object a new value: in tables, or (values
+ * past 65536) hashed, where the index finds most keys at their chain's head (and then tries
+ * the head first), but with 700 values per partition in 1,024 buckets many keys sit behind
+ * another. Each value's answer must be its own five transfers, in order. */
 static void test_shared_values_in_shared_buckets(void **state) {
     enum { VALUES = 700, EACH = 5 };
     bl_engine_t *engine = *state;
@@ -336,8 +346,8 @@ static void test_shared_values_in_shared_buckets(void **state) {
     static bl_transfer_t transfers[VALUES * EACH];
     static uint32_t codes[VALUES * EACH];
     for (uint32_t k = 0; k < VALUES * EACH; k++) {
-        transfers[k] = transfer_make(100000 + k, 1, 3, 1, 7, 1, 0);
-        transfers[k].user_data_32 = k % VALUES + 1;
+        transfers[k] = transfer_make(100000 + k, 1, 3, 1, (uint32_t)wide(7), 1, 0);
+        transfers[k].user_data_32 = (uint32_t)wide(k % VALUES + 1);
     }
     for (uint32_t done = 0; done < VALUES * EACH; done += 500) {
         transfers_create(engine, transfers + done, 500, codes + done);
@@ -346,14 +356,14 @@ static void test_shared_values_in_shared_buckets(void **state) {
     static bl_transfer_t got[BL_FILTER_LIMIT_MAX];
     bl_query_filter_t f = query_make(BL_FILTER_LIMIT_MAX);
     for (uint32_t v = 1; v <= VALUES; v++) {
-        f.user_data_32 = v;
+        f.user_data_32 = (uint32_t)wide(v);
         assert_int_equal(bl_engine_query_transfers(engine, &f, got), EACH);
         for (uint32_t i = 0; i < EACH; i++) {
             assert_true(got[i].id == 100000 + (v - 1) + i * VALUES);
-            assert_int_equal(got[i].user_data_32, v);
+            assert_int_equal(got[i].user_data_32, wide(v));
         }
     }
-    f.user_data_32 = VALUES + 1;
+    f.user_data_32 = (uint32_t)wide(VALUES + 1);
     assert_int_equal(bl_engine_query_transfers(engine, &f, got), 0);
 }
 
@@ -372,6 +382,9 @@ int main(void) {
     failed += cmocka_run_group_tests_name("query, 1 partition", tests, NULL, NULL);
     g_partitions = 4;
     failed += cmocka_run_group_tests_name("query, 4 partitions", tests, NULL, NULL);
+    g_wide = 65531;
+    failed += cmocka_run_group_tests_name("query, 4 partitions, values either side of 65536",
+                                          tests, NULL, NULL);
     g_indexes_off = true;
     failed += cmocka_run_group_tests_name("query, 4 partitions, no indexes (scans)", tests, NULL,
                                           NULL);
