@@ -88,6 +88,7 @@ bl_apply_changed_lists(bl_engine_t *engine, uint32_t p, bool lists) {
         if (created[k].dirty) bl_apply_balances(engine, part, &created[k]);
         if (lists) bl_history_sides(engine, part, &created[k]);
     }
+    if (lists) bl_pool_late_drain(&engine->pools[BL_POOL_RUNS], &part->pool_shares[BL_POOL_RUNS]);
 }
 
 /* Step 3, compiled apart from bl_apply (noinline) and once for each setting of the indexes, so

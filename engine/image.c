@@ -259,6 +259,8 @@ static int bl_engine_image_lists(bl_engine_t *e) {
                                                (uint32_t)slot);
         if (rc != 0) return rc;
     }
+    for (uint32_t p = 0; p < e->config.partitions; p++)
+        bl_pool_late_drain(&e->pools[BL_POOL_RUNS], &e->partitions[p].pool_shares[BL_POOL_RUNS]);
     return 0;
 }
 

@@ -216,14 +216,34 @@ static inline uint32_t bl_list_next_block(uint32_t n, bool small) {
     return n >= BL_LIST_MIN && (n & (n - 1)) == 0 ? 2 * n : 0;
 }
 
+#define BL_RUN 4u
+
+typedef struct bl_run {
+    uint32_t slots[BL_RUN];
+} bl_run_t;
+
+/* Runs on their way to the runs pool (a slot list's full run, where its list has room): the
+ * run's line is prefetched when the run fills and the run written BL_POOL_LATE runs later, so
+ * apply does not stall on the store's miss (the account was last touched many blocks ago:
+ * its runs' line is in no cache). `at`: the run's offset in the pool, 0 for none. */
+#define BL_POOL_LATE 8u
+
+typedef struct bl_pool_late {
+    uint64_t at;
+    bl_run_t run;
+} bl_pool_late_t;
+
 /* A partition's share of a pool: the rest of its chunk, [next, end), and per size class the
  * offset of its first free block (each holds the next in its first 8 bytes; 0: none). Blocks
  * of one partition's lists thus never share a cache line with another partition's, but at
- * the ends of a chunk or of a block too large for one. */
+ * the ends of a chunk or of a block too large for one. In the runs pool, its late stores,
+ * the next taking entry late_next % BL_POOL_LATE. */
 typedef struct bl_pool_share {
     uint64_t next;
     uint64_t end;
     uint64_t free[BL_POOL_CLASSES];
+    bl_pool_late_t late[BL_POOL_LATE];
+    uint32_t late_next;
 } bl_pool_share_t;
 
 /* Slots (the query indexes' lists), balance entries, and runs of slots (slot lists). */
@@ -243,29 +263,34 @@ void bl_list_append(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
 void bl_list_append_slot_grow(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
                               uint32_t slot);
 
-/* bl_list_append of an element of `size` bytes (a constant where inlined) where the list's
- * block or last chunk has room: true; false, and nothing written, where the list takes a new
- * block or chunk (a list of 2 <= n <= BL_LIST_CHUNK elements has a block of
- * max(4, 2^ceil(log2 n)) of them; a longer one a new chunk every BL_LIST_CHUNK). Long lists
- * (chunked) first: a key's list is most often one. */
-static inline __attribute__((always_inline)) bool
-bl_list_append_in_place(bl_pool_t *pool, bl_list_t *list, const void *element, uint32_t size) {
+/* Where the next element of `size` bytes (a constant where inlined) goes where the list's
+ * block or last chunk has room; NULL where the list takes a new block or chunk (a list of
+ * 2 <= n <= BL_LIST_CHUNK elements has a block of max(4, 2^ceil(log2 n)) of them; a longer
+ * one a new chunk every BL_LIST_CHUNK). Long lists (chunked) first: a key's list is most
+ * often one. */
+static inline __attribute__((always_inline)) uint8_t *
+bl_list_end_in_place(const bl_pool_t *pool, const bl_list_t *list, uint32_t size) {
     uint32_t n = list->count;
     uint8_t *base = pool->base;
-    uint8_t *at;
     if (n > BL_LIST_CHUNK && n % BL_LIST_CHUNK != 0) {
         uint64_t chunk = (uint64_t)list->first * BL_LIST_LAST_UNIT;
         if (BL_UNLIKELY(chunk == 0))
             chunk = ((const uint64_t *)(base + list->offset))[n / BL_LIST_CHUNK];
-        at = base + chunk + (uint64_t)(n % BL_LIST_CHUNK) * size;
-    } else if (n != 0 && n < BL_LIST_CHUNK &&
-               bl_list_next_block(n, size <= sizeof(list->first)) == 0) {
-        at = base + list->offset + (uint64_t)n * size;
-    } else {
-        return false;
+        return base + chunk + (uint64_t)(n % BL_LIST_CHUNK) * size;
     }
+    if (n != 0 && n < BL_LIST_CHUNK && bl_list_next_block(n, size <= sizeof(list->first)) == 0)
+        return base + list->offset + (uint64_t)n * size;
+    return NULL;
+}
+
+/* bl_list_append where the list has room (bl_list_end_in_place): true; false, and nothing
+ * written, where it takes a new block or chunk. */
+static inline __attribute__((always_inline)) bool
+bl_list_append_in_place(bl_pool_t *pool, bl_list_t *list, const void *element, uint32_t size) {
+    uint8_t *at = bl_list_end_in_place(pool, list, size);
+    if (at == NULL) return false;
     memcpy(at, element, size);
-    list->count = n + 1;
+    list->count++;
     return true;
 }
 
@@ -292,16 +317,11 @@ uint32_t bl_list_lower(const bl_pool_t *pool, const bl_list_t *list,
                        uint64_t (*key)(const void *element), uint64_t value);
 
 /* A slot list: an account's debit or credit transfers, kept on the account's own line. Its
- * last count % BL_RUN slots wait in `tail`; the others, in order, are runs of BL_RUN slots,
- * the elements of a list in the runs pool (offset, and count / BL_RUN of them). So three
- * appends in four write only the line the list header is on, and the fourth moves a full run
- * to the pool: apply misses a list's end once per BL_RUN transfers, not at every one. */
-#define BL_RUN 4u
-
-typedef struct bl_run {
-    uint32_t slots[BL_RUN];
-} bl_run_t;
-
+ * last count % BL_RUN slots wait in `tail`; the others, in order, are runs of BL_RUN slots
+ * (bl_run_t), the elements of a list in the runs pool (offset, and count / BL_RUN of them).
+ * So three appends in four write only the line the list header is on, and the fourth moves a
+ * full run to the pool: apply misses a list's end once per BL_RUN transfers, not at every
+ * one, and that store waits in the share's late stores while its line is fetched. */
 typedef struct bl_slot_list {
     uint64_t offset; /* of the runs' list in BL_POOL_RUNS (bl_list_t.offset) */
     uint32_t count;  /* slots */
@@ -318,6 +338,20 @@ static inline bl_list_t bl_slot_list_runs(const bl_slot_list_t *list) {
 void bl_slot_list_flush(bl_pool_t *runs, bl_pool_share_t *share, bl_slot_list_t *list,
                         const bl_run_t *run);
 
+/* Writes the share's late stores: before any list of the share moves or is read. */
+void bl_pool_late_drain(bl_pool_t *runs, bl_pool_share_t *share);
+
+/* Queues `run` for `at` (in place in its list) among the share's late stores, and writes the
+ * one queued BL_POOL_LATE runs ago. */
+static inline __attribute__((always_inline)) void
+bl_pool_late_store(bl_pool_t *runs, bl_pool_share_t *share, uint8_t *at, const bl_run_t *run) {
+    __builtin_prefetch(at, 1);
+    bl_pool_late_t *late = &share->late[share->late_next++ % BL_POOL_LATE];
+    if (late->at != 0) memcpy(runs->base + late->at, &late->run, sizeof(late->run));
+    late->at = (uint64_t)(at - runs->base);
+    late->run = *run;
+}
+
 static inline __attribute__((always_inline)) void
 bl_slot_list_append(bl_pool_t *runs, bl_pool_share_t *share, bl_slot_list_t *list,
                     uint32_t slot) {
@@ -332,7 +366,9 @@ bl_slot_list_append(bl_pool_t *runs, bl_pool_share_t *share, bl_slot_list_t *lis
     memcpy(run.slots, list->tail, sizeof(list->tail));
     run.slots[BL_RUN - 1] = slot;
     bl_list_t r = bl_slot_list_runs(list);
-    if (bl_list_append_in_place(runs, &r, &run, sizeof(run))) {
+    uint8_t *at = bl_list_end_in_place(runs, &r, sizeof(run));
+    if (at != NULL) {
+        bl_pool_late_store(runs, share, at, &run);
         list->count = n + 1;
     } else {
         bl_slot_list_flush(runs, share, list, &run);

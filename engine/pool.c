@@ -195,10 +195,21 @@ uint32_t bl_list_lower(const bl_pool_t *pool, const bl_list_t *list,
     return lo;
 }
 
+void bl_pool_late_drain(bl_pool_t *runs, bl_pool_share_t *share) {
+    for (uint32_t i = 0; i < BL_POOL_LATE; i++) {
+        bl_pool_late_t *late = &share->late[i];
+        if (late->at == 0) continue;
+        memcpy(runs->base + late->at, &late->run, sizeof(late->run));
+        late->at = 0;
+    }
+}
+
 void bl_slot_list_flush(bl_pool_t *runs, bl_pool_share_t *share, bl_slot_list_t *list,
                         const bl_run_t *run) {
     BL_ASSERT(list->count % BL_RUN == BL_RUN - 1 && list->count < UINT32_MAX);
     bl_list_t r = bl_slot_list_runs(list);
+    /* The runs move to a block twice the size: those still queued land first. */
+    if (r.count != 0) bl_pool_late_drain(runs, share);
     bl_list_append(runs, share, &r, run);
     list->offset = r.offset;
     list->count++;
