@@ -236,8 +236,8 @@ typedef struct bl_pool_late {
 /* A partition's share of a pool: the rest of its chunk, [next, end), and per size class the
  * offset of its first free block (each holds the next in its first 8 bytes; 0: none). Blocks
  * of one partition's lists thus never share a cache line with another partition's, but at
- * the ends of a chunk or of a block too large for one. In the runs pool, its late stores,
- * the next taking entry late_next % BL_POOL_LATE. */
+ * the ends of a chunk or of a block too large for one. In the runs pool also the partition's
+ * late stores (the next run queued takes entry late_next % BL_POOL_LATE). */
 typedef struct bl_pool_share {
     uint64_t next;
     uint64_t end;

@@ -257,7 +257,7 @@ void bl_keys_insert(bl_engine_t *engine, uint32_t p, uint32_t kind, uint32_t slo
 #define BL_KEYS_DISTANCE 8u
 
 typedef struct bl_keys_walk {
-    bl_u128_t ahead[BL_KEY_FIELDS]; /* the walk ahead's last non-zero value per field */
+    bl_u128_t ahead[BL_KEY_FIELDS]; /* the walk ahead's last hashed value per field */
     bl_key_t *last[BL_KEY_FIELDS];  /* the walk behind's last key (NULL: a direct entry) */
     /* per object in flight: hashes of its new values, and which of its fields are hashed
      * (bit f), new (bit BL_KEYS_NEW + f) and small (bit BL_KEYS_SMALL_BIT + f) */
