@@ -17,7 +17,8 @@
  * shared by 100 consecutive transfers (a batch), user_data_32 one of 1,000 values and code one
  * of 16, so every query index does work. --indexes off runs the engine without query indexes
  * and account transfer lists, to measure what they cost; --indexes both runs an engine with
- * them and one without on the same transfers, in turns, and prints the ratio.
+ * them and one without on the same transfers, in turns, and prints the ratio. --partitions
+ * N,M does the same with an engine of N partitions and one of M.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,6 +37,7 @@ typedef struct bench_options {
     uint64_t transfers;
     uint32_t batch;
     uint32_t partitions;
+    uint32_t partitions_other; /* 0, or the partitions of a second engine taking turns */
     bool threads; /* each partition on its own thread */
     bool pin;     /* and pinned to a CPU */
     bool reads;   /* time the history and query reads after each scenario */
@@ -142,15 +144,16 @@ static void bench_reads(const bench_options_t *o, bl_engine_t *engine, uint64_t 
 /* One engine of a scenario, and what its blocks took. */
 typedef struct bench_run {
     bl_engine_t *engine;
+    uint32_t partitions;
     bool indexes;
     uint64_t elapsed_ns, resident_bytes;
     bl_engine_stats_t before;
 } bench_run_t;
 
 static void bench_run_start(bench_run_t *run, const bench_options_t *o, uint64_t accounts,
-                            bool indexes) {
+                            uint32_t partitions, bool indexes) {
     bl_engine_config_t config = {
-        .partitions = o->partitions,
+        .partitions = partitions,
         .accounts_max = accounts,
         .transfers_max = o->transfers,
         .block_events_max = o->batch,
@@ -158,7 +161,7 @@ static void bench_run_start(bench_run_t *run, const bench_options_t *o, uint64_t
         .pin_cpus = o->pin,
         .indexes_off = !indexes,
     };
-    *run = (bench_run_t){.indexes = indexes};
+    *run = (bench_run_t){.partitions = partitions, .indexes = indexes};
     int rc = bl_engine_create(&run->engine, &config);
     if (rc != 0) bench_fail("bl_engine_create", rc);
     bench_accounts_create(run->engine, accounts, o->batch);
@@ -201,12 +204,13 @@ static double bench_run_report(const bench_run_t *run, const bench_options_t *o,
     double executed = (double)(after.events - run->before.events);
     double rate = executed / (double)run->elapsed_ns * 1e9;
     printf("%-9s accounts=%-8lu transfers=%-8lu batch=%u N=%u%s%s%s  %6.2f M transfers/s  "
-           "%6.1f ns/transfer (gather %5.1f, decide %5.1f, apply %5.1f)  "
+           "%6.1f ns/transfer (gather %5.1f with merge %4.1f, decide %5.1f, apply %5.1f)  "
            "reserved %lu B/account %lu B/transfer, resident +%.0f B/transfer\n",
            hot ? "hot" : "uniform", (unsigned long)accounts, (unsigned long)done, o->batch,
-           o->partitions, o->threads ? " threads" : "", run->indexes ? "" : " no-indexes",
+           run->partitions, o->threads ? " threads" : "", run->indexes ? "" : " no-indexes",
            o->user_data ? " user-data" : "", rate / 1e6, (double)run->elapsed_ns / executed,
            (double)(after.gather_ns - run->before.gather_ns) / executed,
+           (double)(after.merge_ns - run->before.merge_ns) / executed,
            (double)(after.decide_ns - run->before.decide_ns) / executed,
            (double)(after.apply_ns - run->before.apply_ns) / executed,
            (unsigned long)memory.per_account_bytes, (unsigned long)memory.per_transfer_bytes,
@@ -237,16 +241,19 @@ static bl_transfer_t *bench_transfers_draw(const bench_options_t *o, uint64_t ac
     return events;
 }
 
-/* With --indexes both, two engines (indexes on, then off) execute the same transfers, taking
- * turns every BENCH_TURN_BLOCKS blocks (who goes first alternates), so a drift of the host
- * slows both alike and their ratio holds within one run. */
+/* With --indexes both (indexes on, then off) or --partitions N,M, two engines execute the
+ * same transfers, taking turns every BENCH_TURN_BLOCKS blocks (who goes first alternates), so
+ * a drift of the host slows both alike and their ratio holds within one run. */
 #define BENCH_TURN_BLOCKS 8u
 
 static void bench_scenario(const bench_options_t *o, uint64_t accounts, int hot) {
     bench_run_t runs[2];
-    uint32_t n_runs = o->indexes_both ? 2 : 1;
-    for (uint32_t r = 0; r < n_runs; r++)
-        bench_run_start(&runs[r], o, accounts, o->indexes_both ? r == 0 : o->indexes);
+    uint32_t n_runs = o->indexes_both || o->partitions_other ? 2 : 1;
+    for (uint32_t r = 0; r < n_runs; r++) {
+        uint32_t partitions = r == 1 && o->partitions_other ? o->partitions_other : o->partitions;
+        bench_run_start(&runs[r], o, accounts, partitions,
+                        o->indexes_both ? r == 0 : o->indexes);
+    }
     bl_transfer_t *events = bench_transfers_draw(o, accounts, hot);
     bl_event_result_t *results = calloc(o->batch, sizeof(bl_event_result_t));
     if (!results) bench_fail("calloc", -ENOMEM);
@@ -260,7 +267,10 @@ static void bench_scenario(const bench_options_t *o, uint64_t accounts, int hot)
     double rates[2];
     for (uint32_t r = 0; r < n_runs; r++)
         rates[r] = bench_run_report(&runs[r], o, accounts, hot, o->transfers);
-    if (n_runs == 2) printf("  indexes on / off: %.3f\n", rates[0] / rates[1]);
+    if (o->indexes_both) printf("  indexes on / off: %.3f\n", rates[0] / rates[1]);
+    if (o->partitions_other)
+        printf("  N=%u over N=%u: %.3f\n", o->partitions_other, o->partitions,
+               rates[1] / rates[0]);
     for (uint32_t r = 0; r < n_runs; r++) {
         if (o->reads) bench_reads(o, runs[r].engine, accounts, o->transfers);
         bl_engine_destroy(runs[r].engine);
@@ -276,7 +286,10 @@ static void bench_usage(FILE *out) {
             "  --accounts N[,N...]  account counts, 2..2^31-1 (default 10000,1000000)\n"
             "  --transfers N        transfers per scenario (default 4000000)\n"
             "  --batch N            transfers per block, 1..8192 (default 8192)\n"
-            "  --partitions N       engine partitions, 1..64 (default 1)\n"
+            "  --partitions N[,M]   engine partitions, 1..64 (default 1); N,M runs an engine\n"
+            "                       of N and one of M on the same transfers, in turns, and\n"
+            "                       prints the ratio of their throughputs (not with\n"
+            "                       --indexes both)\n"
             "  --threads on|off     each partition on a thread of its own (default on)\n"
             "  --pin                pin partition p's thread to CPU p + 1\n"
             "  --reads              then time get_account_transfers and query_transfers\n"
@@ -316,7 +329,18 @@ int main(int argc, char **argv) {
         }
         case 't': o.transfers = strtoull(optarg, NULL, 10); break;
         case 'b': o.batch = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'p': o.partitions = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'p': {
+            char *end;
+            o.partitions = (uint32_t)strtoul(optarg, &end, 10);
+            o.partitions_other = 0;
+            if (*end == ',') {
+                const char *other = end + 1;
+                o.partitions_other = (uint32_t)strtoul(other, &end, 10);
+                if (end == other || o.partitions_other == 0) o.partitions = 0;
+            }
+            if (*end != '\0' || end == optarg) o.partitions = 0; /* refused below */
+            break;
+        }
         case 'w':
             o.workload = !strcmp(optarg, "uniform") ? 0 : !strcmp(optarg, "hot") ? 1 : -1;
             break;
@@ -340,7 +364,9 @@ int main(int argc, char **argv) {
         }
     }
     if (o.transfers == 0 || o.batch == 0 || o.batch > BL_BATCH_EVENTS_MAX ||
-        o.partitions == 0 || o.partitions > BL_PARTITIONS_MAX || o.hot_fraction < 0 ||
+        o.partitions == 0 || o.partitions > BL_PARTITIONS_MAX ||
+        o.partitions_other > BL_PARTITIONS_MAX || (o.partitions_other && o.indexes_both) ||
+        o.hot_fraction < 0 ||
         o.hot_fraction > 1) {
         bench_usage(stderr);
         return 2;

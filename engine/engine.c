@@ -285,6 +285,7 @@ static void bl_engine_pass(bl_engine_t *e, bl_pass_t pass, bl_request_t *request
     }
     bl_engine_step(e, BL_STEP_GATHER_FIRST);
     if (block->has_post_void) bl_engine_step(e, BL_STEP_GATHER_SECOND);
+    uint64_t t_merge = bl_clock_ns();
     bl_gather_merge(e);
     uint64_t t1 = bl_clock_ns();
     bl_workers_prefault_begin(e);
@@ -298,6 +299,7 @@ static void bl_engine_pass(bl_engine_t *e, bl_pass_t pass, bl_request_t *request
     uint64_t t3 = bl_clock_ns();
 
     e->stats.gather_ns += t1 - t0;
+    e->stats.merge_ns += t1 - t_merge;
     e->stats.decide_ns += t2 - t1;
     e->stats.apply_ns += t3 - t2;
 }

@@ -77,7 +77,8 @@ typedef struct bl_engine_stats {
     uint64_t blocks;
     uint64_t events;
     uint64_t expiries;
-    uint64_t gather_ns;
+    uint64_t gather_ns; /* route, gather and merge */
+    uint64_t merge_ns;  /* of gather_ns, the serial merge of the partitions' findings */
     uint64_t decide_ns;
     uint64_t apply_ns;
 } bl_engine_stats_t;
