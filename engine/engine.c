@@ -428,6 +428,10 @@ uint32_t bl_engine_partitions(const bl_engine_t *e) {
     return e->config.partitions;
 }
 
+int bl_engine_precommit(bl_engine_t *e) {
+    return bl_prefault_all(e);
+}
+
 void bl_engine_stats_get(const bl_engine_t *e, bl_engine_stats_t *stats) {
     *stats = e->stats;
 }

@@ -861,6 +861,7 @@ void bl_workers_stop(bl_engine_t *engine);
 /* Prefault (prefault.c): the regions, registered once the tables exist; the driver's plan of
  * how far each may grow before the next decide; the step that commits it. */
 void bl_prefault_init(bl_engine_t *engine);
+int bl_prefault_all(bl_engine_t *engine); /* every region whole: 0 or -errno */
 void bl_prefault_plan(bl_engine_t *engine);
 void bl_prefault_run(bl_engine_t *engine);
 /* Before decide: hands the prefault step to the last partition thread (the next step takes

@@ -24,6 +24,7 @@
  * store's direct links, indexed by object slot, are written only for the few objects that
  * hold a value alone, so they are left to fault in.
  */
+#include <errno.h>
 #include <sys/mman.h>
 
 #include "engine/internal.h"
@@ -73,6 +74,17 @@ void bl_prefault_init(bl_engine_t *e) {
                             sizeof(uint32_t), &store->used);
         }
     }
+}
+
+int bl_prefault_all(bl_engine_t *e) {
+    for (uint32_t i = 0; i < e->prefault.count; i++) {
+        bl_prefault_region_t *r = &e->prefault.regions[i];
+        if (r->done >= r->bytes) continue;
+        if (madvise((uint8_t *)r->base + r->done, r->bytes - r->done, MADV_POPULATE_WRITE) != 0)
+            return -errno;
+        r->done = r->bytes;
+    }
+    return 0;
 }
 
 void bl_prefault_plan(bl_engine_t *e) {
