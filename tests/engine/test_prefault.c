@@ -124,6 +124,16 @@ static void test_prefault_none_without_threads(void **state) {
     bl_engine_destroy(engine);
 }
 
+/* Loads `engine` and a single-partition engine without threads alike: same digest. */
+static void prefault_expect_same_state(bl_engine_t *engine, bl_engine_t *single) {
+    prefault_load(engine);
+    prefault_load(single);
+    bl_u128_t a = bl_engine_digest(engine), b = bl_engine_digest(single);
+    assert_memory_equal(&a, &b, sizeof(a));
+    bl_engine_destroy(engine);
+    bl_engine_destroy(single);
+}
+
 /* bl_engine_precommit: every page of the transfer table is resident before any transfer is
  * written, even without threads, and the state is what it would have been. */
 static void test_prefault_precommit(void **state) {
@@ -140,23 +150,12 @@ static void test_prefault_precommit(void **state) {
     uint64_t slots = committed->config.transfers_max;
     size_t pages = (size_t)(slots * sizeof(bl_transfer_t) / (size_t)sysconf(_SC_PAGESIZE));
     assert_true(prefault_resident_pages(committed, 0, slots) + 1 >= pages);
-    prefault_load(committed);
-    prefault_load(single);
-    bl_u128_t a = bl_engine_digest(committed), b = bl_engine_digest(single);
-    assert_memory_equal(&a, &b, sizeof(a));
-    bl_engine_destroy(committed);
-    bl_engine_destroy(single);
+    prefault_expect_same_state(committed, single);
 }
 
 static void test_prefault_same_state(void **state) {
     (void)state;
-    bl_engine_t *threads = prefault_engine(2, true), *single = prefault_engine(1, false);
-    prefault_load(threads);
-    prefault_load(single);
-    bl_u128_t a = bl_engine_digest(threads), b = bl_engine_digest(single);
-    assert_memory_equal(&a, &b, sizeof(a));
-    bl_engine_destroy(threads);
-    bl_engine_destroy(single);
+    prefault_expect_same_state(prefault_engine(2, true), prefault_engine(1, false));
 }
 
 int main(void) {
