@@ -375,8 +375,7 @@ int main(int argc, char **argv) {
     if (o.transfers == 0 || o.batch == 0 || o.batch > BL_BATCH_EVENTS_MAX ||
         o.partitions == 0 || o.partitions > BL_PARTITIONS_MAX ||
         o.partitions_other > BL_PARTITIONS_MAX || (o.partitions_other && o.indexes_both) ||
-        o.hot_fraction < 0 ||
-        o.hot_fraction > 1) {
+        o.hot_fraction < 0 || o.hot_fraction > 1) {
         bench_usage(stderr);
         return 2;
     }

@@ -22,7 +22,8 @@
  * pools, each key store's keys and their links), given a margin of an eighth of what they hold
  * (at least 4 MiB): lists grow by doubling, so one block can take that much at once. A key
  * store's direct links, indexed by object slot, are written only for the few objects that
- * hold a value alone, so they are left to fault in.
+ * hold a value alone, so they are left to fault in. bl_engine_precommit commits these regions
+ * whole at once (for benchmarks: that is their whole reservation).
  */
 #include <errno.h>
 #include <sys/mman.h>
@@ -76,13 +77,20 @@ void bl_prefault_init(bl_engine_t *e) {
     }
 }
 
+/* Commits region r up to `to` bytes from its base: 0, or -errno (nothing is marked done).
+ * done is 0 or a multiple of the grain (or the end), so the start is page aligned. */
+static int bl_prefault_commit(bl_prefault_region_t *r, uint64_t to) {
+    if (to <= r->done) return 0;
+    if (madvise((uint8_t *)r->base + r->done, to - r->done, MADV_POPULATE_WRITE) != 0)
+        return -errno;
+    r->done = to;
+    return 0;
+}
+
 int bl_prefault_all(bl_engine_t *e) {
     for (uint32_t i = 0; i < e->prefault.count; i++) {
-        bl_prefault_region_t *r = &e->prefault.regions[i];
-        if (r->done >= r->bytes) continue;
-        if (madvise((uint8_t *)r->base + r->done, r->bytes - r->done, MADV_POPULATE_WRITE) != 0)
-            return -errno;
-        r->done = r->bytes;
+        int rc = bl_prefault_commit(&e->prefault.regions[i], e->prefault.regions[i].bytes);
+        if (rc != 0) return rc;
     }
     return 0;
 }
@@ -109,12 +117,7 @@ void bl_prefault_plan(bl_engine_t *e) {
 void bl_prefault_run(bl_engine_t *e) {
     for (uint32_t i = 0; i < e->prefault.count && !e->prefault.off; i++) {
         bl_prefault_region_t *r = &e->prefault.regions[i];
-        if (r->want <= r->done) continue;
-        /* done is 0 or a multiple of the grain (or the end), so the start is page aligned. */
-        if (madvise((uint8_t *)r->base + r->done, r->want - r->done, MADV_POPULATE_WRITE) != 0) {
+        if (bl_prefault_commit(r, r->want) != 0)
             e->prefault.off = true; /* unsupported, or out of memory: apply faults pages in */
-            return;
-        }
-        r->done = r->want;
     }
 }
