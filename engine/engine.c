@@ -97,16 +97,11 @@ static int bl_partition_init(bl_partition_t *part, uint32_t index, uint32_t part
     if (bl_index_init(&part->accounts, account_buckets) != 0) return -ENOMEM;
     if (bl_index_init(&part->transfers, transfer_buckets) != 0) return -ENOMEM;
     part->route_capacity = 2 * (events_max / partitions + 1);
-    const uint64_t lookups_bytes = 2ull * events_max * sizeof(bl_lookup_t);
     part->route_lists = bl_table_reserve(bl_partition_route_bytes(part, partitions));
-    for (uint32_t list = 0; list < BL_LOOKUP_LISTS; list++)
-        part->lookups[list] = bl_table_reserve(lookups_bytes);
     part->found = bl_table_reserve((uint64_t)events_max * sizeof(bl_fact_t));
     part->own_new = bl_table_reserve((uint64_t)events_max * sizeof(uint32_t));
-    if (!part->route_lists || !part->lookups[0] || !part->lookups[1] || !part->found ||
-        !part->own_new)
-        return -ENOMEM;
-    *bytes += bl_partition_route_bytes(part, partitions) + BL_LOOKUP_LISTS * lookups_bytes +
+    if (!part->route_lists || !part->found || !part->own_new) return -ENOMEM;
+    *bytes += bl_partition_route_bytes(part, partitions) +
               (uint64_t)events_max * (sizeof(uint32_t) + sizeof(bl_fact_t));
     bl_map_t *maps[] = BL_PARTITION_MAPS(part);
     for (size_t i = 0; i < BL_ARRAY_LEN(maps); i++) {
@@ -118,8 +113,6 @@ static int bl_partition_init(bl_partition_t *part, uint32_t index, uint32_t part
 
 static void bl_partition_deinit(bl_partition_t *part, uint32_t partitions, uint32_t events_max) {
     bl_table_release(part->route_lists, bl_partition_route_bytes(part, partitions));
-    for (uint32_t list = 0; list < BL_LOOKUP_LISTS; list++)
-        bl_table_release(part->lookups[list], 2ull * events_max * sizeof(bl_lookup_t));
     bl_table_release(part->found, (uint64_t)events_max * sizeof(bl_fact_t));
     bl_table_release(part->own_new, (uint64_t)events_max * sizeof(uint32_t));
     if (part->accounts.buckets) bl_index_deinit(&part->accounts);

@@ -368,28 +368,19 @@ bl_gather_accounts_resolve(bl_engine_t *engine, bl_partition_t *part, const bl_l
         }                                                                                    \
     } while (0)
 
-/* Partition p's lookups on `list`: the route lists for p of every range, in range order (with
- * one range, its list as it is). */
-static const bl_lookup_t *bl_gather_lookups(bl_engine_t *engine, bl_partition_t *part,
-                                            uint32_t list, uint32_t *count) {
-    uint32_t n = engine->config.partitions, q = part->index;
-    const bl_partition_t *routers = engine->partitions;
-    const uint64_t at = (uint64_t)q * BL_LOOKUP_LISTS + list;
-    if (n == 1) {
-        *count = routers[0].route_counts[q][list];
-        return &routers[0].route_lists[at * routers[0].route_capacity];
-    }
-    bl_lookup_t *out = part->lookups[list];
-    uint32_t c = 0;
-    for (uint32_t r = 0; r < n; r++) {
-        uint32_t rc = routers[r].route_counts[q][list];
-        memcpy(&out[c], &routers[r].route_lists[at * routers[r].route_capacity],
-               rc * sizeof(bl_lookup_t));
-        c += rc;
-    }
-    *count = c;
-    return out;
-}
+/* Runs a round's pipeline over partition p's lookups on `list`: the route list for p of each
+ * range, range after range, so in item order. Each list is read where route wrote it. */
+#define BL_GATHER_ROUND(engine, part, list, buckets, heads, resolve)                           \
+    do {                                                                                     \
+        for (uint32_t r_ = 0; r_ < (engine)->config.partitions; r_++) {                      \
+            const bl_partition_t *router_ = &(engine)->partitions[r_];                       \
+            const bl_lookup_t *lookups_ =                                                    \
+                &router_->route_lists[((uint64_t)(part)->index * BL_LOOKUP_LISTS + (list)) * \
+                                      router_->route_capacity];                              \
+            uint32_t count_ = router_->route_counts[(part)->index][(list)];                  \
+            BL_GATHER_PIPELINE(engine, part, lookups_, count_, buckets, heads, resolve);     \
+        }                                                                                    \
+    } while (0)
 
 void bl_gather_first(bl_engine_t *engine, uint32_t p) {
     bl_partition_t *part = &engine->partitions[p];
@@ -398,13 +389,10 @@ void bl_gather_first(bl_engine_t *engine, uint32_t p) {
     bl_map_t *maps[] = BL_PARTITION_MAPS(part);
     for (size_t m = 0; m < BL_ARRAY_LEN(maps); m++) bl_map_clear(maps[m]);
 
-    uint32_t count;
-    const bl_lookup_t *ids = bl_gather_lookups(engine, part, BL_LOOKUP_IDS, &count);
-    BL_GATHER_PIPELINE(engine, part, ids, count, bl_gather_ids_buckets, bl_gather_ids_heads,
-                       bl_gather_ids_resolve);
-    const bl_lookup_t *accounts = bl_gather_lookups(engine, part, BL_LOOKUP_ACCOUNTS, &count);
-    BL_GATHER_PIPELINE(engine, part, accounts, count, bl_gather_accounts_buckets,
-                       bl_gather_accounts_heads, bl_gather_accounts_resolve);
+    BL_GATHER_ROUND(engine, part, BL_LOOKUP_IDS, bl_gather_ids_buckets, bl_gather_ids_heads,
+                    bl_gather_ids_resolve);
+    BL_GATHER_ROUND(engine, part, BL_LOOKUP_ACCOUNTS, bl_gather_accounts_buckets,
+                    bl_gather_accounts_heads, bl_gather_accounts_resolve);
 }
 
 /* ------------------------------------------------------------------------------------------ */

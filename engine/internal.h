@@ -704,12 +704,11 @@ typedef struct bl_partition {
     uint32_t route_capacity;
     uint32_t route_counts[BL_PARTITIONS_MAX][BL_LOOKUP_LISTS];
     bool route_post_void; /* the range holds a post or void */
-    /* Gather's input and output: per list, this partition's lookups of every range, in item
-     * order (2 x events_max each), and per item the facts it found (only the fields of the
-     * ids it owns are written). Each partition writes only its own arrays, so no cache line
-     * is shared between them; decide's merge (bl_gather_merge) takes every field from the
+    /* Gather's output: per item, the facts this partition found (only the fields of the ids
+     * it owns are written). Gather reads its lookups from every range's route lists, where
+     * they were written. Each partition writes only its own arrays, so no cache line is
+     * shared between them; decide's merge (bl_gather_merge) takes every field from the
      * partition that owns it. */
-    bl_lookup_t *lookups[BL_LOOKUP_LISTS];
     bl_fact_t *found;
     /* Gather's per-pass state. */
     bl_map_t pending_slots;   /* pending transfer slot -> overlay_pending index */
