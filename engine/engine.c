@@ -1,13 +1,14 @@
 /*
  * The engine: creation (every table reserved here, sized in one place), the block driver that
- * runs route -> gather -> decide -> apply, lookups, and status.
+ * runs route -> gather -> merge -> decide -> apply, lookups, and status.
  *
  * A block first expires what is due, in rounds of at most block_events_max expiries (each
  * round a full pipeline pass, so a burst of expiries never needs unbounded memory; timestamps
  * continue across rounds, so the result is the same as one pass), then runs its requests as
- * one pass. Each partition's route share, gather and apply run on the partition's own thread
- * (workers.c) or, without partition threads, on the calling thread one partition after the
- * other; each touches only its own records, so both give the same state.
+ * one pass. Each partition's route and merge shares, gather and apply run on the partition's
+ * own thread (workers.c) or, without partition threads, on the calling thread one partition
+ * after the other; each touches only its own records (route and merge: only their range of
+ * the block's items), so both give the same state.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -279,7 +280,7 @@ static void bl_engine_pass(bl_engine_t *e, bl_pass_t pass, bl_request_t *request
     bl_engine_step(e, BL_STEP_GATHER_FIRST);
     if (block->has_post_void) bl_engine_step(e, BL_STEP_GATHER_SECOND);
     uint64_t t_merge = bl_clock_ns();
-    bl_gather_merge(e);
+    bl_engine_step(e, BL_STEP_MERGE);
     uint64_t t1 = bl_clock_ns();
     bl_workers_prefault_begin(e);
     if (pass == BL_PASS_EXPIRIES) {

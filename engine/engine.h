@@ -78,7 +78,7 @@ typedef struct bl_engine_stats {
     uint64_t events;
     uint64_t expiries;
     uint64_t gather_ns; /* route, gather and merge */
-    uint64_t merge_ns;  /* of gather_ns, the serial merge of the partitions' findings */
+    uint64_t merge_ns;  /* of gather_ns, the merge of the partitions' findings */
     uint64_t decide_ns;
     uint64_t apply_ns;
 } bl_engine_stats_t;

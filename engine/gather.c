@@ -27,7 +27,10 @@
  * own overlay ranges and its own maps, and reads the mutable state (balances, pending state)
  * only of its own records. Immutable transfer records are read by whichever partition needs
  * their ids. What p finds goes to p's own `found` array, so partitions running at once never
- * write the same cache line; the driver merges the fields into block->facts before decide.
+ * write the same cache line. The merge, a step of its own, then copies each item's fields
+ * into block->facts for decide: each partition thread a range of the items, as in route, so
+ * the merge's reads of N partitions' findings (more of them out of cache as N grows) are
+ * spread over N cores instead of waiting on the driver alone.
  *
  * Index lookups are independent, so each round runs as a three-stage software pipeline:
  * prefetch the bucket heads of lookup j + 2D, read the heads of lookup j + D and prefetch the
@@ -432,10 +435,10 @@ void bl_gather_second(bl_engine_t *engine, uint32_t p) {
 /* ------------------------------------------------------------------------------------------ */
 /* Merge: every gathered field from the partition that owns it.                               */
 
-void bl_gather_merge(bl_engine_t *engine) {
+void bl_gather_merge(bl_engine_t *engine, uint32_t begin, uint32_t end) {
     bl_block_t *block = &engine->block;
     bl_partition_t *parts = engine->partitions;
-    for (uint32_t i = 0; i < block->items_count; i++) {
+    for (uint32_t i = begin; i < end; i++) {
         bl_fact_t *f = &block->facts[i];
         if (f->id_partition != BL_PARTITION_NONE) {
             const bl_fact_t *g = &parts[f->id_partition].found[i];

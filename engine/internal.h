@@ -707,8 +707,8 @@ typedef struct bl_partition {
     /* Gather's output: per item, the facts this partition found (only the fields of the ids
      * it owns are written). Gather reads its lookups from every range's route lists, where
      * they were written. Each partition writes only its own arrays, so no cache line is
-     * shared between them; decide's merge (bl_gather_merge) takes every field from the
-     * partition that owns it. */
+     * shared between them; the merge (bl_gather_merge) takes every field from the partition
+     * that owns it. */
     bl_fact_t *found;
     /* Gather's per-pass state. */
     bl_map_t pending_slots;   /* pending transfer slot -> overlay_pending index */
@@ -753,6 +753,7 @@ typedef enum {
     BL_STEP_GATHER_SECOND = 3,
     BL_STEP_APPLY = 4,
     BL_STEP_PREFAULT = 5, /* the last partition thread only, while the driver decides */
+    BL_STEP_MERGE = 6,
 } bl_step_t;
 
 /* A region of memory the state grows into (prefault.c): its frontier is the account or
@@ -848,8 +849,9 @@ static inline uint32_t bl_engine_find(const bl_engine_t *engine, bool accounts, 
 void bl_gather_route(bl_engine_t *engine, uint32_t p, uint32_t begin, uint32_t end);
 void bl_gather_first(bl_engine_t *engine, uint32_t p);
 void bl_gather_second(bl_engine_t *engine, uint32_t p);
-/* On the driver after gather: copies every gathered field into block->facts. */
-void bl_gather_merge(bl_engine_t *engine);
+/* After gather, for items [begin, end) (a range per partition, like route's): copies every
+ * gathered field into block->facts. */
+void bl_gather_merge(bl_engine_t *engine, uint32_t begin, uint32_t end);
 void bl_decide_expiries(bl_engine_t *engine);
 void bl_decide_requests(bl_engine_t *engine, bl_request_t *requests, uint32_t requests_count);
 void bl_apply(bl_engine_t *engine, uint32_t p);

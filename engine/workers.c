@@ -2,7 +2,7 @@
  * Partition threads.
  *
  * With config.partition_threads, each partition runs every parallel step of its own (its share
- * of route, both gather rounds and apply) on a thread of its own. Partition 0's thread is the
+ * of route, both gather rounds, its share of the merge, and apply) on a thread of its own. Partition 0's thread is the
  * driver (the thread calling bl_engine_block_execute), which also runs decide between the
  * steps; partitions 1..N-1 get threads the engine starts. So N partitions keep N threads busy,
  * not N + 1 (a driver that only waited would share a core with a partition), and N = 1 hands
@@ -14,7 +14,7 @@
  * allocation per block; idle threads spin briefly, then park on the ring's futex and are
  * woken only when parked.
  *
- * Inside a block the gaps between steps are the driver's serial work (decide, merge), bounded
+ * Inside a block the gaps between steps are the driver's serial work (decide), bounded
  * by the block's size, and waking a parked thread costs tens to hundreds of microseconds (more
  * than a step of a small block takes). So while the driver runs a block, threads waiting for
  * its next step (and the driver waiting for them) keep spinning; at the block's start the
@@ -23,8 +23,8 @@
  * every partition has a CPU of its own (N <= the CPUs the process may use): oversubscribed
  * threads never spin past the brief spin.
  *
- * The steps of a block run in lockstep: route | gather | (gather second) | decide | apply,
- * each a barrier. Decide of block k cannot overlap gather of block k + 1, because gather copies
+ * The steps of a block run in lockstep: route | gather | (gather second) | merge | decide |
+ * apply, each a barrier. Decide of block k cannot overlap gather of block k + 1, because gather copies
  * balances and pending states that apply of block k writes; nor can a partition's apply of
  * block k overlap another partition's gather of block k + 1, since a transfer's gather reads
  * the pending transfers and accounts any partition may have just changed.
@@ -47,13 +47,12 @@ enum { BL_STEP_STOP = 0 }; /* the other steps are bl_step_t values */
 static void bl_step_run(bl_engine_t *e, uint32_t step, uint32_t p) {
     bl_block_t *block = &e->block;
     uint32_t n = e->config.partitions;
+    /* Route and merge work on partition p's range of the items. */
+    uint32_t begin = (uint32_t)((uint64_t)block->items_count * p / n);
+    uint32_t end = (uint32_t)((uint64_t)block->items_count * (p + 1) / n);
     switch (step) {
-    case BL_STEP_ROUTE: {
-        uint32_t begin = (uint32_t)((uint64_t)block->items_count * p / n);
-        uint32_t end = (uint32_t)((uint64_t)block->items_count * (p + 1) / n);
-        bl_gather_route(e, p, begin, end);
-        break;
-    }
+    case BL_STEP_ROUTE: bl_gather_route(e, p, begin, end); break;
+    case BL_STEP_MERGE: bl_gather_merge(e, begin, end); break;
     case BL_STEP_GATHER_FIRST: bl_gather_first(e, p); break;
     case BL_STEP_GATHER_SECOND: bl_gather_second(e, p); break;
     case BL_STEP_APPLY: bl_apply(e, p); break;
