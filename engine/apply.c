@@ -50,19 +50,6 @@ static void bl_apply_balances(bl_engine_t *engine, bl_partition_t *part,
     engine->account_aux[o->slot].hash = hash;
 }
 
-/* The k < count whose partitions[k] is p, into `out` (room for count), in order; returns how
- * many. Every k is written and only p's advance the count, so objects spread at random over
- * the partitions cost no mispredicted branch. */
-static uint32_t bl_apply_own(const uint8_t *partitions, uint64_t count, uint32_t p,
-                             uint32_t *out) {
-    uint32_t n = 0;
-    for (uint64_t k = 0; k < count; k++) {
-        out[n] = (uint32_t)k;
-        n += partitions[k] == p;
-    }
-    return n;
-}
-
 /* Step 3: the balances of the accounts the block changed, and with `lists` (a constant where
  * inlined) their transfer lists. */
 static inline __attribute__((always_inline)) void
@@ -106,15 +93,8 @@ void bl_apply(bl_engine_t *engine, uint32_t p) {
     const bl_block_t *block = &engine->block;
     bl_partition_t *part = &engine->partitions[p];
 
-    part->own_accounts = bl_apply_own(block->accounts_new_partition,
-                                      engine->accounts_count - block->accounts_base, p,
-                                      part->own_new);
-    part->own_transfers = bl_apply_own(block->transfers_new_partition,
-                                       engine->transfers_count - block->transfers_base, p,
-                                       part->own_new + part->own_accounts);
-
     for (uint32_t j = 0; j < part->own_accounts; j++) {
-        uint32_t k = part->own_new[j];
+        uint32_t k = part->own_accounts_new[j];
         uint32_t slot = (uint32_t)(block->accounts_base + k);
         bl_account_t *a = &engine->accounts[slot];
         *a = block->accounts_new_records[k];
@@ -125,7 +105,7 @@ void bl_apply(bl_engine_t *engine, uint32_t p) {
         part->digest += engine->account_aux[slot].hash;
     }
 
-    const uint32_t *own = part->own_new + part->own_accounts;
+    const uint32_t *own = part->own_transfers_new;
     for (uint32_t j = 0; j < part->own_transfers; j++) {
         if (j + BL_APPLY_DISTANCE < part->own_transfers)
             bl_index_prefetch(&part->transfers,

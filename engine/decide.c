@@ -89,14 +89,24 @@ static void bl_undo_rollback(bl_engine_t *engine) {
             o->credits_posted = undo->balances[3];
             break;
         }
-        case BL_UNDO_ACCOUNT:
+        case BL_UNDO_ACCOUNT: {
             engine->accounts_count--;
             block->overlay_new_count--;
+            uint32_t k = (uint32_t)(engine->accounts_count - block->accounts_base);
+            bl_partition_t *owner = &engine->partitions[block->accounts_new_partition[k]];
+            BL_ASSERT(owner->own_accounts > 0 &&
+                      owner->own_accounts_new[owner->own_accounts - 1] == k);
+            owner->own_accounts--;
             break;
+        }
         case BL_UNDO_TRANSFER: {
             engine->transfers_count--;
             BL_ASSERT(engine->transfers_count == undo->index); /* undone last first */
             uint32_t k = (uint32_t)(undo->index - block->transfers_base);
+            bl_partition_t *owner = &engine->partitions[block->transfers_new_partition[k]];
+            BL_ASSERT(owner->own_transfers > 0 &&
+                      owner->own_transfers_new[owner->own_transfers - 1] == k);
+            owner->own_transfers--;
             bl_sides_pop(block, block->transfers_new_accounts[k][1], k << 1 | 1);
             bl_sides_pop(block, block->transfers_new_accounts[k][0], k << 1);
             break;
@@ -205,6 +215,8 @@ static uint32_t bl_decide_account(bl_engine_t *engine, uint32_t i, uint64_t time
     block->accounts_new_records[k].timestamp = timestamp;
     block->accounts_new_partition[k] = f->id_partition;
     block->accounts_new_hash[k] = f->id_hash;
+    bl_partition_t *owner = &engine->partitions[f->id_partition];
+    owner->own_accounts_new[owner->own_accounts++] = (uint32_t)k;
 
     /* Its overlay entry, in decide's range, for transfers later in the block. */
     BL_ASSERT(block->overlay_new_count < block->overlay_range);
@@ -275,6 +287,8 @@ static uint32_t bl_transfer_create(bl_engine_t *engine, uint32_t i, const bl_tra
     block->transfers_new_timestamp[k] = timestamp;
     block->transfers_new_partition[k] = f->id_partition;
     block->transfers_new_hash[k] = f->id_hash;
+    bl_partition_t *owner = &engine->partitions[f->id_partition];
+    owner->own_transfers_new[owner->own_transfers++] = (uint32_t)k;
     block->transfers_new_accounts[k][0] = dr;
     block->transfers_new_accounts[k][1] = cr;
     bl_sides_push(block, dr, (uint32_t)k << 1);

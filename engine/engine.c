@@ -100,10 +100,12 @@ static int bl_partition_init(bl_partition_t *part, uint32_t index, uint32_t part
     part->route_capacity = 2 * (events_max / partitions + 1);
     part->route_lists = bl_table_reserve(bl_partition_route_bytes(part, partitions));
     part->found = bl_table_reserve((uint64_t)events_max * sizeof(bl_fact_t));
-    part->own_new = bl_table_reserve((uint64_t)events_max * sizeof(uint32_t));
-    if (!part->route_lists || !part->found || !part->own_new) return -ENOMEM;
+    part->own_accounts_new = bl_table_reserve((uint64_t)events_max * sizeof(uint32_t));
+    part->own_transfers_new = bl_table_reserve((uint64_t)events_max * sizeof(uint32_t));
+    if (!part->route_lists || !part->found || !part->own_accounts_new || !part->own_transfers_new)
+        return -ENOMEM;
     *bytes += bl_partition_route_bytes(part, partitions) +
-              (uint64_t)events_max * (sizeof(uint32_t) + sizeof(bl_fact_t));
+              (uint64_t)events_max * (2 * sizeof(uint32_t) + sizeof(bl_fact_t));
     bl_map_t *maps[] = BL_PARTITION_MAPS(part);
     for (size_t i = 0; i < BL_ARRAY_LEN(maps); i++) {
         if (bl_map_init(maps[i], events_max) != 0) return -ENOMEM;
@@ -115,7 +117,8 @@ static int bl_partition_init(bl_partition_t *part, uint32_t index, uint32_t part
 static void bl_partition_deinit(bl_partition_t *part, uint32_t partitions, uint32_t events_max) {
     bl_table_release(part->route_lists, bl_partition_route_bytes(part, partitions));
     bl_table_release(part->found, (uint64_t)events_max * sizeof(bl_fact_t));
-    bl_table_release(part->own_new, (uint64_t)events_max * sizeof(uint32_t));
+    bl_table_release(part->own_accounts_new, (uint64_t)events_max * sizeof(uint32_t));
+    bl_table_release(part->own_transfers_new, (uint64_t)events_max * sizeof(uint32_t));
     if (part->accounts.buckets) bl_index_deinit(&part->accounts);
     if (part->transfers.buckets) bl_index_deinit(&part->transfers);
     bl_map_t *maps[] = BL_PARTITION_MAPS(part);
@@ -269,6 +272,8 @@ static void bl_engine_pass(bl_engine_t *e, bl_pass_t pass, bl_request_t *request
         e->pass = 1;
     }
     block->undo_on = false;
+    for (uint32_t p = 0; p < e->config.partitions; p++)
+        e->partitions[p].own_accounts = e->partitions[p].own_transfers = 0;
 
     uint64_t t0 = bl_clock_ns();
     bl_engine_step(e, BL_STEP_ROUTE);

@@ -716,11 +716,12 @@ typedef struct bl_partition {
     bl_map_t transfer_items;  /* transfer id -> latest create_transfers item so far */
     uint32_t overlay_count;   /* entries used in this partition's overlay range */
     uint32_t pending_count;
-    /* Apply's input, made at its start without a branch per object (bl_apply_own): the
-     * block's new accounts this partition owns (k from accounts_base), then its new transfers
-     * (k from transfers_base). Apply's loops then visit only their own objects, with no
-     * ownership test to mispredict, and prefetch a fixed number of their own objects ahead. */
-    uint32_t *own_new; /* events_max */
+    /* Apply's input, written by decide as it creates objects (a chain rolled back takes its
+     * own off again): the block's new accounts this partition owns (k from accounts_base) and
+     * its new transfers (k from transfers_base), each in slot order. Apply's loops then visit
+     * only their own objects, with no pass over the block's to find them and no ownership
+     * test to mispredict, and prefetch a fixed number of their own objects ahead. */
+    uint32_t *own_accounts_new, *own_transfers_new; /* events_max each */
     uint32_t own_accounts, own_transfers;
     /* Where the blocks of the lists this partition owns come from, per pool. */
     bl_pool_share_t pool_shares[BL_POOLS];

@@ -353,10 +353,10 @@ bl_keys_apply_kind(bl_engine_t *engine, uint32_t p, uint32_t kind, uint64_t base
 void bl_keys_apply(bl_engine_t *engine, uint32_t p) {
     const bl_block_t *block = &engine->block;
     const bl_partition_t *part = &engine->partitions[p];
-    bl_keys_apply_kind(engine, p, BL_KEYS_ACCOUNTS, block->accounts_base, part->own_new,
-                       part->own_accounts);
+    bl_keys_apply_kind(engine, p, BL_KEYS_ACCOUNTS, block->accounts_base,
+                       part->own_accounts_new, part->own_accounts);
     bl_keys_apply_kind(engine, p, BL_KEYS_TRANSFERS, block->transfers_base,
-                       part->own_new + part->own_accounts, part->own_transfers);
+                       part->own_transfers_new, part->own_transfers);
 }
 
 bool bl_keys_find(const bl_engine_t *engine, uint32_t p, uint32_t kind, uint32_t field,
