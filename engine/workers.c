@@ -1,37 +1,36 @@
 /*
  * Partition threads.
  *
- * With config.partition_threads, each partition runs every parallel step of its own (its share
- * of route, both gather rounds, its share of the merge, and apply) on a thread of its own. Partition 0's thread is the
- * driver (the thread calling bl_engine_block_execute), which also runs decide between the
- * steps; partitions 1..N-1 get threads the engine starts. So N partitions keep N threads busy,
- * not N + 1 (a driver that only waited would share a core with a partition), and N = 1 hands
- * nothing over. Steps are handed over through two SPSC rings per started thread
- * (engine/ring.h): the driver pushes a step, runs partition 0's share, then waits for each
- * thread to push it back. The ring's release and acquire order everything the driver wrote
- * before the step (the block's items, facts, the overlay after decide) before the partition
- * reads it, and everything the partition wrote before the driver's next read. No lock, no
- * allocation per block; idle threads spin briefly, then park on the ring's futex and are
- * woken only when parked.
+ * With config.partition_threads, each partition runs every parallel step of its own (its share of
+ * route, both gather rounds, its share of the merge, and apply) on a thread of its own.
+ * Partition 0's thread is the driver (the thread calling bl_engine_block_execute), which also runs
+ * decide between the steps; partitions 1..N-1 get threads the engine starts. So N partitions keep
+ * N threads busy, not N + 1 (a driver that only waited would share a core with a partition), and
+ * N = 1 hands nothing over. Steps are handed over through two SPSC rings per started thread
+ * (engine/ring.h): the driver pushes a step, runs partition 0's share, then waits for each thread
+ * to push it back. The ring's release and acquire order everything the driver wrote before the
+ * step (the block's items, facts, the overlay after decide) before the partition reads it, and
+ * everything the partition wrote before the driver's next read. No lock, no allocation per block;
+ * idle threads spin briefly, then park on the ring's futex and are woken only when parked.
  *
- * Inside a block the gaps between steps are the driver's serial work (decide), bounded
- * by the block's size, and waking a parked thread costs tens to hundreds of microseconds (more
- * than a step of a small block takes). So while the driver runs a block, threads waiting for
- * its next step (and the driver waiting for them) keep spinning; at the block's start the
- * driver nudges parked threads awake, so their wake-up overlaps the driver's own share of the
- * first step. Between blocks they spin briefly and park as before. This holds only where
- * every partition has a CPU of its own (N <= the CPUs the process may use): oversubscribed
- * threads never spin past the brief spin.
+ * Inside a block the gap between steps is the driver's serial work (decide), bounded by the
+ * block's size, and waking a parked thread costs tens to hundreds of microseconds (more than a
+ * step of a small block takes). So while the driver runs a block, threads waiting for its next
+ * step (and the driver waiting for them) keep spinning; at the block's start the driver nudges
+ * parked threads awake, so their wake-up overlaps the driver's own share of the first step.
+ * Between blocks they spin briefly and park as before. This holds only where every partition has a
+ * CPU of its own (N <= the CPUs the process may use): oversubscribed threads never spin past the
+ * brief spin.
  *
- * The steps of a block run in lockstep: route | gather | (gather second) | merge | decide |
- * apply, each a barrier. Decide of block k cannot overlap gather of block k + 1, because gather copies
- * balances and pending states that apply of block k writes; nor can a partition's apply of
- * block k overlap another partition's gather of block k + 1, since a transfer's gather reads
- * the pending transfers and accounts any partition may have just changed.
+ * The steps of a block run in lockstep: route | gather | (gather second) | merge | decide | apply,
+ * each a barrier. Decide of block k cannot overlap gather of block k + 1, because gather copies
+ * balances and pending states that apply of block k writes; nor can a partition's apply of block k
+ * overlap another partition's gather of block k + 1, since a transfer's gather reads the pending
+ * transfers and accounts any partition may have just changed.
  *
- * Reads (lookups, filter reads, images) and the steps of small blocks run on the driver
- * between hand-overs, while every partition thread waits on its ring: the ring hand-over
- * orders them after the last step a partition thread ran and before its next.
+ * Reads (lookups, filter reads, images) and the steps of small blocks run on the driver between
+ * hand-overs, while every partition thread waits on its ring: the ring hand-over orders them after
+ * the last step a partition thread ran and before its next.
  */
 #define _GNU_SOURCE
 #include <errno.h>
