@@ -200,7 +200,8 @@ static uint32_t bl_decide_account(bl_engine_t *engine, uint32_t i, uint64_t time
         existing = &engine->accounts[f->id_slot];
     } else {
         uint32_t slot = bl_block_created(block, f->id_prev);
-        if (slot != BL_SLOT_NONE) existing = &block->accounts_new_records[slot - block->accounts_base];
+        if (slot != BL_SLOT_NONE)
+            existing = &block->accounts_new_records[slot - block->accounts_base];
     }
     if (existing != NULL) {
         return bl_account_same(a, existing) ? BL_CREATE_ACCOUNT_EXISTS
@@ -502,7 +503,8 @@ static uint32_t bl_decide_transfer(bl_engine_t *engine, uint32_t i, uint64_t tim
 /* Requests, chains and expiries.                                                             */
 
 static inline bool bl_event_linked(uint16_t op, const void *event) {
-    if (op == BL_OP_CREATE_ACCOUNTS) return ((const bl_account_t *)event)->flags & BL_ACCOUNT_LINKED;
+    if (op == BL_OP_CREATE_ACCOUNTS)
+        return ((const bl_account_t *)event)->flags & BL_ACCOUNT_LINKED;
     return ((const bl_transfer_t *)event)->flags & BL_TRANSFER_LINKED;
 }
 

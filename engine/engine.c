@@ -82,7 +82,8 @@ static int bl_block_init(bl_block_t *block, uint32_t events_max, uint32_t partit
 }
 
 static void bl_block_deinit(bl_block_t *block) {
-    for (size_t i = 0; i < BL_BLOCK_ARRAYS; i++) bl_table_release(block->arrays[i], block->sizes[i]);
+    for (size_t i = 0; i < BL_BLOCK_ARRAYS; i++)
+        bl_table_release(block->arrays[i], block->sizes[i]);
 }
 
 

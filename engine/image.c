@@ -26,8 +26,9 @@
  *                      account slot, each account's entries in timestamp order
  *
  * Only what cannot be derived is stored: indexes, partition assignment, account hashes, the
- * per-account transfer lists and the digest are rebuilt on read, so an image written with N partitions loads with any N, and the
- * rebuilt digest must equal the stored one or the image is refused as corrupt.
+ * per-account transfer lists and the digest are rebuilt on read, so an image written with N
+ * partitions loads with any N, and the rebuilt digest must equal the stored one or the image
+ * is refused as corrupt.
  */
 #include <errno.h>
 #include <string.h>

@@ -844,7 +844,8 @@ static inline uint32_t bl_engine_find(const bl_engine_t *engine, bool accounts, 
 }
 
 /* A partition's gather maps, each holding at most one entry per event of a block. */
-#define BL_PARTITION_MAPS(part) {&(part)->pending_slots, &(part)->account_items, &(part)->transfer_items}
+#define BL_PARTITION_MAPS(part)                                                                  \
+    {&(part)->pending_slots, &(part)->account_items, &(part)->transfer_items}
 
 /* Pipeline stages. Each gather and apply call touches only partition `p`'s records. */
 void bl_gather_route(bl_engine_t *engine, uint32_t p, uint32_t begin, uint32_t end);
