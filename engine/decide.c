@@ -2,7 +2,10 @@
  * Decide: the serial middle of a block.
  *
  * One pass over the block's items in order, on one thread, producing every event's result
- * (PROTOCOL.md's precedence order) and the block's effects. It reads the facts gather copied
+ * (PROTOCOL.md's precedence order) and the block's effects. The results an event decides
+ * alone, before `exists` in that order, route has found on the partition threads
+ * (bl_account_check, bl_transfer_check, here; fact.check), so the serial pass starts there.
+ * It reads the facts gather copied
  * (existing ids, links to earlier items of the block), immutable records (for `exists` and
  * post/void comparisons), and the overlay that gather filled and decide updates:
  *   overlay      current balances of every account the block touches
@@ -176,11 +179,7 @@ static bool bl_account_same(const bl_account_t *a, const bl_account_t *stored) {
            (a->flags & ~BL_ACCOUNT_LINKED) == (stored->flags & ~BL_ACCOUNT_LINKED);
 }
 
-static uint32_t bl_decide_account(bl_engine_t *engine, uint32_t i, uint64_t timestamp) {
-    bl_block_t *block = &engine->block;
-    const bl_account_t *a = block->items[i];
-    const bl_fact_t *f = &block->facts[i];
-
+uint8_t bl_account_check(const bl_account_t *a) {
     if (a->timestamp != 0) return BL_CREATE_ACCOUNT_TIMESTAMP_MUST_BE_ZERO;
     if (a->reserved != 0) return BL_CREATE_ACCOUNT_RESERVED_FIELD;
     if (a->flags & ~BL_ACCOUNT_FLAGS_KNOWN) return BL_CREATE_ACCOUNT_RESERVED_FLAG;
@@ -194,6 +193,14 @@ static uint32_t bl_decide_account(bl_engine_t *engine, uint32_t i, uint64_t time
         return BL_CREATE_ACCOUNT_BALANCES_MUST_BE_ZERO;
     if (a->ledger == 0) return BL_CREATE_ACCOUNT_LEDGER_MUST_NOT_BE_ZERO;
     if (a->code == 0) return BL_CREATE_ACCOUNT_CODE_MUST_NOT_BE_ZERO;
+    return BL_CREATE_ACCOUNT_OK;
+}
+
+static uint32_t bl_decide_account(bl_engine_t *engine, uint32_t i, uint64_t timestamp) {
+    bl_block_t *block = &engine->block;
+    const bl_account_t *a = block->items[i];
+    const bl_fact_t *f = &block->facts[i];
+    if (f->check != BL_CREATE_ACCOUNT_OK) return f->check; /* route's: codes 3 to 11 */
 
     const bl_account_t *existing = NULL;
     if (f->id_slot != BL_SLOT_NONE) {
@@ -301,21 +308,11 @@ static uint32_t bl_transfer_create(bl_engine_t *engine, uint32_t i, const bl_tra
     return slot;
 }
 
+/* A post or void, past route's checks. */
 static uint32_t bl_decide_post_void(bl_engine_t *engine, uint32_t i, uint64_t timestamp) {
     bl_block_t *block = &engine->block;
     const bl_transfer_t *t = block->items[i];
     const bl_fact_t *f = &block->facts[i];
-
-    if (t->debit_account_id == BL_U128_MAX)
-        return BL_CREATE_TRANSFER_DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX;
-    if (t->credit_account_id == BL_U128_MAX)
-        return BL_CREATE_TRANSFER_CREDIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX;
-    if (t->debit_account_id != 0 && t->debit_account_id == t->credit_account_id)
-        return BL_CREATE_TRANSFER_ACCOUNTS_MUST_BE_DIFFERENT;
-    if (t->pending_id == 0) return BL_CREATE_TRANSFER_PENDING_ID_MUST_NOT_BE_ZERO;
-    if (t->pending_id == BL_U128_MAX) return BL_CREATE_TRANSFER_PENDING_ID_MUST_NOT_BE_INT_MAX;
-    if (t->pending_id == t->id) return BL_CREATE_TRANSFER_PENDING_ID_MUST_BE_DIFFERENT;
-    if (t->timeout != 0) return BL_CREATE_TRANSFER_TIMEOUT_RESERVED_FOR_PENDING_TRANSFER;
 
     const bl_transfer_t *existing = bl_transfer_existing(engine, f);
     if (existing != NULL) {
@@ -410,11 +407,7 @@ static uint32_t bl_decide_post_void(bl_engine_t *engine, uint32_t i, uint64_t ti
     return BL_CREATE_TRANSFER_OK;
 }
 
-static uint32_t bl_decide_transfer(bl_engine_t *engine, uint32_t i, uint64_t timestamp) {
-    bl_block_t *block = &engine->block;
-    const bl_transfer_t *t = block->items[i];
-    const bl_fact_t *f = &block->facts[i];
-
+uint8_t bl_transfer_check(const bl_transfer_t *t) {
     if (t->timestamp != 0) return BL_CREATE_TRANSFER_TIMESTAMP_MUST_BE_ZERO;
     if (t->flags & ~BL_TRANSFER_FLAGS_KNOWN) return BL_CREATE_TRANSFER_RESERVED_FLAG;
     if (t->id == 0) return BL_CREATE_TRANSFER_ID_MUST_NOT_BE_ZERO;
@@ -422,9 +415,20 @@ static uint32_t bl_decide_transfer(bl_engine_t *engine, uint32_t i, uint64_t tim
     uint32_t kinds = t->flags & (BL_TRANSFER_PENDING | BL_TRANSFER_POST_PENDING |
                                  BL_TRANSFER_VOID_PENDING);
     if (kinds & (kinds - 1)) return BL_CREATE_TRANSFER_FLAGS_ARE_MUTUALLY_EXCLUSIVE;
-    BL_ASSERT(f->kind != BL_ITEM_INVALID);
-    if (f->kind == BL_ITEM_POST_VOID) return bl_decide_post_void(engine, i, timestamp);
-
+    if (kinds & (BL_TRANSFER_POST_PENDING | BL_TRANSFER_VOID_PENDING)) {
+        if (t->debit_account_id == BL_U128_MAX)
+            return BL_CREATE_TRANSFER_DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX;
+        if (t->credit_account_id == BL_U128_MAX)
+            return BL_CREATE_TRANSFER_CREDIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX;
+        if (t->debit_account_id != 0 && t->debit_account_id == t->credit_account_id)
+            return BL_CREATE_TRANSFER_ACCOUNTS_MUST_BE_DIFFERENT;
+        if (t->pending_id == 0) return BL_CREATE_TRANSFER_PENDING_ID_MUST_NOT_BE_ZERO;
+        if (t->pending_id == BL_U128_MAX)
+            return BL_CREATE_TRANSFER_PENDING_ID_MUST_NOT_BE_INT_MAX;
+        if (t->pending_id == t->id) return BL_CREATE_TRANSFER_PENDING_ID_MUST_BE_DIFFERENT;
+        if (t->timeout != 0) return BL_CREATE_TRANSFER_TIMEOUT_RESERVED_FOR_PENDING_TRANSFER;
+        return BL_CREATE_TRANSFER_OK;
+    }
     if (t->debit_account_id == 0) return BL_CREATE_TRANSFER_DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO;
     if (t->debit_account_id == BL_U128_MAX)
         return BL_CREATE_TRANSFER_DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX;
@@ -434,12 +438,22 @@ static uint32_t bl_decide_transfer(bl_engine_t *engine, uint32_t i, uint64_t tim
     if (t->debit_account_id == t->credit_account_id)
         return BL_CREATE_TRANSFER_ACCOUNTS_MUST_BE_DIFFERENT;
     if (t->pending_id != 0) return BL_CREATE_TRANSFER_PENDING_ID_MUST_BE_ZERO;
-    bool pending = (t->flags & BL_TRANSFER_PENDING) != 0;
-    if (t->timeout != 0 && !pending)
+    if (t->timeout != 0 && !(t->flags & BL_TRANSFER_PENDING))
         return BL_CREATE_TRANSFER_TIMEOUT_RESERVED_FOR_PENDING_TRANSFER;
     if (t->amount == 0) return BL_CREATE_TRANSFER_AMOUNT_MUST_NOT_BE_ZERO;
     if (t->ledger == 0) return BL_CREATE_TRANSFER_LEDGER_MUST_NOT_BE_ZERO;
     if (t->code == 0) return BL_CREATE_TRANSFER_CODE_MUST_NOT_BE_ZERO;
+    return BL_CREATE_TRANSFER_OK;
+}
+
+static uint32_t bl_decide_transfer(bl_engine_t *engine, uint32_t i, uint64_t timestamp) {
+    bl_block_t *block = &engine->block;
+    const bl_transfer_t *t = block->items[i];
+    const bl_fact_t *f = &block->facts[i];
+    if (f->check != BL_CREATE_TRANSFER_OK) return f->check; /* route's: codes 3 to 20 */
+    BL_ASSERT(f->kind != BL_ITEM_INVALID); /* route's check fails on its flags */
+    if (f->kind == BL_ITEM_POST_VOID) return bl_decide_post_void(engine, i, timestamp);
+    bool pending = (t->flags & BL_TRANSFER_PENDING) != 0;
 
     const bl_transfer_t *existing = bl_transfer_existing(engine, f);
     if (existing != NULL) {

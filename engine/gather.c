@@ -92,9 +92,11 @@ void bl_gather_route(bl_engine_t *engine, uint32_t p, uint32_t begin, uint32_t e
             if (req->op == BL_OP_CREATE_ACCOUNTS) {
                 block->items[i] = (const bl_account_t *)req->events + e;
                 f->kind = BL_ITEM_ACCOUNT;
+                f->check = bl_account_check(block->items[i]);
             } else {
                 block->items[i] = (const bl_transfer_t *)req->events + e;
                 f->kind = bl_route_transfer_kind(block->items[i]);
+                f->check = bl_transfer_check(block->items[i]);
                 part->route_post_void |= f->kind == BL_ITEM_POST_VOID;
             }
         }
