@@ -68,12 +68,12 @@ bl_apply_changed_lists(bl_engine_t *engine, uint32_t p, bool lists) {
         if (range[k].dirty) bl_apply_balances(engine, part, &range[k]);
         if (lists) bl_history_sides(engine, part, &range[k]);
     }
-    const uint32_t created_base = engine->config.partitions * block->overlay_range;
-    const bl_overlay_account_t *created = &block->overlay[created_base];
-    for (uint32_t k = 0; k < block->overlay_new_count; k++) {
-        if (created[k].partition != p) continue;
-        if (created[k].dirty) bl_apply_balances(engine, part, &created[k]);
-        if (lists) bl_history_sides(engine, part, &created[k]);
+    for (uint32_t j = 0; j < part->own_accounts; j++) { /* its accounts the block created */
+        const bl_overlay_account_t *o =
+            &block->overlay[block->accounts_new_overlay[part->own_accounts_new[j]]];
+        BL_ASSERT(o->partition == p);
+        if (o->dirty) bl_apply_balances(engine, part, o);
+        if (lists) bl_history_sides(engine, part, o);
     }
     if (lists) bl_pool_late_drain(&engine->pools[BL_POOL_RUNS], &part->pool_shares[BL_POOL_RUNS]);
 }
