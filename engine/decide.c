@@ -5,9 +5,9 @@
  * (PROTOCOL.md's precedence order) and the block's effects. The results an event decides
  * alone, before `exists` in that order, route has found on the partition threads
  * (bl_account_check, bl_transfer_check, here; fact.check), so the serial pass starts there.
- * It reads the facts gather copied
- * (existing ids, links to earlier items of the block), immutable records (for `exists` and
- * post/void comparisons), and the overlay that gather filled and decide updates:
+ * It reads the facts gather copied (existing ids, links to earlier items of the block),
+ * immutable records (for `exists` and post/void comparisons), and the overlay that gather
+ * filled and decide updates:
  *   overlay      current balances of every account the block touches
  *   pending      current state of every pending transfer from the table the block names
  *   item_slot    per item, the object with its id that the block created so far (if any)
