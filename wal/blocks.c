@@ -6,18 +6,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define BL_BLOCKS_FILE "blocks.hdr"
 
-int bl_blocks_open(bl_blocks_t *blocks, const bl_io_t *io, const char *dir) {
+int bl_blocks_open(bl_blocks_t *blocks, const bl_io_t *io, const char *dir, bool create) {
     char path[4096];
     if (snprintf(path, sizeof(path), "%s/%s", dir, BL_BLOCKS_FILE) >= (int)sizeof(path))
         return -ENAMETOOLONG;
     blocks->io = io;
-    blocks->fd = io->open(io->ctx, path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    blocks->fd = io->open(io->ctx, path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
     if (blocks->fd < 0) return blocks->fd;
     struct stat st;
     if (fstat(blocks->fd, &st) != 0) {
@@ -27,6 +28,31 @@ int bl_blocks_open(bl_blocks_t *blocks, const bl_io_t *io, const char *dir) {
     }
     blocks->count = (uint64_t)st.st_size / sizeof(bl_block_header_t); /* a torn tail is cut */
     return 0;
+}
+
+int bl_blocks_acknowledged(bl_blocks_t *blocks, uint64_t *height) {
+    /* Backwards from the end, a chunk of entries at a time. */
+    enum { CHUNK = 512 };
+    bl_block_header_t *chunk = malloc(CHUNK * sizeof(bl_block_header_t));
+    if (chunk == NULL) return -ENOMEM;
+    uint64_t end = blocks->count;
+    int rc = 0;
+    *height = 0;
+    while (end > 0 && rc == 0 && *height == 0) {
+        uint64_t start = end > CHUNK ? end - CHUNK : 0;
+        size_t size = (size_t)(end - start) * sizeof(bl_block_header_t);
+        ssize_t n = bl_io_pread_all(blocks->io, blocks->fd, chunk, size,
+                                    (off_t)(start * sizeof(bl_block_header_t)));
+        rc = n < 0 ? (int)n : (size_t)n != size ? -EIO : 0; /* -EIO: it shrank under us */
+        for (uint64_t i = end - start; rc == 0 && i > 0 && *height == 0; i--) {
+            const uint8_t *entry = (const uint8_t *)&chunk[i - 1];
+            for (size_t b = 0; b < sizeof(bl_block_header_t) && *height == 0; b++)
+                if (entry[b] != 0) *height = start + i;
+        }
+        end = start;
+    }
+    free(chunk);
+    return rc;
 }
 
 void bl_blocks_close(bl_blocks_t *blocks) {

@@ -3,14 +3,22 @@
  * holds the BlockHeader of height h at offset (h - 1) x 128.
  *
  * The log is the truth and this file a copy the node keeps beside it: a header is written
- * (to the page cache) once its block is durable, the file is synced before a checkpoint lets
- * old log segments go, and recovery rewrites the headers of every block it replays and cuts
- * the file at the log's height. So every header the log still holds is right, and every
- * older one was made durable before its log was removed.
+ * (to the page cache) once its block is durable and before any of its requests is answered,
+ * the file is synced while the next block's write is in flight, when the node goes idle, and
+ * before a checkpoint lets old log segments go; recovery rewrites the headers of every block
+ * it replays. So every header the log still holds is right, and every older one was made
+ * durable before its log was removed.
+ *
+ * It is also the evidence that outlives each block's fdatasync: an entry at height h that is
+ * not all zeros says block h was durable and acknowledged (bl_blocks_acknowledged). A log
+ * that ends below it has lost acknowledged blocks, and recovery refuses instead of cutting
+ * them as a torn tail (log.h). Entries of zeros (a hole below the oldest segment, or a file
+ * extended by a crash before its data reached the disk) say nothing.
  */
 #ifndef BALLAST_WAL_BLOCKS_H
 #define BALLAST_WAL_BLOCKS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ballast/protocol.h"
@@ -22,8 +30,12 @@ typedef struct bl_blocks {
     uint64_t count; /* headers held: heights 1..count */
 } bl_blocks_t;
 
-/* Opens (creating) dir/blocks.hdr. 0 or -errno. */
-int bl_blocks_open(bl_blocks_t *blocks, const bl_io_t *io, const char *dir);
+/* Opens dir/blocks.hdr, creating it with `create`. 0, -ENOENT (missing, not `create`) or
+ * -errno. */
+int bl_blocks_open(bl_blocks_t *blocks, const bl_io_t *io, const char *dir, bool create);
+/* The height of the last entry that is not all zeros (0 for none) in *height: blocks up to it
+ * were acknowledged. 0 or -errno. */
+int bl_blocks_acknowledged(bl_blocks_t *blocks, uint64_t *height);
 void bl_blocks_close(bl_blocks_t *blocks);
 /* Writes the header of its height (not synced). 0 or -errno. */
 int bl_blocks_put(bl_blocks_t *blocks, const bl_block_header_t *header);

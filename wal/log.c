@@ -66,6 +66,10 @@ struct bl_log {
 
     bool read_only;
     uint64_t torn_offset;
+    uint64_t acknowledged_height;
+    uint64_t truncate_to_height;
+    bool replay_all;
+    uint64_t height_first;
 
     /* The next segment, prepared ahead by a thread: written full of zeros, so that appends
      * overwrite allocated blocks and a sync need not commit extent metadata. */
@@ -449,14 +453,15 @@ static int bl_log_check_nothing_later(bl_log_t *log, uint32_t s, uint32_t s_end,
     return -EBADMSG;
 }
 
-/* Torn tail at (segment s, offset): zero what the torn record may have written, drop later
- * segments (they hold no valid block), and make segment s the writer's. */
-static int bl_log_truncate(bl_log_t *log, uint32_t s, uint64_t offset) {
+/* The log ends at (segment s, offset): zero what may lie after it in segment s (the record a
+ * torn write may have left, or with `whole` everything to the end of the segment), drop later
+ * segments, and make segment s the writer's. Says what it cut, if anything. */
+static int bl_log_truncate(bl_log_t *log, uint32_t s, uint64_t offset, bool whole) {
     int fd = bl_log_segment_open(log, log->segments[s], O_RDWR);
     if (fd < 0) return fd;
     int64_t size = bl_file_size(fd);
     int rc = size < 0 ? (int)size : 0;
-    uint64_t zero_end = offset;
+    uint64_t zero_end = offset, zeroed = 0;
     if (rc == 0 && offset + BL_LOG_ALIGN <= (uint64_t)size) {
         ssize_t n = bl_io_pread_all(log->io, fd, log->buffer, BL_LOG_ALIGN, (off_t)offset);
         const bl_log_record_header_t *h = (const bl_log_record_header_t *)log->buffer;
@@ -464,6 +469,7 @@ static int bl_log_truncate(bl_log_t *log, uint32_t s, uint64_t offset) {
         if (n == BL_LOG_ALIGN && memcmp(h->magic, BL_LOG_MAGIC, 4) == 0 &&
             h->record_size % BL_LOG_ALIGN == 0 && h->record_size > claimed)
             claimed = h->record_size;
+        if (whole) claimed = (uint64_t)size - offset;
         zero_end = offset + claimed < (uint64_t)size ? offset + claimed : (uint64_t)size;
         for (uint64_t at = offset; at < zero_end && rc == 0; at += BL_LOG_ALIGN) {
             n = bl_io_pread_all(log->io, fd, log->buffer, BL_LOG_ALIGN, (off_t)at);
@@ -472,13 +478,23 @@ static int bl_log_truncate(bl_log_t *log, uint32_t s, uint64_t offset) {
             if (zero) continue;
             memset(log->buffer, 0, BL_LOG_ALIGN);
             rc = bl_io_pwrite_all(log->io, fd, log->buffer, BL_LOG_ALIGN, (off_t)at);
+            zeroed += BL_LOG_ALIGN;
         }
         if (rc == 0) rc = log->io->fdatasync(log->io->ctx, fd);
     }
+    char path[BL_LOG_PATH_MAX];
+    bl_log_segment_path(log, log->segments[s], path);
+    if (rc == 0 && zeroed > 0)
+        fprintf(stderr, "ballast: log: cut %s at offset %" PRIu64 ", after block %" PRIu64
+                ": zeroed %" PRIu64 " bytes up to offset %" PRIu64 "%s\n", path, offset,
+                log->height, zeroed, zero_end,
+                whole ? "" : " (a block that was being written and never acknowledged)");
     for (uint32_t later = s + 1; later < log->segments_count && rc == 0; later++) {
-        char path[BL_LOG_PATH_MAX];
         bl_log_segment_path(log, log->segments[later], path);
         rc = log->io->unlink(log->io->ctx, path);
+        if (rc == 0)
+            fprintf(stderr, "ballast: log: removed %s (after block %" PRIu64 "%s)\n", path,
+                    log->height, whole ? "" : "; it held no valid block");
     }
     if (rc == 0 && s + 1 < log->segments_count) rc = bl_io_dir_sync(log->io, log->dir);
     if (rc != 0) {
@@ -488,6 +504,62 @@ static int bl_log_truncate(bl_log_t *log, uint32_t s, uint64_t offset) {
     log->segments_count = s + 1;
     log->fd = fd;
     log->offset = offset;
+    return 0;
+}
+
+/* What lies at (segment s, offset), where a block was expected, in words. */
+static void bl_log_describe(bl_log_t *log, uint32_t s, uint64_t offset, char *out, size_t size) {
+    int fd = bl_log_segment_open(log, log->segments[s], O_RDONLY);
+    int64_t file_size = fd < 0 ? fd : bl_file_size(fd);
+    int rc = file_size < 0 ? (int)file_size : bl_log_buffer_reserve(log, BL_LOG_ALIGN);
+    ssize_t n = 0;
+    if (rc == 0 && offset < (uint64_t)file_size)
+        n = bl_io_pread_all(log->io, fd, log->buffer, BL_LOG_ALIGN, (off_t)offset);
+    if (fd >= 0) log->io->close(log->io->ctx, fd);
+    const bl_log_record_header_t *h = (const bl_log_record_header_t *)log->buffer;
+    bool zero = n > 0;
+    for (ssize_t i = 0; zero && i < n; i++) zero = log->buffer[i] == 0;
+    if (rc != 0 || n < 0) {
+        snprintf(out, size, "unreadable (%s)", strerror(-(rc != 0 ? rc : (int)n)));
+    } else if (offset >= (uint64_t)file_size) {
+        snprintf(out, size, "nothing: the file ends at %" PRId64 " bytes", file_size);
+    } else if (zero) {
+        snprintf(out, size, "only zeros");
+    } else if (n >= (ssize_t)sizeof(*h) && memcmp(h->magic, BL_LOG_MAGIC, 4) == 0) {
+        snprintf(out, size, "a record of height %" PRIu64 " that fails its checks (damaged, or "
+                 "cut short: the file is %" PRId64 " bytes)", h->height, file_size);
+    } else {
+        snprintf(out, size, "bytes that are not a log record");
+    }
+}
+
+/* The log ends at (segment s, offset) below a height it must reach (`why` says which):
+ * say exactly where and what was found, and refuse. */
+static int bl_log_refuse_short(bl_log_t *log, uint32_t s, uint64_t offset, uint64_t need,
+                               const char *why) {
+    char path[BL_LOG_PATH_MAX], what[256];
+    if (log->segments_count == 0) {
+        fprintf(stderr, "ballast: log damaged: %s holds no log segment, but it must reach "
+                "height %" PRIu64 " (%s)\n", log->dir, need, why);
+        return -EBADMSG;
+    }
+    bl_log_segment_path(log, log->segments[s], path);
+    bl_log_describe(log, s, offset, what, sizeof(what));
+    fprintf(stderr, "ballast: log damaged: it must reach height %" PRIu64 " (%s), but %s at "
+            "offset %" PRIu64 ", where block %" PRIu64 " belongs, holds %s%s; the log's valid "
+            "blocks end at height %" PRIu64 "\n", need, why, path, offset, log->height + 1, what,
+            s + 1 == log->segments_count ? ", and no later segment exists" : "", log->height);
+    return -EBADMSG;
+}
+
+/* The log ends at (segment s, offset): 0 if it may end there, else a refusal. */
+static int bl_log_end_check(bl_log_t *log, uint32_t s, uint64_t offset, uint64_t from_height) {
+    if (log->height < log->acknowledged_height)
+        return bl_log_refuse_short(log, s, offset, log->acknowledged_height,
+                                   "blocks up to it were acknowledged");
+    if (log->height + 1 < from_height)
+        return bl_log_refuse_short(log, s, offset, from_height - 1,
+                                   "the checkpoint in use covers blocks up to it");
     return 0;
 }
 
@@ -505,7 +577,9 @@ static int bl_log_accept(bl_log_t *log, uint32_t s, uint64_t offset, uint64_t fr
     bl_log_segment_path(log, log->segments[s], path);
     if (first && block.header->height > from_height) {
         fprintf(stderr, "ballast: log starts at height %" PRIu64 " (%s) but recovery needs "
-                "height %" PRIu64 "\n", block.header->height, path, from_height);
+                "height %" PRIu64 ": the log segments holding heights %" PRIu64 "..%" PRIu64
+                " are missing, and no checkpoint covers them\n", block.header->height, path,
+                from_height, from_height, block.header->height - 1);
         return -EBADMSG;
     }
     if (!first && (block.header->height != log->height + 1 ||
@@ -520,10 +594,11 @@ static int bl_log_accept(bl_log_t *log, uint32_t s, uint64_t offset, uint64_t fr
                 " has a malformed body\n", path, offset, block.header->height);
         return -EBADMSG;
     }
-    if (block.header->height >= from_height && replay != NULL) {
+    if ((block.header->height >= from_height || log->replay_all) && replay != NULL) {
         int rc = replay(ctx, &block);
         if (rc != 0) return rc;
     }
+    if (first) log->height_first = block.header->height;
     log->height = block.header->height;
     memcpy(log->hash, block.header->hash, 32);
     return 0;
@@ -544,7 +619,7 @@ static int bl_log_page_is_zero(bl_log_t *log, uint32_t s, uint64_t offset) {
 }
 
 /* Reads every segment in order, replaying from `from_height`, and leaves the writer after the
- * last valid block. */
+ * last valid block (or after truncate_to_height). */
 static int bl_log_recover(bl_log_t *log, uint64_t from_height, bl_log_replay_t replay, void *ctx) {
     bool first = true;
     for (uint32_t s = 0; s < log->segments_count; s++) {
@@ -561,6 +636,10 @@ static int bl_log_recover(bl_log_t *log, uint64_t from_height, bl_log_replay_t r
             }
             first = false;
             offset += ((const bl_log_record_header_t *)log->buffer)->record_size;
+            if (log->truncate_to_height != 0 && log->height == log->truncate_to_height) {
+                log->io->close(log->io->ctx, fd);
+                return bl_log_truncate(log, s, offset, true);
+            }
         }
         log->io->close(log->io->ctx, fd);
         if (rc != -EBADMSG) return rc; /* an I/O error */
@@ -576,15 +655,23 @@ static int bl_log_recover(bl_log_t *log, uint64_t from_height, bl_log_replay_t r
         /* Otherwise the log ends here: a torn tail, unless a valid later block follows. */
         if ((rc = bl_log_check_nothing_later(log, s, log->segments_count, offset)) != 0)
             return rc;
+        /* Only what was never acknowledged may be cut. */
+        if ((rc = bl_log_end_check(log, s, offset, from_height)) != 0) return rc;
+        if (log->truncate_to_height != 0) {
+            fprintf(stderr, "ballast: log: its valid blocks end at height %" PRIu64
+                    ", below the height %" PRIu64 " to truncate to\n", log->height,
+                    log->truncate_to_height);
+            return -ERANGE;
+        }
         if (log->read_only) { /* report, do not truncate; zeros are unused space, not torn */
             log->segments_count = s + 1;
             if ((rc = bl_log_page_is_zero(log, s, offset)) < 0) return rc;
             if (rc == 0) log->torn_offset = offset;
             return 0;
         }
-        return bl_log_truncate(log, s, offset);
+        return bl_log_truncate(log, s, offset, false);
     }
-    return 0;
+    return bl_log_end_check(log, 0, 0, from_height);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -608,14 +695,13 @@ int bl_log_open(bl_log_t **out, const bl_log_config_t *config, uint64_t from_hei
     log->prepared_fd = -1;
     log->read_only = config->read_only;
     log->torn_offset = UINT64_MAX;
+    log->acknowledged_height = config->acknowledged_height;
+    log->truncate_to_height = config->truncate_to_height;
+    log->replay_all = config->replay_all;
 
     int rc = bl_log_segments_list(log);
     if (rc == 0) rc = bl_log_recover(log, from_height, replay, ctx);
-    if (rc == 0 && log->height + 1 < from_height) {
-        fprintf(stderr, "ballast: log ends at height %" PRIu64 " but recovery needs height %"
-                PRIu64 "\n", log->height, from_height - 1);
-        rc = -EBADMSG;
-    }
+    if (config->height_valid != NULL) *config->height_valid = log->height;
     if (rc == 0 && log->read_only) log->failed = true; /* appends refused */
     if (rc == 0 && !log->read_only) {
         if (posix_memalign((void **)&log->zeros, BL_LOG_ALIGN, BL_LOG_SCAN_CHUNK) != 0) {
@@ -668,6 +754,10 @@ uint64_t bl_log_height(const bl_log_t *log) {
 
 uint64_t bl_log_torn_offset(const bl_log_t *log) {
     return log->torn_offset;
+}
+
+uint64_t bl_log_height_first(const bl_log_t *log) {
+    return log->height_first;
 }
 
 const uint8_t *bl_log_hash(const bl_log_t *log) {

@@ -28,8 +28,19 @@
  * hash before it. The first record that is incomplete or fails its checksum ends the log. If
  * any valid record with a greater height lies after it (later in that segment, or in a later
  * segment), that is corruption in the middle of the log: bl_log_open refuses with -EBADMSG and
- * names the file and offset. Otherwise it is a torn tail from a crash: its bytes are zeroed
- * and the writer resumes there.
+ * names the file and offset. Otherwise the log ends there, and what follows is either unused
+ * space (zeros) or a torn tail: a record that was being written when the process or machine
+ * stopped.
+ *
+ * A torn tail looks exactly like a durable block damaged afterwards: only evidence kept
+ * outside the log tells them apart. The caller passes it as `acknowledged_height`, the height
+ * of the newest block known to have been durable (the node keeps it in blocks.hdr, written
+ * only after each block's fdatasync). Recovery may cut only above it: a log that ends below it
+ * (a damaged record, a segment that is short or missing) is refused with -EBADMSG and a
+ * message naming the file, the offset, the height expected there and what was found instead;
+ * nothing is changed. A tail that is cut is zeroed, and the cut is reported on stderr (file,
+ * offset, heights), every time. The operator's explicit cut (`truncate_to_height`) drops every
+ * block after a height, acknowledged or not.
  *
  * Failures of the disk are returned as -errno and never retried: the caller stops writing.
  */
@@ -104,6 +115,12 @@ int bl_log_record_check(const uint8_t *record, uint64_t available);
 typedef struct bl_log_config {
     const char *dir;
     bool read_only;              /* inspect only: never truncate, write or append */
+    uint64_t acknowledged_height; /* blocks up to here were durable: never cut; 0: none known */
+    uint64_t truncate_to_height; /* not 0: drop every block after this height (the operator's
+                                    cut; the log must reach it) */
+    bool replay_all;             /* call replay for every block held, also below from_height */
+    uint64_t *height_valid;      /* out, when not NULL: the height the log's valid blocks reach,
+                                    set also when bl_log_open fails */
     uint64_t segment_size_bytes; /* 0: BL_LOG_SEGMENT_SIZE_DEFAULT; a multiple of 4,096 */
     const bl_io_t *io;           /* NULL: the real system calls */
 } bl_log_config_t;
@@ -127,6 +144,8 @@ void bl_log_close(bl_log_t *log);
 uint64_t bl_log_height(const bl_log_t *log);
 /* Read-only logs: where the torn tail starts in the last segment, or UINT64_MAX for none. */
 uint64_t bl_log_torn_offset(const bl_log_t *log);
+/* The height of the first block the log holds (0 when it holds none). */
+uint64_t bl_log_height_first(const bl_log_t *log);
 const uint8_t *bl_log_hash(const bl_log_t *log); /* of the last block, 32 bytes */
 
 /* Appends one sealed record and makes it durable (write, then fdatasync, linked on io_uring).

@@ -24,6 +24,7 @@
 #define _GNU_SOURCE
 #include "wal/node.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -45,6 +46,7 @@
 #include "common/hash.h"
 #include "wal/blocks.h"
 #include "wal/checkpoint.h"
+#include "wal/lock.h"
 #include "wal/log.h"
 #include "wal/meta.h"
 
@@ -55,6 +57,10 @@
  * while a sync is in flight, or in bl_node_call, measured slower on 2 cores: it takes the
  * CPU the kernel needs to complete the I/O. */
 #define BL_NODE_SPIN_IDLE_NS (50ull * 1000)
+/* Headers written while no further block follows are synced once the node has been idle this
+ * long: a client that sends one request after another would otherwise wait for that sync
+ * before its next block starts. */
+#define BL_NODE_HEADERS_IDLE_NS (2ull * 1000 * 1000)
 
 struct bl_node {
     bl_node_config_t config;
@@ -62,7 +68,10 @@ struct bl_node {
     char dir[BL_NODE_PATH_MAX];
     bl_engine_t *engine;
     bl_log_t *log;
-    bl_blocks_t blocks; /* headers by height, for lookup_blocks */
+    bl_blocks_t blocks; /* headers by height, for lookup_blocks; the acknowledged height */
+    bool blocks_dirty;  /* headers written since blocks.hdr was last synced */
+    uint64_t blocks_dirty_ns; /* when the first of them was written (monotonic) */
+    int lock_fd;        /* holds ballast.lock */
     uint64_t started_ns;
 
     /* Shared with submitters. */
@@ -126,6 +135,21 @@ static void bl_node_say(const bl_node_t *node, const char *format, ...) {
 /* ------------------------------------------------------------------------------------------ */
 /* The data directory.                                                                        */
 
+/* What a data directory without ballast.meta must not hold: "log segments", "blocks.hdr", or
+ * NULL when it holds neither. */
+static const char *bl_node_dir_holds_log(const char *dir) {
+    DIR *d = opendir(dir);
+    if (d == NULL) return NULL;
+    const char *found = NULL;
+    struct dirent *entry;
+    while (found == NULL && (entry = readdir(d)) != NULL) {
+        if (strncmp(entry->d_name, "log-", 4) == 0) found = "log segments";
+        if (strcmp(entry->d_name, "blocks.hdr") == 0) found = "blocks.hdr";
+    }
+    closedir(d);
+    return found;
+}
+
 /* Reads ballast.meta, or creates it in a new data directory. Capacities in the config that
  * are 0 are taken from it; others must equal it. */
 static int bl_node_meta(bl_node_t *node, bool *created) {
@@ -150,14 +174,14 @@ static int bl_node_meta(bl_node_t *node, bool *created) {
     }
     if (rc != -ENOENT) return rc;
 
-    /* A new data directory: it must hold no log and no checkpoint. */
+    /* A new data directory: it must hold no log, no block headers and no checkpoint. */
     uint64_t heights[1];
     int checkpoints = bl_checkpoint_list(node->io, node->dir, heights, 1);
-    char segment[BL_NODE_PATH_MAX + 32];
-    snprintf(segment, sizeof(segment), "%s/log-%020" PRIu64 ".wal", node->dir, (uint64_t)1);
-    struct stat st;
-    if (checkpoints != 0 || stat(segment, &st) == 0) {
-        fprintf(stderr, "ballast: %s holds a log or checkpoints but no ballast.meta\n", node->dir);
+    const char *found = checkpoints != 0 ? "checkpoints" : bl_node_dir_holds_log(node->dir);
+    if (found != NULL) {
+        fprintf(stderr, "ballast: %s holds %s but no ballast.meta (the file that says what the "
+                "directory is, with its capacities): it was deleted or lost; restore the data "
+                "directory from a backup\n", node->dir, found);
         return -EBADMSG;
     }
     capacity.accounts_max =
@@ -197,6 +221,8 @@ static void bl_node_header_keep(bl_node_t *node, const bl_block_header_t *header
         bl_node_say(node, "block headers file does not chain at height %" PRIu64,
                     header->height);
     int rc = bl_blocks_put(&node->blocks, header);
+    if (!node->blocks_dirty) node->blocks_dirty_ns = bl_clock_monotonic_ns();
+    node->blocks_dirty = true;
     if (rc != 0)
         bl_node_say(node, "cannot keep the header of block %" PRIu64 ": %s", header->height,
                     strerror(-rc));
@@ -445,6 +471,19 @@ static void bl_node_checkpoint_maybe(bl_node_t *node) {
 /* ------------------------------------------------------------------------------------------ */
 /* The loop.                                                                                  */
 
+/* Makes the headers written so far durable. Run where the node would wait anyway: while a
+ * block's write is in flight (so it overlaps that write), and once the node has been idle for
+ * BL_NODE_HEADERS_IDLE_NS. So the evidence that a block was acknowledged reaches the disk
+ * with the next block or within milliseconds; against a crash of the process alone, the page
+ * cache keeps it from the moment it is written, before any reply. */
+static void bl_node_headers_sync(bl_node_t *node) {
+    if (!node->blocks_dirty) return;
+    node->blocks_dirty = false;
+    int rc = bl_blocks_sync(&node->blocks);
+    if (rc != 0)
+        bl_node_say(node, "cannot sync %s/blocks.hdr: %s", node->dir, strerror(-rc));
+}
+
 static void bl_node_take_submissions(bl_node_t *node) {
     bl_node_request_t *stack = atomic_exchange_explicit(&node->submitted, NULL,
                                                         memory_order_acquire);
@@ -488,6 +527,7 @@ static void *bl_node_main(void *arg) {
     for (;;) {
         bl_node_take_submissions(node);
         if (bl_log_append_in_flight(node->log)) {
+            bl_node_headers_sync(node); /* while the block's own write is in flight */
             bl_node_block_done(node, bl_log_append_wait(node->log, -1));
             continue;
         }
@@ -518,6 +558,14 @@ static void *bl_node_main(void *arg) {
         uint64_t timeout = BL_NODE_IDLE_NS;
         if (deadline != UINT64_MAX && deadline > now && deadline - now < timeout)
             timeout = deadline - now;
+        if (node->blocks_dirty) { /* idle a while: make the headers durable */
+            uint64_t idle_ns = bl_clock_monotonic_ns() - node->blocks_dirty_ns;
+            if (idle_ns >= BL_NODE_HEADERS_IDLE_NS) {
+                bl_node_headers_sync(node);
+            } else if (BL_NODE_HEADERS_IDLE_NS - idle_ns < timeout) {
+                timeout = BL_NODE_HEADERS_IDLE_NS - idle_ns;
+            }
+        }
         bl_node_sleep(node, timeout);
     }
     /* A checkpoint child dies with the thread that forked it (PR_SET_PDEATHSIG): wait for it
@@ -529,7 +577,32 @@ static void *bl_node_main(void *arg) {
 /* ------------------------------------------------------------------------------------------ */
 /* Open, submit, close.                                                                       */
 
-static int bl_node_recover(bl_node_t *node) {
+/* Recovery refused (the log said where): say what is lost and how the operator goes on. */
+static void bl_node_refusal_explain(bl_node_t *node, uint64_t from, uint64_t valid,
+                                    uint64_t acknowledged) {
+    fprintf(stderr, "ballast: refusing to start: %s is damaged (the lines above say where); "
+            "nothing was changed.\n", node->dir);
+    if (acknowledged > valid) {
+        uint64_t events = 0, unknown = 0;
+        for (uint64_t h = valid + 1; h <= acknowledged; h++) {
+            bl_block_header_t header;
+            if (bl_blocks_get(&node->blocks, h, &header) == 0) events += header.event_count;
+            else unknown++;
+        }
+        fprintf(stderr, "ballast: blocks %" PRIu64 "..%" PRIu64 " were acknowledged (blocks.hdr "
+                "records them) but are not in the log: %" PRIu64 " blocks, %" PRIu64 " events%s."
+                "\n", valid + 1, acknowledged, acknowledged - valid, events,
+                unknown ? " in the blocks whose headers are readable" : "");
+    }
+    if (valid + 1 >= from && valid > 0)
+        fprintf(stderr, "ballast: restore the data directory from a backup, or, to go on without "
+                "every block after height %" PRIu64 ": ballast-log truncate %s --to-height %"
+                PRIu64 "\n", valid, node->dir, valid);
+    else
+        fprintf(stderr, "ballast: restore the data directory from a backup.\n");
+}
+
+static int bl_node_recover(bl_node_t *node, bool created) {
     uint64_t heights[BL_CHECKPOINTS_MAX];
     int count = bl_checkpoint_list(node->io, node->dir, heights, BL_CHECKPOINTS_MAX);
     if (count < 0) return count;
@@ -550,14 +623,29 @@ static int bl_node_recover(bl_node_t *node) {
         rc = bl_engine_create(&node->engine, &node->config.engine);
         if (rc != 0) return rc;
     }
+    int rc = bl_blocks_open(&node->blocks, node->io, node->dir, created);
+    if (rc == -ENOENT) {
+        fprintf(stderr, "ballast: %s/blocks.hdr is missing: it records which blocks were "
+                "acknowledged, and without it recovery cannot tell a block torn by a crash from "
+                "acknowledged blocks that were lost. Nothing was changed. If `ballast-log verify "
+                "%s` finds the log whole, `ballast-log truncate %s --to-height H`, with the "
+                "height H it reports, recreates it; otherwise restore the data directory from a "
+                "backup\n", node->dir, node->dir, node->dir);
+        return -EBADMSG;
+    }
+    uint64_t acknowledged = 0, valid = 0;
+    if (rc == 0) rc = bl_blocks_acknowledged(&node->blocks, &acknowledged);
+    if (rc != 0) return rc;
     bl_log_config_t log_config = {.dir = node->dir,
                                   .segment_size_bytes = node->config.segment_size_bytes,
-                                  .io = node->io};
-    int rc = bl_blocks_open(&node->blocks, node->io, node->dir);
-    if (rc != 0) return rc;
+                                  .io = node->io,
+                                  .acknowledged_height = acknowledged,
+                                  .height_valid = &valid};
     uint64_t t0 = bl_clock_monotonic_ns();
     rc = bl_log_open(&node->log, &log_config, from, bl_node_replay, node);
-    /* Headers past the log's end (none unless the file was tampered with) are not blocks. */
+    if (rc == -EBADMSG) bl_node_refusal_explain(node, from, valid, acknowledged);
+    /* Entries past the log's end can only be zeros here (a non-zero one would be an
+     * acknowledged block the log lacks, and refused): not blocks. */
     if (rc == 0 && node->blocks.count > bl_log_height(node->log))
         rc = bl_blocks_truncate(&node->blocks, bl_log_height(node->log));
     node->stats.replay_ns = bl_clock_monotonic_ns() - t0;
@@ -591,8 +679,15 @@ int bl_node_open(bl_node_t **out, const bl_node_config_t *config) {
     node->wake_fd = -1;
     node->blocks.fd = -1;
     node->started_ns = bl_clock_monotonic_ns();
+    node->lock_fd = -1;
     int rc = bl_node_config_resolve(node, config);
     if (rc == 0 && mkdir(node->dir, 0755) != 0 && errno != EEXIST) rc = -errno;
+    pid_t holder = 0;
+    if (rc == 0) rc = bl_dir_lock(node->dir, true, &node->lock_fd, &holder);
+    if (rc == -EBUSY)
+        fprintf(stderr, "ballast: %s is in use by another process (pid %ld holds %s/%s); one "
+                "process at a time serves a data directory\n", node->dir, (long)holder,
+                node->dir, BL_LOCK_FILE);
     bool created = false;
     if (rc == 0) rc = bl_node_meta(node, &created);
     uint32_t events_max = node->config.engine.block_events_max;
@@ -617,7 +712,7 @@ int bl_node_open(bl_node_t **out, const bl_node_config_t *config) {
         if (!node->block_requests || !node->engine_requests || !node->scratch_results) rc = -ENOMEM;
     }
     if (rc == 0) rc = bl_engine_create(&node->engine, &node->config.engine);
-    if (rc == 0) rc = bl_node_recover(node);
+    if (rc == 0) rc = bl_node_recover(node, created);
     if (rc == 0) {
         node->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (node->wake_fd < 0) rc = -errno;
@@ -700,6 +795,7 @@ void bl_node_close(bl_node_t *node) {
     bl_log_close(node->log);
     bl_blocks_close(&node->blocks);
     bl_engine_destroy(node->engine);
+    if (node->lock_fd >= 0) close(node->lock_fd); /* last: the directory is let go */
     free(node->block_buffer);
     free(node->block_requests);
     free(node->engine_requests);

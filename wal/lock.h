@@ -1,0 +1,24 @@
+/*
+ * The data directory's lock: one process at a time writes a data directory.
+ *
+ * The file `ballast.lock` in the data directory is locked with flock(2): exclusively by the
+ * process that serves or changes the directory (`ballast start`, `ballast-log truncate`),
+ * shared by those that only read it (`ballast-log verify`, `print`, `replay`). The lock goes
+ * with the process: the kernel drops it when the process ends, however it ends, so a crash
+ * leaves nothing to clean up. The holder writes its pid into the file, for the message that
+ * tells the next one who holds it.
+ */
+#ifndef BALLAST_WAL_LOCK_H
+#define BALLAST_WAL_LOCK_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define BL_LOCK_FILE "ballast.lock"
+
+/* Takes the lock of `dir` without waiting: 0 and the descriptor that holds it in *fd (close
+ * it to let go), -EBUSY when another process holds it (its pid in *holder, or 0 when the file
+ * does not say), or -errno. */
+int bl_dir_lock(const char *dir, bool exclusive, int *fd, pid_t *holder);
+
+#endif /* BALLAST_WAL_LOCK_H */
