@@ -183,7 +183,10 @@ static int cmd_start(int argc, char **argv) {
     bl_node_t *node = NULL;
     int rc = bl_node_open(&node, &node_config);
     if (rc != 0) {
-        fprintf(stderr, "ballast: cannot open %s: %s\n", data, strerror(-rc));
+        if (rc == -EBADMSG || rc == -EBUSY) /* the lines above said what and where */
+            fprintf(stderr, "ballast: not started\n");
+        else
+            fprintf(stderr, "ballast: cannot open %s: %s\n", data, strerror(-rc));
         return 1;
     }
     server_config.host = host;

@@ -30,9 +30,15 @@ typedef struct bl_blocks {
     uint64_t count; /* headers held: heights 1..count */
 } bl_blocks_t;
 
-/* Opens dir/blocks.hdr, creating it with `create`. 0, -ENOENT (missing, not `create`) or
- * -errno. */
-int bl_blocks_open(bl_blocks_t *blocks, const bl_io_t *io, const char *dir, bool create);
+typedef enum bl_blocks_mode {
+    BL_BLOCKS_CREATE,   /* read and write; created when missing */
+    BL_BLOCKS_EXISTING, /* read and write; -ENOENT when missing */
+    BL_BLOCKS_READ      /* read only; -ENOENT when missing */
+} bl_blocks_mode_t;
+
+/* Opens dir/blocks.hdr. 0, -ENOENT or -errno. */
+int bl_blocks_open(bl_blocks_t *blocks, const bl_io_t *io, const char *dir,
+                   bl_blocks_mode_t mode);
 /* The height of the last entry that is not all zeros (0 for none) in *height: blocks up to it
  * were acknowledged. 0 or -errno. */
 int bl_blocks_acknowledged(bl_blocks_t *blocks, uint64_t *height);

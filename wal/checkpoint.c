@@ -66,7 +66,8 @@ static int bl_u64_descending(const void *a, const void *b) {
     return x > y ? -1 : x < y;
 }
 
-int bl_checkpoint_list(const bl_io_t *io, const char *dir, uint64_t *heights, uint32_t max) {
+int bl_checkpoint_list(const bl_io_t *io, const char *dir, uint64_t *heights, uint32_t max,
+                       bool tidy) {
     DIR *d = opendir(dir);
     if (d == NULL) return -errno;
     uint32_t count = 0;
@@ -79,7 +80,8 @@ int bl_checkpoint_list(const bl_io_t *io, const char *dir, uint64_t *heights, ui
             continue;
         if (strcmp(suffix, "tmp") == 0) { /* an interrupted checkpoint */
             char path[BL_CHECKPOINT_PATH_MAX];
-            if (bl_checkpoint_path(path, dir, height, "tmp") == 0) (void)io->unlink(io->ctx, path);
+            if (tidy && bl_checkpoint_path(path, dir, height, "tmp") == 0)
+                (void)io->unlink(io->ctx, path);
             continue;
         }
         if (strcmp(suffix, "img") != 0) continue;
@@ -109,7 +111,7 @@ int bl_checkpoint_load(const bl_io_t *io, const char *dir, uint64_t height, bl_e
 
 int bl_checkpoint_remove_below(const bl_io_t *io, const char *dir, uint64_t height) {
     uint64_t heights[BL_CHECKPOINTS_MAX];
-    int count = bl_checkpoint_list(io, dir, heights, BL_CHECKPOINTS_MAX);
+    int count = bl_checkpoint_list(io, dir, heights, BL_CHECKPOINTS_MAX, true);
     if (count < 0) return count;
     int removed = 0;
     for (int i = 0; i < count; i++) {

@@ -14,6 +14,7 @@
 #ifndef BALLAST_WAL_CHECKPOINT_H
 #define BALLAST_WAL_CHECKPOINT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -32,8 +33,9 @@ pid_t bl_checkpoint_fork(const bl_io_t *io, const char *dir, const bl_engine_t *
                          uint64_t height);
 
 /* Heights of the checkpoints in `dir`, newest first; returns how many (at most `max`) or
- * -errno. Leftover .tmp files of interrupted checkpoints are removed. */
-int bl_checkpoint_list(const bl_io_t *io, const char *dir, uint64_t *heights, uint32_t max);
+ * -errno. With `tidy`, leftover .tmp files of interrupted checkpoints are removed. */
+int bl_checkpoint_list(const bl_io_t *io, const char *dir, uint64_t *heights, uint32_t max,
+                       bool tidy);
 
 /* Loads checkpoint `height` into `engine` (new and empty): 0, -EBADMSG, -EINVAL or -errno. */
 int bl_checkpoint_load(const bl_io_t *io, const char *dir, uint64_t height, bl_engine_t *engine);

@@ -176,7 +176,7 @@ static int bl_node_meta(bl_node_t *node, bool *created) {
 
     /* A new data directory: it must hold no log, no block headers and no checkpoint. */
     uint64_t heights[1];
-    int checkpoints = bl_checkpoint_list(node->io, node->dir, heights, 1);
+    int checkpoints = bl_checkpoint_list(node->io, node->dir, heights, 1, false);
     const char *found = checkpoints != 0 ? "checkpoints" : bl_node_dir_holds_log(node->dir);
     if (found != NULL) {
         fprintf(stderr, "ballast: %s holds %s but no ballast.meta (the file that says what the "
@@ -578,8 +578,7 @@ static void *bl_node_main(void *arg) {
 /* Open, submit, close.                                                                       */
 
 /* Recovery refused (the log said where): say what is lost and how the operator goes on. */
-static void bl_node_refusal_explain(bl_node_t *node, uint64_t from, uint64_t valid,
-                                    uint64_t acknowledged) {
+static void bl_node_refusal_explain(bl_node_t *node, uint64_t valid, uint64_t acknowledged) {
     fprintf(stderr, "ballast: refusing to start: %s is damaged (the lines above say where); "
             "nothing was changed.\n", node->dir);
     if (acknowledged > valid) {
@@ -594,17 +593,18 @@ static void bl_node_refusal_explain(bl_node_t *node, uint64_t from, uint64_t val
                 "\n", valid + 1, acknowledged, acknowledged - valid, events,
                 unknown ? " in the blocks whose headers are readable" : "");
     }
-    if (valid + 1 >= from && valid > 0)
+    if (valid > 0)
         fprintf(stderr, "ballast: restore the data directory from a backup, or, to go on without "
                 "every block after height %" PRIu64 ": ballast-log truncate %s --to-height %"
-                PRIu64 "\n", valid, node->dir, valid);
+                PRIu64 " (it needs a checkpoint at or below that height, or the log from block "
+                "1)\n", valid, node->dir, valid);
     else
         fprintf(stderr, "ballast: restore the data directory from a backup.\n");
 }
 
 static int bl_node_recover(bl_node_t *node, bool created) {
     uint64_t heights[BL_CHECKPOINTS_MAX];
-    int count = bl_checkpoint_list(node->io, node->dir, heights, BL_CHECKPOINTS_MAX);
+    int count = bl_checkpoint_list(node->io, node->dir, heights, BL_CHECKPOINTS_MAX, true);
     if (count < 0) return count;
     uint64_t from = 1;
     for (int i = 0; i < count; i++) {
@@ -623,7 +623,8 @@ static int bl_node_recover(bl_node_t *node, bool created) {
         rc = bl_engine_create(&node->engine, &node->config.engine);
         if (rc != 0) return rc;
     }
-    int rc = bl_blocks_open(&node->blocks, node->io, node->dir, created);
+    int rc = bl_blocks_open(&node->blocks, node->io, node->dir,
+                            created ? BL_BLOCKS_CREATE : BL_BLOCKS_EXISTING);
     if (rc == -ENOENT) {
         fprintf(stderr, "ballast: %s/blocks.hdr is missing: it records which blocks were "
                 "acknowledged, and without it recovery cannot tell a block torn by a crash from "
@@ -643,7 +644,7 @@ static int bl_node_recover(bl_node_t *node, bool created) {
                                   .height_valid = &valid};
     uint64_t t0 = bl_clock_monotonic_ns();
     rc = bl_log_open(&node->log, &log_config, from, bl_node_replay, node);
-    if (rc == -EBADMSG) bl_node_refusal_explain(node, from, valid, acknowledged);
+    if (rc == -EBADMSG) bl_node_refusal_explain(node, valid, acknowledged);
     /* Entries past the log's end can only be zeros here (a non-zero one would be an
      * acknowledged block the log lacks, and refused): not blocks. */
     if (rc == 0 && node->blocks.count > bl_log_height(node->log))
