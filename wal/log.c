@@ -442,14 +442,19 @@ static int bl_log_check_nothing_later(bl_log_t *log, uint32_t s, uint32_t s_end,
     int rc = bl_log_find_later(log, s, s_end, offset + BL_LOG_ALIGN, log->height, &later_s,
                                &later_offset);
     if (rc <= 0) return rc;
-    char bad[BL_LOG_PATH_MAX], good[BL_LOG_PATH_MAX];
+    char bad[BL_LOG_PATH_MAX], good[BL_LOG_PATH_MAX], missing[BL_LOG_PATH_MAX];
     bl_log_segment_path(log, log->segments[s], bad);
     bl_log_segment_path(log, log->segments[later_s], good);
-    fprintf(stderr,
-            "ballast: log corrupt: %s at offset %" PRIu64 " holds no valid block after height "
-            "%" PRIu64 ", but %s at offset %" PRIu64 " holds a valid later block; refusing to "
-            "start\n",
-            bad, offset, log->height, good, later_offset);
+    bl_log_segment_path(log, log->height + 1, missing);
+    /* Segments are named after their first block: a gap in the names is a missing file. */
+    if (later_s == s + 1 && log->segments[s + 1] > log->height + 1)
+        fprintf(stderr, "ballast: log corrupt: %s is missing: %s ends after block %" PRIu64
+                " (at offset %" PRIu64 ") and the next segment, %s, starts at block %" PRIu64
+                "\n", missing, bad, log->height, offset, good, log->segments[s + 1]);
+    else
+        fprintf(stderr, "ballast: log corrupt: %s at offset %" PRIu64 " holds no valid block "
+                "after height %" PRIu64 ", but %s at offset %" PRIu64 " holds a valid later "
+                "block\n", bad, offset, log->height, good, later_offset);
     return -EBADMSG;
 }
 
@@ -545,10 +550,17 @@ static int bl_log_refuse_short(bl_log_t *log, uint32_t s, uint64_t offset, uint6
     }
     bl_log_segment_path(log, log->segments[s], path);
     bl_log_describe(log, s, offset, what, sizeof(what));
+    char next[BL_LOG_PATH_MAX + 160] = "";
+    if (s + 1 == log->segments_count) { /* where the block went if it did not fit here */
+        char missing[BL_LOG_PATH_MAX];
+        bl_log_segment_path(log, log->height + 1, missing);
+        snprintf(next, sizeof(next), ", and %s, the segment it starts when it does not fit, "
+                 "does not exist", missing);
+    }
     fprintf(stderr, "ballast: log damaged: it must reach height %" PRIu64 " (%s), but %s at "
             "offset %" PRIu64 ", where block %" PRIu64 " belongs, holds %s%s; the log's valid "
             "blocks end at height %" PRIu64 "\n", need, why, path, offset, log->height + 1, what,
-            s + 1 == log->segments_count ? ", and no later segment exists" : "", log->height);
+            next, log->height);
     return -EBADMSG;
 }
 
