@@ -183,7 +183,7 @@ static int cmd_start(int argc, char **argv) {
     bl_node_t *node = NULL;
     int rc = bl_node_open(&node, &node_config);
     if (rc != 0) {
-        if (rc == -EBADMSG || rc == -EBUSY) /* the lines above said what and where */
+        if (rc == -EBADMSG || rc == -EBUSY || rc == -EINVAL) /* the lines above said why */
             fprintf(stderr, "ballast: not started\n");
         else
             fprintf(stderr, "ballast: cannot open %s: %s\n", data, strerror(-rc));
@@ -205,7 +205,10 @@ static int cmd_start(int argc, char **argv) {
     printf("ballast listening on %s:%u\n", host, bl_server_port(g_server));
     fflush(stdout);
     bl_server_run(g_server);
-    fprintf(stderr, "ballast: stopping: finished requests, writing a checkpoint\n");
+    bl_node_stats_t stats;
+    bl_node_stats_get(node, &stats);
+    fprintf(stderr, "ballast: stopping: finished requests%s\n",
+            stats.read_only ? "" : ", writing a checkpoint");
     bl_server_close(g_server);
     g_server = NULL;
     bl_node_close(node);

@@ -56,7 +56,8 @@ pid_t bl_checkpoint_fork(const bl_io_t *io, const char *dir, const bl_engine_t *
         /* A writer whose node died stops: the restarted node recovers and checkpoints on its
          * own, and an orphan would hold the old memory and race its cleanup of .tmp files. */
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(1);
-        _exit(bl_checkpoint_write(io, dir, engine, height) == 0 ? 0 : 1);
+        int rc = bl_checkpoint_write(io, dir, engine, height);
+        _exit(rc == 0 ? 0 : -rc < 256 ? -rc : EIO); /* the errno, for the parent to say */
     }
     return pid;
 }

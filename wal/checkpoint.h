@@ -27,8 +27,8 @@
 int bl_checkpoint_write(const bl_io_t *io, const char *dir, const bl_engine_t *engine,
                         uint64_t height);
 
-/* Forks a child that runs bl_checkpoint_write and exits 0 on success. Returns the child's pid
- * (> 0) or -errno. */
+/* Forks a child that runs bl_checkpoint_write and exits 0 on success, else with the errno of
+ * the failure as its exit status. Returns the child's pid (> 0) or -errno. */
 pid_t bl_checkpoint_fork(const bl_io_t *io, const char *dir, const bl_engine_t *engine,
                          uint64_t height);
 

@@ -554,7 +554,7 @@ static int bl_log_refuse_short(bl_log_t *log, uint32_t s, uint64_t offset, uint6
     if (s + 1 == log->segments_count) { /* where the block went if it did not fit here */
         char missing[BL_LOG_PATH_MAX];
         bl_log_segment_path(log, log->height + 1, missing);
-        snprintf(next, sizeof(next), ", and %s, the segment it starts when it does not fit, "
+        snprintf(next, sizeof(next), ", and %s, where it would be had it not fit there, "
                  "does not exist", missing);
     }
     fprintf(stderr, "ballast: log damaged: it must reach height %" PRIu64 " (%s), but %s at "

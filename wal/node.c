@@ -38,6 +38,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -231,6 +232,15 @@ static void bl_node_header_keep(bl_node_t *node, const bl_block_header_t *header
 /* Replay: executes a logged block in the engine. */
 static int bl_node_replay(void *ctx, const bl_log_block_t *block) {
     bl_node_t *node = ctx;
+    uint32_t events_max = node->config.engine.block_events_max;
+    if (block->header->event_count > events_max) {
+        fprintf(stderr, "ballast: log block %" PRIu64 " holds %u events, more than the "
+                "block-events-max of %u this server was started with (the log was written "
+                "with larger blocks): start it with --block-events-max %u or more\n",
+                block->header->height, block->header->event_count, events_max,
+                block->header->event_count);
+        return -EINVAL;
+    }
     bl_node_block_requests_t b = {.node = node};
     int rc = bl_log_block_requests(block, bl_node_block_request_visit, &b);
     if (rc != 0) return rc;
@@ -440,8 +450,14 @@ static void bl_node_checkpoint_reap(bl_node_t *node, bool wait) {
     if (pid == 0) return;
     node->checkpoint_pid = 0;
     if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        bl_node_say(node, "checkpoint at height %" PRIu64 " failed; the log still has it all",
-                    node->checkpoint_pending_height);
+        BL_STAT_SET(node, checkpoints_failed, node->stats.checkpoints_failed + 1);
+        fprintf(stderr, "ballast: checkpoint at height %" PRIu64 " failed: %s/checkpoint-%020"
+                PRIu64 ".tmp: %s (%" PRIu64 " failed since start); the log still has it all\n",
+                node->checkpoint_pending_height, node->dir, node->checkpoint_pending_height,
+                pid < 0 ? strerror(errno)
+                : WIFEXITED(status) ? strerror(WEXITSTATUS(status))
+                                    : "the writer was killed",
+                node->stats.checkpoints_failed);
         return;
     }
     bl_node_checkpoint_done(node, node->checkpoint_pending_height);
@@ -588,9 +604,10 @@ static void bl_node_refusal_explain(bl_node_t *node, uint64_t valid, uint64_t ac
             if (bl_blocks_get(&node->blocks, h, &header) == 0) events += header.event_count;
             else unknown++;
         }
-        fprintf(stderr, "ballast: blocks %" PRIu64 "..%" PRIu64 " were acknowledged (blocks.hdr "
-                "records them) but are not in the log: %" PRIu64 " blocks, %" PRIu64 " events%s."
-                "\n", valid + 1, acknowledged, acknowledged - valid, events,
+        fprintf(stderr, "ballast: blocks %" PRIu64 " to %" PRIu64 " were acknowledged (blocks.hdr "
+                "records them) but are not in the log: %" PRIu64 " block%s, %" PRIu64 " events%s."
+                "\n", valid + 1, acknowledged, acknowledged - valid,
+                acknowledged - valid == 1 ? "" : "s", events,
                 unknown ? " in the blocks whose headers are readable" : "");
     }
     if (valid > 0)
@@ -629,9 +646,9 @@ static int bl_node_recover(bl_node_t *node, bool created) {
         fprintf(stderr, "ballast: %s/blocks.hdr is missing: it records which blocks were "
                 "acknowledged, and without it recovery cannot tell a block torn by a crash from "
                 "acknowledged blocks that were lost. Nothing was changed. If `ballast-log verify "
-                "%s` finds the log whole, `ballast-log truncate %s --to-height H`, with the "
-                "height H it reports, recreates it; otherwise restore the data directory from a "
-                "backup\n", node->dir, node->dir, node->dir);
+                "%s` finds the log's checksums, chain and hashes intact, `ballast-log truncate %s "
+                "--to-height H`, with the last height it reports, recreates it; otherwise restore "
+                "the data directory from a backup\n", node->dir, node->dir, node->dir);
         return -EBADMSG;
     }
     uint64_t acknowledged = 0, valid = 0;
@@ -660,7 +677,11 @@ static int bl_node_recover(bl_node_t *node, bool created) {
 static int bl_node_config_resolve(bl_node_t *node, const bl_node_config_t *config) {
     node->config = *config;
     bl_node_config_t *c = &node->config;
-    if (c->dir == NULL || strlen(c->dir) + 64 >= BL_NODE_PATH_MAX) return -EINVAL;
+    if (c->dir == NULL || strlen(c->dir) + 64 >= BL_NODE_PATH_MAX) {
+        fprintf(stderr, "ballast: the data directory's path must be under %u bytes\n",
+                BL_NODE_PATH_MAX - 64);
+        return -EINVAL;
+    }
     strcpy(node->dir, c->dir);
     c->dir = node->dir;
     node->io = c->io ? c->io : &bl_io_system;
@@ -670,7 +691,11 @@ static int bl_node_config_resolve(bl_node_t *node, const bl_node_config_t *confi
     if (c->clock_ns == NULL) c->clock_ns = bl_clock_realtime_ns;
     if (c->engine.block_events_max == 0) c->engine.block_events_max = BL_ENGINE_BLOCK_EVENTS_MAX_DEFAULT;
     /* A block must hold the largest request. */
-    if (c->engine.block_events_max < BL_BATCH_EVENTS_MAX) return -EINVAL;
+    if (c->engine.block_events_max < BL_BATCH_EVENTS_MAX) {
+        fprintf(stderr, "ballast: block-events-max %u is below the largest request, %u events\n",
+                c->engine.block_events_max, BL_BATCH_EVENTS_MAX);
+        return -EINVAL;
+    }
     return 0;
 }
 
@@ -698,10 +723,19 @@ int bl_node_open(bl_node_t **out, const bl_node_config_t *config) {
         node->block_buffer_size = (node->block_buffer_size + BL_LOG_ALIGN - 1) & ~(uint64_t)(BL_LOG_ALIGN - 1);
         uint64_t segment = node->config.segment_size_bytes ? node->config.segment_size_bytes
                                                            : BL_LOG_SEGMENT_SIZE_DEFAULT;
+        struct statvfs fs;
         if (segment < node->block_buffer_size) {
             fprintf(stderr, "ballast: a log segment of %" PRIu64 " bytes cannot hold a block of "
                     "%u events (%" PRIu64 " bytes)\n", segment, events_max,
                     node->block_buffer_size);
+            rc = -EINVAL;
+        } else if (statvfs(node->dir, &fs) == 0 &&
+                   (uint64_t)fs.f_bavail * fs.f_frsize < segment) {
+            /* Refused now rather than at the first block that needs a new segment. */
+            fprintf(stderr, "ballast: a log segment of %" PRIu64 " bytes does not fit in the %"
+                    PRIu64 " bytes free on %s's file system: free space, or start with a "
+                    "smaller --segment-size\n", segment,
+                    (uint64_t)fs.f_bavail * fs.f_frsize, node->dir);
             rc = -EINVAL;
         }
         if (rc == 0 &&
@@ -782,13 +816,18 @@ void bl_node_close(bl_node_t *node) {
         }
         pthread_join(node->thread, NULL); /* it reaped any checkpoint child before ending */
         uint64_t height = bl_log_height(node->log);
+        if (node->read_only)
+            bl_node_say(node, "read-only (the log could not be written): no checkpoint is "
+                        "written on stop; the log holds everything acknowledged, and the next "
+                        "start replays it");
         if (!node->read_only && height > node->stats.checkpoint_height) {
             int rc = bl_checkpoint_write(node->io, node->dir, node->engine, height);
             if (rc == 0) {
                 bl_node_checkpoint_done(node, height);
             } else {
-                bl_node_say(node, "final checkpoint failed (%s); the log still has it all",
-                            strerror(-rc));
+                fprintf(stderr, "ballast: final checkpoint at height %" PRIu64 " failed: %s/"
+                        "checkpoint-%020" PRIu64 ".tmp: %s; the log still has it all\n", height,
+                        node->dir, height, strerror(-rc));
             }
         }
     }
@@ -809,6 +848,7 @@ void bl_node_stats_get(bl_node_t *node, bl_node_stats_t *stats) {
     stats->checkpoints = BL_STAT_GET(node, checkpoints);
     stats->checkpoint_pause_ns_max = BL_STAT_GET(node, checkpoint_pause_ns_max);
     stats->checkpoint_height = BL_STAT_GET(node, checkpoint_height);
+    stats->checkpoints_failed = BL_STAT_GET(node, checkpoints_failed);
     stats->replayed_blocks = BL_STAT_GET(node, replayed_blocks);
     stats->replayed_events = BL_STAT_GET(node, replayed_events);
     stats->replay_ns = BL_STAT_GET(node, replay_ns);

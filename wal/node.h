@@ -72,6 +72,7 @@ typedef struct bl_node_stats {
     uint64_t checkpoints;
     uint64_t checkpoint_pause_ns_max; /* longest fork() */
     uint64_t checkpoint_height;
+    uint64_t checkpoints_failed;      /* each also said on stderr, with the file and errno */
     uint64_t replayed_blocks;
     uint64_t replayed_events;
     uint64_t replay_ns;
@@ -81,8 +82,10 @@ typedef struct bl_node_stats {
 typedef struct bl_node bl_node_t;
 
 /* Opens the data directory, recovers, and starts the node's thread. 0, -EINVAL (a bad config,
- * or capacities that differ from the data directory's), -EBADMSG (a corrupt log or data
- * directory: a message on stderr says where), or -errno. */
+ * capacities that differ from the data directory's, a segment larger than the free space, or a
+ * logged block larger than block_events_max), -EBUSY (another process holds the directory),
+ * -EBADMSG (a damaged log or data directory; nothing was changed), or -errno. Every outcome
+ * but 0 and -errno is explained on stderr: the file, what was expected, what to do. */
 int bl_node_open(bl_node_t **node, const bl_node_config_t *config);
 
 /* Stops taking requests, completes every request already taken, writes a checkpoint, stops the

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -242,6 +243,75 @@ static void test_log_middle_damage_is_refused(void **state) {
     }
 }
 
+/* A log that ends below the acknowledged height is refused and left as it was, whether its
+ * last block is damaged or its segment is cut short; without the evidence the same damage is
+ * a torn tail and is cut. */
+static void test_log_acknowledged_damage_is_refused(void **state) {
+    (void)state;
+    for (int trial = 0; trial < 12; trial++) {
+        char dir[64], path[128];
+        dir_make(dir, "bl_test_log");
+        snprintf(path, sizeof(path), "%s/log-%020llu.wal", dir, 1ull);
+        appended_t appended = {0};
+        bl_log_t *log = log_open(dir, 0, NULL, 1, NULL, NULL, 0);
+        for (int b = 0; b < 10; b++) assert_int_equal(append_one(log, &appended, 1 + rng() % 100), 0);
+        bl_log_close(log);
+        uint64_t start, size;
+        record_span(dir, 10 - trial % 3, &start, &size);
+        if (trial % 4 == 3) {
+            assert_int_equal(truncate(path, (off_t)(start + rng() % size)), 0);
+        } else {
+            uint64_t used = BL_LOG_BODY_OFFSET + BL_LOG_REQUEST_HEADER_SIZE +
+                            appended.headers[10 - trial % 3].event_count * 128ull;
+            file_damage(path, start + rng() % used, start + size, trial % 2);
+        }
+        uint64_t valid = 0;
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        uint64_t before = (uint64_t)st.st_size;
+        bl_log_config_t config = {.dir = dir, .acknowledged_height = 10, .height_valid = &valid};
+        assert_int_equal(bl_log_open(&log, &config, 1, NULL, NULL), -EBADMSG);
+        assert_int_equal(valid, 9 - trial % 3);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal((uint64_t)st.st_size, before); /* nothing was changed */
+        if (trial % 3 == 0) { /* the newest block: without evidence, a torn tail */
+            config.acknowledged_height = 9;
+            assert_int_equal(bl_log_open(&log, &config, 1, NULL, NULL), 0);
+            assert_int_equal(bl_log_height(log), 9);
+            bl_log_close(log);
+        }
+        dir_remove(dir);
+    }
+}
+
+/* The operator's cut keeps blocks 1..H, acknowledged or not, and the log goes on from H. */
+static void test_log_truncate_to_height(void **state) {
+    (void)state;
+    char dir[64];
+    dir_make(dir, "bl_test_log");
+    appended_t appended = {0};
+    bl_log_t *log = log_open(dir, BL_LOG_SEGMENT_SIZE_MIN, NULL, 1, NULL, NULL, 0);
+    for (int b = 0; b < 40; b++) assert_int_equal(append_one(log, &appended, EVENTS_MAX), 0);
+    bl_log_close(log);
+    bl_log_config_t config = {.dir = dir, .segment_size_bytes = BL_LOG_SEGMENT_SIZE_MIN,
+                              .truncate_to_height = 50};
+    assert_int_equal(bl_log_open(&log, &config, 1, NULL, NULL), -ERANGE); /* beyond the log */
+    config.truncate_to_height = 13;
+    assert_int_equal(bl_log_open(&log, &config, 1, NULL, NULL), 0);
+    assert_int_equal(bl_log_height(log), 13);
+    bl_log_close(log);
+    replayed_t r = {.expected = &appended};
+    log = log_open(dir, BL_LOG_SEGMENT_SIZE_MIN, NULL, 1, replay_check, &r, 0);
+    assert_int_equal(r.count, 13);
+    appended.count = 13;
+    assert_int_equal(append_one(log, &appended, 5), 0); /* a new block 14 */
+    bl_log_close(log);
+    r = (replayed_t){.expected = &appended};
+    bl_log_close(log_open(dir, BL_LOG_SEGMENT_SIZE_MIN, NULL, 1, replay_check, &r, 0));
+    assert_int_equal(r.count, 14);
+    dir_remove(dir);
+}
+
 /* The log's block hash is PROTOCOL.md's: vector block_hash_1. */
 static void test_log_block_hash_vector(void **state) {
     (void)state;
@@ -354,6 +424,8 @@ int main(void) {
         cmocka_unit_test(test_log_segments_roll_and_remove),
         cmocka_unit_test(test_log_torn_tail_is_truncated),
         cmocka_unit_test(test_log_middle_damage_is_refused),
+        cmocka_unit_test(test_log_acknowledged_damage_is_refused),
+        cmocka_unit_test(test_log_truncate_to_height),
         cmocka_unit_test(test_log_fault_eio),
         cmocka_unit_test(test_log_fault_enospc),
         cmocka_unit_test(test_log_fault_torn_write),

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "tests/common/util.h"
+#include "wal/log.h"
 #include "wal/node.h"
 
 #define ACCOUNTS 64u
@@ -482,6 +483,95 @@ static void test_node_disk_error_read_only(void **state) {
     dir_remove(dir);
 }
 
+/* One process at a time: a second open of a held directory is refused, and the lock goes with
+ * the holder. */
+static void test_node_directory_is_locked(void **state) {
+    (void)state;
+    char dir[64];
+    dir_make(dir, "bl_test_node");
+    bl_node_config_t config = config_make(dir, 1);
+    bl_node_t *node = node_open(&config);
+    assert_int_equal(create_accounts(node, ACCOUNTS), BL_FRAME_OK);
+    bl_node_t *other = NULL;
+    assert_int_equal(bl_node_open(&other, &config), -EBUSY);
+    assert_null(other);
+    assert_int_equal(status_get(node).accounts_count, ACCOUNTS); /* the holder goes on */
+    bl_node_close(node);
+    node = node_open(&config);
+    assert_int_equal(status_get(node).accounts_count, ACCOUNTS);
+    bl_node_close(node);
+    dir_remove(dir);
+}
+
+/* blocks.hdr records acknowledged blocks: a log that lost them, or a directory that lost the
+ * file, is refused and left as it was. */
+static void test_node_refuses_lost_acknowledged_blocks(void **state) {
+    (void)state;
+    char dir[64], command[512];
+    dir_make(dir, "bl_test_node");
+    bl_node_config_t config = config_make(dir, 1);
+    config.checkpoint_blocks = 1000;
+    bl_node_t *node = node_open(&config);
+    assert_int_equal(create_accounts(node, ACCOUNTS), BL_FRAME_OK);
+    create_transfer_batches(node, 8, 16, 0);
+    bl_node_close(node);
+    /* Damage the last block's body: 9 acknowledged, the log's valid blocks end at 8. */
+    snprintf(command, sizeof(command), "cp %s/blocks.hdr %s/blocks.keep", dir, dir);
+    assert_int_equal(system(command), 0);
+    bl_log_t *log = NULL;
+    bl_log_config_t log_config = {.dir = dir, .read_only = true};
+    assert_int_equal(bl_log_open(&log, &log_config, 1, NULL, NULL), 0);
+    assert_int_equal(bl_log_height(log), 9);
+    bl_log_close(log);
+    /* The last record starts at the last page that holds the magic at its start. */
+    snprintf(command, sizeof(command),
+             "cd %s && f=$(ls log-*.wal) && at=0 && last=0 && size=$(stat -c %%s $f) && "
+             "while [ $at -lt $size ]; do "
+             "[ \"$(dd if=$f bs=4096 skip=$((at / 4096)) count=1 status=none | head -c 4)\" = "
+             "BLWB ] && last=$at; at=$((at + 4096)); done && "
+             "printf 'XXXX' | dd of=$f bs=1 seek=$((last + 300)) conv=notrunc status=none",
+             dir);
+    assert_int_equal(system(command), 0);
+    bl_node_t *other = NULL;
+    assert_int_equal(bl_node_open(&other, &config), -EBADMSG);
+    snprintf(command, sizeof(command), "cmp -s %s/blocks.hdr %s/blocks.keep", dir, dir);
+    assert_int_equal(system(command), 0); /* the evidence is kept */
+    /* Without the evidence, recovery cannot tell: refused too. */
+    snprintf(command, sizeof(command), "rm %s/blocks.hdr", dir);
+    assert_int_equal(system(command), 0);
+    assert_int_equal(bl_node_open(&other, &config), -EBADMSG);
+    dir_remove(dir);
+}
+
+/* A checkpoint that cannot be written is counted and said; the node goes on. */
+static int open_no_checkpoint(void *ctx, const char *path, int flags, mode_t mode) {
+    if (strstr(path, "checkpoint-") != NULL && (flags & O_CREAT)) return -ENOSPC;
+    return bl_io_system.open(ctx, path, flags, mode);
+}
+
+static void test_node_checkpoint_failure_counted(void **state) {
+    (void)state;
+    char dir[64];
+    dir_make(dir, "bl_test_node");
+    bl_io_t io = bl_io_system;
+    io.open = open_no_checkpoint;
+    bl_node_config_t config = config_make(dir, 1);
+    config.io = &io;
+    config.checkpoint_blocks = 2;
+    bl_node_t *node = node_open(&config);
+    assert_int_equal(create_accounts(node, ACCOUNTS), BL_FRAME_OK);
+    bl_node_stats_t stats = {0};
+    for (int i = 0; i < 500 && stats.checkpoints_failed == 0; i++) {
+        create_transfer_batches(node, 3, 4, 1000);
+        bl_node_stats_get(node, &stats);
+    }
+    assert_true(stats.checkpoints_failed > 0);
+    assert_int_equal(stats.checkpoints, 0);
+    assert_false(stats.read_only);
+    bl_node_close(node);
+    dir_remove(dir);
+}
+
 static void test_node_capacity_is_fixed(void **state) {
     (void)state;
     char dir[64];
@@ -509,6 +599,9 @@ int main(void) {
         cmocka_unit_test(test_node_lookup_blocks),
         cmocka_unit_test(test_node_disk_error_read_only),
         cmocka_unit_test(test_node_capacity_is_fixed),
+        cmocka_unit_test(test_node_directory_is_locked),
+        cmocka_unit_test(test_node_refuses_lost_acknowledged_blocks),
+        cmocka_unit_test(test_node_checkpoint_failure_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
