@@ -572,6 +572,54 @@ static void test_node_checkpoint_failure_counted(void **state) {
     dir_remove(dir);
 }
 
+/* A log written with larger blocks than block_events_max: refused, saying by how much. */
+static void test_node_block_larger_than_events_max(void **state) {
+    (void)state;
+    char dir[64];
+    dir_make(dir, "bl_test_node");
+    bl_node_config_t config = config_make(dir, 1);
+    config.segment_size_bytes = 8 << 20;
+    bl_node_t *node = node_open(&config);
+    assert_int_equal(create_accounts(node, ACCOUNTS), BL_FRAME_OK);
+    bl_node_close(node);
+
+    /* Block 2: three requests of BL_BATCH_EVENTS_MAX transfers (all zeros: each fails on its
+     * own, which is no matter to the log), appended as a node with larger blocks would. */
+    const uint32_t requests = 3;
+    uint64_t body_size = requests * (BL_LOG_REQUEST_HEADER_SIZE + BL_BATCH_EVENTS_MAX * 128ull);
+    uint64_t capacity = (BL_LOG_BODY_OFFSET + body_size + BL_LOG_ALIGN) & ~(BL_LOG_ALIGN - 1ull);
+    uint8_t *buffer = NULL;
+    assert_int_equal(posix_memalign((void **)&buffer, BL_LOG_ALIGN, capacity), 0);
+    memset(buffer, 0, capacity);
+    for (uint32_t r = 0; r < requests; r++) {
+        bl_log_request_header_t request = {.op = BL_OP_CREATE_TRANSFERS,
+                                           .count = BL_BATCH_EVENTS_MAX};
+        memcpy(buffer + BL_LOG_BODY_OFFSET + r * (body_size / requests), &request,
+               sizeof(request));
+    }
+    bl_log_config_t log_config = {.dir = dir, .segment_size_bytes = config.segment_size_bytes};
+    bl_log_t *log = NULL;
+    assert_int_equal(bl_log_open(&log, &log_config, 1, NULL, NULL), 0);
+    bl_block_header_t header = {.height = bl_log_height(log) + 1,
+                                .timestamp = atomic_load(&g_now) + BL_NS_PER_S,
+                                .request_count = requests,
+                                .event_count = requests * BL_BATCH_EVENTS_MAX};
+    memcpy(header.prev_hash, bl_log_hash(log), 32);
+    uint32_t size = bl_log_record_seal(buffer, capacity, &header, (uint32_t)body_size);
+    assert_int_equal(bl_log_append_submit(log, buffer, size, &header), 0);
+    assert_int_equal(bl_log_append_wait(log, -1), 0);
+    bl_log_close(log);
+    free(buffer);
+
+    bl_node_t *other = NULL;
+    assert_int_equal(bl_node_open(&other, &config), -EINVAL); /* default: 2 x 8192 */
+    config.engine.block_events_max = requests * BL_BATCH_EVENTS_MAX;
+    node = node_open(&config);
+    assert_int_equal(status_get(node).block_height, 2);
+    bl_node_close(node);
+    dir_remove(dir);
+}
+
 static void test_node_capacity_is_fixed(void **state) {
     (void)state;
     char dir[64];
@@ -602,6 +650,7 @@ int main(void) {
         cmocka_unit_test(test_node_directory_is_locked),
         cmocka_unit_test(test_node_refuses_lost_acknowledged_blocks),
         cmocka_unit_test(test_node_checkpoint_failure_counted),
+        cmocka_unit_test(test_node_block_larger_than_events_max),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
