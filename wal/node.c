@@ -621,7 +621,7 @@ static void bl_node_refusal_explain(bl_node_t *node, uint64_t valid, uint64_t ac
 
 static int bl_node_recover(bl_node_t *node, bool created) {
     uint64_t heights[BL_CHECKPOINTS_MAX];
-    int count = bl_checkpoint_list(node->io, node->dir, heights, BL_CHECKPOINTS_MAX, true);
+    int count = bl_checkpoint_list(node->io, node->dir, heights, BL_CHECKPOINTS_MAX, false);
     if (count < 0) return count;
     uint64_t from = 1;
     for (int i = 0; i < count; i++) {
@@ -667,6 +667,8 @@ static int bl_node_recover(bl_node_t *node, bool created) {
     if (rc == 0 && node->blocks.count > bl_log_height(node->log))
         rc = bl_blocks_truncate(&node->blocks, bl_log_height(node->log));
     node->stats.replay_ns = bl_clock_monotonic_ns() - t0;
+    if (rc == 0) /* recovered: what interrupted checkpoints left can go */
+        (void)bl_checkpoint_list(node->io, node->dir, heights, BL_CHECKPOINTS_MAX, true);
     if (rc == 0 && (node->stats.replayed_blocks > 0 || from > 1))
         bl_node_say(node, "recovered to height %" PRIu64 ": replayed %" PRIu64 " blocks (%" PRIu64
                     " events) in %.3f s", bl_log_height(node->log), node->stats.replayed_blocks,
