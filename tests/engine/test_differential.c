@@ -2265,6 +2265,11 @@ static void diff_query_filter_random(diff_run_t *run, diff_rng_t *rng, uint32_t 
     if (!diff_query_object_pick(run, rng, read, &o)) {
         return;
     }
+    if (diff_rng_percent(rng, 4)) { /* surely empty: o's own instant, a value o does not hold */
+        q->user_data_64 = o.user_data_64 == 1 ? 2 : o.user_data_64 ^ 1;
+        q->timestamp_min = q->timestamp_max = o.timestamp;
+        return;
+    }
     switch (diff_rng_below(rng, 9)) {
     case 0:
         q->ledger = o.ledger;
