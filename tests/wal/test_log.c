@@ -194,23 +194,36 @@ static void record_span(const char *dir, uint64_t height, uint64_t *start, uint6
     close(fd);
 }
 
+/* A new log in a new `dir` (its segment's path in `path`) of ten blocks of 1..100 events. */
+static void log_ten_blocks(char dir[64], char path[128], appended_t *appended) {
+    dir_make(dir, "bl_test_log");
+    snprintf(path, 128, "%s/log-%020llu.wal", dir, 1ull);
+    bl_log_t *log = log_open(dir, 0, NULL, 1, NULL, NULL, 0);
+    for (int b = 0; b < 10; b++) assert_int_equal(append_one(log, appended, 1 + rng() % 100), 0);
+    bl_log_close(log);
+}
+
+/* Damages block `height`'s record (at `start`, `size` bytes) somewhere in the bytes its checksum
+ * covers: a flipped bit (how 0) or zeros to the end of the page (how 1). */
+static void record_damage(const char *path, const appended_t *appended, uint64_t height,
+                          uint64_t start, uint64_t size, int how) {
+    uint64_t used = BL_LOG_BODY_OFFSET + BL_LOG_REQUEST_HEADER_SIZE +
+                    appended->headers[height].event_count * 128ull;
+    file_damage(path, start + rng() % used, start + size, how);
+}
+
 static void test_log_torn_tail_is_truncated(void **state) {
     (void)state;
     for (int trial = 0; trial < 24; trial++) {
         char dir[64], path[128];
-        dir_make(dir, "bl_test_log");
-        snprintf(path, sizeof(path), "%s/log-%020llu.wal", dir, 1ull);
         appended_t appended = {0};
-        bl_log_t *log = log_open(dir, 0, NULL, 1, NULL, NULL, 0);
-        for (int b = 0; b < 10; b++) assert_int_equal(append_one(log, &appended, 1 + rng() % 100), 0);
-        bl_log_close(log);
+        log_ten_blocks(dir, path, &appended);
         uint64_t start, size;
         record_span(dir, 10, &start, &size);
-        uint64_t used = BL_LOG_BODY_OFFSET + appended.headers[10].event_count * 128ull + BL_LOG_REQUEST_HEADER_SIZE;
-        file_damage(path, start + rng() % used, start + size, trial % 2);
+        record_damage(path, &appended, 10, start, size, trial % 2);
 
         replayed_t r = {.expected = &appended};
-        log = log_open(dir, 0, NULL, 1, replay_check, &r, 0);
+        bl_log_t *log = log_open(dir, 0, NULL, 1, replay_check, &r, 0);
         assert_int_equal(r.count, 9);
         assert_int_equal(bl_log_height(log), 9);
         assert_int_equal(append_one(log, &appended, 7), 0); /* a new block 10 */
@@ -227,16 +240,11 @@ static void test_log_middle_damage_is_refused(void **state) {
     (void)state;
     for (int trial = 0; trial < 24; trial++) {
         char dir[64], path[128];
-        dir_make(dir, "bl_test_log");
-        snprintf(path, sizeof(path), "%s/log-%020llu.wal", dir, 1ull);
         appended_t appended = {0};
-        bl_log_t *log = log_open(dir, 0, NULL, 1, NULL, NULL, 0);
-        for (int b = 0; b < 10; b++) assert_int_equal(append_one(log, &appended, 1 + rng() % 100), 0);
-        bl_log_close(log);
+        log_ten_blocks(dir, path, &appended);
         uint64_t height = 1 + rng() % 9, start, size;
         record_span(dir, height, &start, &size);
-        uint64_t used = BL_LOG_BODY_OFFSET + appended.headers[height].event_count * 128ull + BL_LOG_REQUEST_HEADER_SIZE;
-        file_damage(path, start + rng() % used, start + size, trial % 2);
+        record_damage(path, &appended, height, start, size, trial % 2);
         replayed_t r = {.expected = &appended};
         log_open(dir, 0, NULL, 1, replay_check, &r, -EBADMSG);
         dir_remove(dir);
@@ -250,26 +258,21 @@ static void test_log_acknowledged_damage_is_refused(void **state) {
     (void)state;
     for (int trial = 0; trial < 12; trial++) {
         char dir[64], path[128];
-        dir_make(dir, "bl_test_log");
-        snprintf(path, sizeof(path), "%s/log-%020llu.wal", dir, 1ull);
         appended_t appended = {0};
-        bl_log_t *log = log_open(dir, 0, NULL, 1, NULL, NULL, 0);
-        for (int b = 0; b < 10; b++) assert_int_equal(append_one(log, &appended, 1 + rng() % 100), 0);
-        bl_log_close(log);
+        log_ten_blocks(dir, path, &appended);
         uint64_t start, size;
         record_span(dir, 10 - trial % 3, &start, &size);
         if (trial % 4 == 3) {
             assert_int_equal(truncate(path, (off_t)(start + rng() % size)), 0);
         } else {
-            uint64_t used = BL_LOG_BODY_OFFSET + BL_LOG_REQUEST_HEADER_SIZE +
-                            appended.headers[10 - trial % 3].event_count * 128ull;
-            file_damage(path, start + rng() % used, start + size, trial % 2);
+            record_damage(path, &appended, 10 - trial % 3, start, size, trial % 2);
         }
         uint64_t valid = 0;
         struct stat st;
         assert_int_equal(stat(path, &st), 0);
         uint64_t before = (uint64_t)st.st_size;
         bl_log_config_t config = {.dir = dir, .acknowledged_height = 10, .height_valid = &valid};
+        bl_log_t *log = NULL;
         assert_int_equal(bl_log_open(&log, &config, 1, NULL, NULL), -EBADMSG);
         assert_int_equal(valid, 9 - trial % 3);
         assert_int_equal(stat(path, &st), 0);
