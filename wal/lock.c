@@ -6,10 +6,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/file.h>
 #include <unistd.h>
+
+#define BL_LOCK_WAIT_MS 2000u
 
 int bl_dir_lock(const char *dir, bool exclusive, int *fd, pid_t *holder) {
     char path[4200];
@@ -22,8 +25,15 @@ int bl_dir_lock(const char *dir, bool exclusive, int *fd, pid_t *holder) {
     if (f < 0 && !exclusive && (errno == EACCES || errno == EROFS))
         f = open(path, O_RDONLY | O_CLOEXEC);
     if (f < 0) return errno == ENOENT && !exclusive ? 0 : -errno; /* nothing to share */
+    /* A writer waits a little: a killed server's checkpoint child shares its lock until the
+     * kernel has delivered its own SIGKILL (PR_SET_PDEATHSIG), a few milliseconds. */
+    uint32_t waits = exclusive ? BL_LOCK_WAIT_MS / 10 : 0;
     while (flock(f, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0) {
         if (errno == EINTR) continue;
+        if (errno == EWOULDBLOCK && waits-- > 0) {
+            usleep(10000);
+            continue;
+        }
         int rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
         char text[32] = {0};
         if (rc == -EBUSY && pread(f, text, sizeof(text) - 1, 0) > 0) *holder = atoi(text);

@@ -5,7 +5,8 @@
  * process that serves or changes the directory (`ballast start`, `ballast-log truncate`),
  * shared by those that only read it (`ballast-log verify`, `print`, `replay`). The lock goes
  * with the process: the kernel drops it when the process ends, however it ends, so a crash
- * leaves nothing to clean up. The holder writes its pid into the file, for the message that
+ * leaves nothing to clean up. (A checkpoint child, forked, shares the lock until it too ends;
+ * it dies with its parent.) The holder writes its pid into the file, for the message that
  * tells the next one who holds it.
  */
 #ifndef BALLAST_WAL_LOCK_H
@@ -16,9 +17,10 @@
 
 #define BL_LOCK_FILE "ballast.lock"
 
-/* Takes the lock of `dir` without waiting: 0 and the descriptor that holds it in *fd (close
- * it to let go), -EBUSY when another process holds it (its pid in *holder, or 0 when the file
- * does not say), or -errno. */
+/* Takes the lock of `dir`: 0 and the descriptor that holds it in *fd (close it to let go),
+ * -EBUSY when another process holds it (its pid in *holder, or 0 when the file does not say),
+ * or -errno. A shared lock does not wait; an exclusive one waits up to 2 s for a holder that
+ * is going away. */
 int bl_dir_lock(const char *dir, bool exclusive, int *fd, pid_t *holder);
 
 #endif /* BALLAST_WAL_LOCK_H */
