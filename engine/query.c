@@ -127,22 +127,36 @@ static void bl_cursor_next(bl_cursor_t *c, bool reversed) {
     if (reversed) c->end--; else c->begin++;
 }
 
+/* Of `n` sources of `size` bytes each (cursors, or one partition's meet each), walked up or
+ * down, the one whose next slot (`peek` gives it) comes first, its slot in *slot; n when all
+ * are done. The sources hold disjoint slots, so there are no ties. */
+static uint32_t bl_sources_first(void *sources, size_t size, uint32_t n, bool reversed,
+                                 bool (*peek)(void *source, bool reversed, uint32_t *slot),
+                                 uint32_t *slot) {
+    uint32_t best = n;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t s;
+        if (!peek((uint8_t *)sources + k * size, reversed, &s)) continue;
+        if (best == n || (reversed ? s > *slot : s < *slot)) {
+            best = k;
+            *slot = s;
+        }
+    }
+    return best;
+}
+
+static bool bl_cursor_peek_any(void *cursor, bool reversed, uint32_t *slot) {
+    return bl_cursor_peek(cursor, reversed, slot);
+}
+
 /* Takes the next slot in order from `n` cursors over disjoint lists; false when all are
  * done. */
 static bool bl_cursors_next(bl_cursor_t *cursors, uint32_t n, bool reversed, uint32_t *slot) {
-    uint32_t best = 0;
-    bool any = false;
-    for (uint32_t k = 0; k < n; k++) {
-        uint32_t s;
-        if (!bl_cursor_peek(&cursors[k], reversed, &s)) continue;
-        if (!any || (reversed ? s > *slot : s < *slot)) {
-            best = k;
-            *slot = s;
-            any = true;
-        }
-    }
-    if (any) bl_cursor_next(&cursors[best], reversed);
-    return any;
+    uint32_t best =
+        bl_sources_first(cursors, sizeof(*cursors), n, reversed, bl_cursor_peek_any, slot);
+    if (best == n) return false;
+    bl_cursor_next(&cursors[best], reversed);
+    return true;
 }
 
 /* A valid filter naming an account that exists: its slot and timestamp range. */
@@ -334,22 +348,17 @@ static void bl_meet_next(bl_meet_t *m, bool reversed) {
     }
 }
 
+static bool bl_meet_peek_any(void *meet, bool reversed, uint32_t *slot) {
+    return bl_meet_peek(meet, reversed, slot);
+}
+
 /* Takes the next slot in order from `n` partitions' meets (disjoint: an object is one
  * partition's); false when all are done. */
 static bool bl_meets_next(bl_meet_t *meets, uint32_t n, bool reversed, uint32_t *slot) {
-    uint32_t best = 0;
-    bool any = false;
-    for (uint32_t k = 0; k < n; k++) {
-        uint32_t s;
-        if (!bl_meet_peek(&meets[k], reversed, &s)) continue;
-        if (!any || (reversed ? s > *slot : s < *slot)) {
-            best = k;
-            *slot = s;
-            any = true;
-        }
-    }
-    if (any) bl_meet_next(&meets[best], reversed);
-    return any;
+    uint32_t best = bl_sources_first(meets, sizeof(*meets), n, reversed, bl_meet_peek_any, slot);
+    if (best == n) return false;
+    bl_meet_next(&meets[best], reversed);
+    return true;
 }
 
 static void bl_meet_swap(bl_meet_t *m, uint32_t i) {
