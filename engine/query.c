@@ -5,12 +5,18 @@
  * Slots are in timestamp order, so a timestamp bound becomes a slot bound by one binary search
  * over the records, then a bound in each list of slots by a binary search over the list.
  * Account reads walk the account's history lists (history.c), merging the debit and credit
- * lists by slot; balance entries carry their own timestamps. Queries walk the lists of one
- * filter field's value (keys.c), merging the N partitions' lists by slot: of the filter's
- * non-zero fields, the one whose value the fewest objects hold, the other fields checked on
- * each record. A query with no field set walks the records of its range. So a page costs
- * O(N log n + m) where m is the number of objects holding the chosen field's value in the
- * range (k, the matches, when one field is set).
+ * lists by slot; balance entries carry their own timestamps. Queries intersect, in each
+ * partition, the lists of every non-zero filter field's value (keys.c) by leapfrogging with
+ * galloping searches (bl_meet_t), and merge the N partitions' matches by slot; no record is
+ * read but a match. A query with no field set walks the records of its range. With one field
+ * a page costs O(N log n + k) for k matches; with several, the walk skips every run of slots
+ * that one of the lists lacks in O(log) steps, so disjoint lists, or a rare value beside a
+ * common one, cost O(log) per run. The worst case is lists that interleave slot by slot
+ * without a common slot (odd slots hold one value, even ones the other): every run is one
+ * slot long and a page walks both lists, O(m) list reads (no record reads) for m slots of
+ * the lists in the range. That is why the server bounds how many reads one connection has
+ * at the node (net/server.c): a costly read delays the others by its own time, not by
+ * every read queued behind it.
  *
  * With indexes_off every read that would use a list of slots scans the records instead.
  */
@@ -97,12 +103,10 @@ static uint64_t bl_entry_key(const void *element) {
     return ((const bl_balance_entry_t *)element)->timestamp;
 }
 
-/* A cursor over the slots at indexes [begin, end) of one list (a key's, or an account's slot
- * list), walked up or down; with neither (both NULL), over the slots [begin, end)
- * themselves. */
+/* A cursor over the slots at indexes [begin, end) of an account's slot list, walked up or
+ * down; without one (NULL), over the slots [begin, end) themselves. */
 typedef struct bl_cursor {
     const bl_pool_t *pool;
-    const bl_list_t *list;
     const bl_slot_list_t *slots;
     uint32_t begin;
     uint32_t end;
@@ -111,9 +115,7 @@ typedef struct bl_cursor {
 static bool bl_cursor_peek(const bl_cursor_t *c, bool reversed, uint32_t *slot) {
     if (c->begin >= c->end) return false;
     uint32_t i = reversed ? c->end - 1 : c->begin;
-    if (c->list != NULL) {
-        *slot = *(const uint32_t *)bl_list_at(c->pool, c->list, i);
-    } else if (c->slots != NULL) {
+    if (c->slots != NULL) {
         *slot = bl_slot_list_at(c->pool, c->slots, i);
     } else {
         *slot = i;
@@ -125,31 +127,36 @@ static void bl_cursor_next(bl_cursor_t *c, bool reversed) {
     if (reversed) c->end--; else c->begin++;
 }
 
-/* A cursor over the part of `list` (in `pool`) in the slot range [begin, end). */
-static bl_cursor_t bl_cursor_open(const bl_pool_t *pool, const bl_list_t *list, uint32_t begin,
-                                  uint32_t end) {
-    return (bl_cursor_t){.pool = pool,
-                         .list = list,
-                         .begin = bl_list_lower(pool, list, bl_slot_key, begin),
-                         .end = bl_list_lower(pool, list, bl_slot_key, end)};
+/* Of `n` sources of `size` bytes each (cursors, or one partition's meet each), walked up or
+ * down, the one whose next slot (`peek` gives it) comes first, its slot in *slot; n when all
+ * are done. The sources hold disjoint slots, so there are no ties. */
+static uint32_t bl_sources_first(void *sources, size_t size, uint32_t n, bool reversed,
+                                 bool (*peek)(void *source, bool reversed, uint32_t *slot),
+                                 uint32_t *slot) {
+    uint32_t best = n;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t s;
+        if (!peek((uint8_t *)sources + k * size, reversed, &s)) continue;
+        if (best == n || (reversed ? s > *slot : s < *slot)) {
+            best = k;
+            *slot = s;
+        }
+    }
+    return best;
+}
+
+static bool bl_cursor_peek_any(void *cursor, bool reversed, uint32_t *slot) {
+    return bl_cursor_peek(cursor, reversed, slot);
 }
 
 /* Takes the next slot in order from `n` cursors over disjoint lists; false when all are
  * done. */
 static bool bl_cursors_next(bl_cursor_t *cursors, uint32_t n, bool reversed, uint32_t *slot) {
-    uint32_t best = 0;
-    bool any = false;
-    for (uint32_t k = 0; k < n; k++) {
-        uint32_t s;
-        if (!bl_cursor_peek(&cursors[k], reversed, &s)) continue;
-        if (!any || (reversed ? s > *slot : s < *slot)) {
-            best = k;
-            *slot = s;
-            any = true;
-        }
-    }
-    if (any) bl_cursor_next(&cursors[best], reversed);
-    return any;
+    uint32_t best =
+        bl_sources_first(cursors, sizeof(*cursors), n, reversed, bl_cursor_peek_any, slot);
+    if (best == n) return false;
+    bl_cursor_next(&cursors[best], reversed);
+    return true;
 }
 
 /* A valid filter naming an account that exists: its slot and timestamp range. */
@@ -250,35 +257,148 @@ static bool bl_query_match(const bl_u128_t wanted[BL_KEY_FIELDS],
     return true;
 }
 
-/* Opens one cursor per partition over the slots, in [begin, end), of the objects holding the
- * value of the filter field that the fewest objects hold; the cursors read `lists` (the
- * caller's, kept while they are used). Returns the number of cursors, or -1 when the filter
- * sets no field (every object of the range is a candidate). */
-static int bl_query_cursors(const bl_engine_t *e, uint32_t kind,
-                            const bl_u128_t wanted[BL_KEY_FIELDS], uint32_t begin, uint32_t end,
-                            bl_list_t lists[BL_PARTITIONS_MAX], bl_cursor_t *cursors) {
-    const uint32_t n = e->config.partitions;
-    uint64_t best_total = UINT64_MAX;
-    for (uint32_t f = 0; f < BL_KEY_FIELDS; f++) {
-        if (wanted[f] == 0) continue;
-        bl_list_t found[BL_PARTITIONS_MAX];
-        uint64_t total = 0;
-        for (uint32_t p = 0; p < n; p++) {
-            if (!bl_keys_find(e, p, kind, f, wanted[f], &found[p])) found[p].count = 0;
-            total += found[p].count;
+/* The slots that every one of `count` lists of one partition holds (the lists of the
+ * filter's fields, each sorted by slot), walked up or down by leapfrogging: a candidate slot
+ * is sought in each list in turn (galloping from where that list was left: 1, 2, 4, ...
+ * elements, then a binary search), and a list whose next slot lies past it makes that slot
+ * the candidate. A slot all lists agree on is a match. Each list is walked once at most, in
+ * steps that skip any run of slots that cannot match, so lists that are disjoint in blocks
+ * or of very different sizes cost O(k log m), not O(m). */
+typedef struct bl_meet {
+    const bl_pool_t *pool;
+    bl_list_t lists[BL_KEY_FIELDS];
+    uint32_t begin[BL_KEY_FIELDS]; /* each list's part still to walk: [begin, end) */
+    uint32_t end[BL_KEY_FIELDS];
+    uint32_t count; /* lists; 0 once any list is walked to its end: nothing more matches */
+} bl_meet_t;
+
+static uint32_t bl_meet_at(const bl_meet_t *m, uint32_t i, uint32_t index) {
+    return *(const uint32_t *)bl_list_at(m->pool, &m->lists[i], index);
+}
+
+/* Whether walked-from element `index` of list i is at or past `target` in walk order. */
+static bool bl_meet_reached(const bl_meet_t *m, uint32_t i, uint32_t index, bool reversed,
+                            uint32_t target) {
+    uint32_t slot = bl_meet_at(m, i, index);
+    return reversed ? slot <= target : slot >= target;
+}
+
+/* Walks list i to its first element at or past `target` (in walk order) and returns it in
+ * *slot; false when the list has none. */
+static bool bl_meet_seek(bl_meet_t *m, uint32_t i, bool reversed, uint32_t target,
+                         uint32_t *slot) {
+#define BL_MEET_INDEX(d) (reversed ? m->end[i] - 1 - (d) : m->begin[i] + (d))
+    uint32_t left = m->end[i] - m->begin[i]; /* elements still to walk */
+    /* Distances from the walk's next element: the answer lies in (behind, ahead]; ahead ==
+     * left means the list has none. */
+    uint32_t behind = 0, ahead = 0;
+    if (left > 0 && !bl_meet_reached(m, i, BL_MEET_INDEX(0), reversed, target)) {
+        for (uint32_t step = 1;; step *= 2) { /* gallop */
+            ahead = step < left - behind ? behind + step : left;
+            if (ahead == left || bl_meet_reached(m, i, BL_MEET_INDEX(ahead), reversed, target))
+                break;
+            behind = ahead;
         }
-        if (total < best_total) {
-            best_total = total;
-            memcpy(lists, found, n * sizeof(found[0]));
+        while (ahead - behind > 1) { /* then bisect */
+            uint32_t mid = behind + (ahead - behind) / 2;
+            if (bl_meet_reached(m, i, BL_MEET_INDEX(mid), reversed, target)) {
+                ahead = mid;
+            } else {
+                behind = mid;
+            }
         }
     }
-    if (best_total == UINT64_MAX) return -1;
+    if (reversed) m->end[i] -= ahead; else m->begin[i] += ahead;
+    if (ahead == left) return false;
+    *slot = bl_meet_at(m, i, BL_MEET_INDEX(0));
+#undef BL_MEET_INDEX
+    return true;
+}
+
+/* The next slot every list holds, left at the head of each (so peeking again is cheap and
+ * gives the same slot); false when there is none. */
+static bool bl_meet_peek(bl_meet_t *m, bool reversed, uint32_t *slot) {
+    if (m->count == 0) return false;
+    uint32_t target;
+    if (!bl_meet_seek(m, 0, reversed, reversed ? UINT32_MAX : 0, &target)) {
+        m->count = 0;
+        return false;
+    }
+    for (uint32_t agree = 1, i = 1 % m->count; agree < m->count; i = (i + 1) % m->count) {
+        uint32_t s;
+        if (!bl_meet_seek(m, i, reversed, target, &s)) {
+            m->count = 0;
+            return false;
+        }
+        if (s == target) {
+            agree++;
+        } else {
+            target = s;
+            agree = 1;
+        }
+    }
+    *slot = target;
+    return true;
+}
+
+/* Past the slot bl_meet_peek gave: it heads every list. */
+static void bl_meet_next(bl_meet_t *m, bool reversed) {
+    for (uint32_t i = 0; i < m->count; i++) {
+        if (reversed) m->end[i]--; else m->begin[i]++;
+    }
+}
+
+static bool bl_meet_peek_any(void *meet, bool reversed, uint32_t *slot) {
+    return bl_meet_peek(meet, reversed, slot);
+}
+
+/* Takes the next slot in order from `n` partitions' meets (disjoint: an object is one
+ * partition's); false when all are done. */
+static bool bl_meets_next(bl_meet_t *meets, uint32_t n, bool reversed, uint32_t *slot) {
+    uint32_t best = bl_sources_first(meets, sizeof(*meets), n, reversed, bl_meet_peek_any, slot);
+    if (best == n) return false;
+    bl_meet_next(&meets[best], reversed);
+    return true;
+}
+
+static void bl_meet_swap(bl_meet_t *m, uint32_t i) {
+    bl_list_t list = m->lists[i];
+    uint32_t begin = m->begin[i], end = m->end[i];
+    m->lists[i] = m->lists[i + 1], m->begin[i] = m->begin[i + 1], m->end[i] = m->end[i + 1];
+    m->lists[i + 1] = list, m->begin[i + 1] = begin, m->end[i + 1] = end;
+}
+
+/* Opens, per partition, the meet of the lists of every non-zero field of the filter, each
+ * cut to the slots [begin, end), the shortest list first (it gives the first candidates).
+ * Returns the number of meets, or -1 when the filter sets no field (every object of the
+ * range is a candidate). */
+static int bl_query_meets(const bl_engine_t *e, uint32_t kind,
+                          const bl_u128_t wanted[BL_KEY_FIELDS], uint32_t begin, uint32_t end,
+                          bl_meet_t *meets) {
+    const uint32_t n = e->config.partitions;
+    const bl_pool_t *pool = &e->pools[BL_POOL_SLOTS];
+    bool any = false;
     int count = 0;
     for (uint32_t p = 0; p < n; p++) {
-        if (lists[p].count != 0)
-            cursors[count++] = bl_cursor_open(&e->pools[BL_POOL_SLOTS], &lists[p], begin, end);
+        bl_meet_t *m = &meets[count];
+        *m = (bl_meet_t){.pool = pool};
+        bool empty = false;
+        for (uint32_t f = 0; f < BL_KEY_FIELDS; f++) {
+            if (wanted[f] == 0) continue;
+            any = true;
+            bl_list_t list;
+            if (!bl_keys_find(e, p, kind, f, wanted[f], &list)) list.count = 0;
+            uint32_t i = m->count++;
+            m->lists[i] = list;
+            m->begin[i] = list.count ? bl_list_lower(pool, &m->lists[i], bl_slot_key, begin) : 0;
+            m->end[i] = list.count ? bl_list_lower(pool, &m->lists[i], bl_slot_key, end) : 0;
+            empty = empty || m->begin[i] == m->end[i];
+            for (; i > 0 && m->end[i] - m->begin[i] < m->end[i - 1] - m->begin[i - 1]; i--)
+                bl_meet_swap(m, i - 1); /* shortest first */
+        }
+        if (!empty && m->count > 0) count++;
     }
-    return count;
+    return any ? count : -1;
 }
 
 static uint32_t bl_query(const bl_engine_t *e, uint32_t kind, const bl_query_filter_t *f,
@@ -293,20 +413,22 @@ static uint32_t bl_query(const bl_engine_t *e, uint32_t kind, const bl_query_fil
     bl_object_slots(&objects, min, max, &begin, &end);
     bool reversed = (f->flags & BL_QUERY_REVERSED) != 0;
 
-    bl_list_t lists[BL_PARTITIONS_MAX];
-    bl_cursor_t cursors[BL_PARTITIONS_MAX];
-    int count =
-        e->config.indexes_off ? -1 : bl_query_cursors(e, kind, wanted, begin, end, lists, cursors);
-    if (count < 0) { /* every slot of the range is a candidate */
-        cursors[0] = (bl_cursor_t){.begin = begin, .end = end};
-        count = 1;
-    }
+    bl_meet_t meets[BL_PARTITIONS_MAX];
+    int count = e->config.indexes_off ? -1 : bl_query_meets(e, kind, wanted, begin, end, meets);
+    /* every slot of the range is a candidate: the records are checked one by one */
+    bl_cursor_t scan = {.begin = begin, .end = end};
     uint32_t found = 0, slot;
-    while (found < f->limit && bl_cursors_next(cursors, (uint32_t)count, reversed, &slot)) {
+    while (found < f->limit) {
+        if (count < 0 ? !bl_cursors_next(&scan, 1, reversed, &slot)
+                      : !bl_meets_next(meets, (uint32_t)count, reversed, &slot))
+            break;
         const void *record = bl_object(&objects, slot);
         bl_u128_t values[BL_KEY_FIELDS];
         bl_key_values(kind, record, values);
-        if (!bl_query_match(wanted, values)) continue;
+        if (!bl_query_match(wanted, values)) {
+            BL_ASSERT(count < 0); /* the lists hold exactly the objects with their value */
+            continue;
+        }
         memcpy((uint8_t *)out + (uint64_t)found * 128, record, 128);
         found++;
     }

@@ -105,6 +105,10 @@ static uint32_t partitions_default(void) {
     return cpus - 1 > (long)BL_PARTITIONS_MAX ? BL_PARTITIONS_MAX : (uint32_t)(cpus - 1);
 }
 
+/* A connection must hold at least one largest request and its reply. */
+#define CONNECTION_BYTES_MIN (4u << 20)
+#define WRITE_TIMEOUT_MS_MAX 3600000u
+
 static void start_usage(FILE *out) {
     fprintf(out,
             "usage: ballast start [options]\n"
@@ -121,7 +125,18 @@ static void start_usage(FILE *out) {
             "  --segment-size BYTES    log segment size, a multiple of 4096, at least the\n"
             "                          largest block (default %llu)\n"
             "  --checkpoint-blocks N   checkpoint after N blocks (default %u)\n"
-            "  --connections-max N     open connections, 1..1048576 (default %u)\n"
+            "  --connections-max N     open connections, 1..1048576 (default %u); past it a\n"
+            "                          new connection is answered `busy` and closed\n"
+            "  --connections-per-address-max N\n"
+            "                          open connections from one peer address (loopback\n"
+            "                          too), 1..connections-max (default %u, at most\n"
+            "                          connections-max); past it likewise `busy`\n"
+            "  --connection-bytes-max BYTES\n"
+            "                          request and reply memory one connection may hold\n"
+            "                          before the server stops reading it, %u..%llu\n"
+            "                          (default %llu: an eighth of the server's total)\n"
+            "  --write-timeout-ms MS   a connection whose replies wait unread (nothing can be\n"
+            "                          written) this long is closed, 1..%u (default %llu)\n"
             "  --requests-max N        requests taken but not answered before `busy`\n"
             "                          (default %u)\n"
             "SIGTERM or SIGINT: stop accepting, finish what was taken, checkpoint, exit 0.\n",
@@ -132,7 +147,13 @@ static void start_usage(FILE *out) {
             (unsigned long long)BL_ENGINE_TRANSFERS_MAX_DEFAULT, BL_BATCH_EVENTS_MAX,
             BL_BLOCK_EVENTS_MAX_LIMIT, BL_ENGINE_BLOCK_EVENTS_MAX_DEFAULT,
             (unsigned long long)BL_LOG_SEGMENT_SIZE_DEFAULT, BL_NODE_CHECKPOINT_BLOCKS_DEFAULT,
-            BL_SERVER_CONNECTIONS_MAX_DEFAULT, BL_NODE_REQUESTS_MAX_DEFAULT);
+            BL_SERVER_CONNECTIONS_MAX_DEFAULT, BL_SERVER_CONNECTIONS_PER_ADDRESS_MAX_DEFAULT,
+            CONNECTION_BYTES_MIN, (unsigned long long)BL_SERVER_REQUEST_BYTES_MAX_DEFAULT,
+            (unsigned long long)(BL_SERVER_REQUEST_BYTES_MAX_DEFAULT /
+                                 BL_SERVER_CONNECTION_BYTES_SHARE),
+            WRITE_TIMEOUT_MS_MAX,
+            (unsigned long long)(BL_SERVER_WRITE_TIMEOUT_NS_DEFAULT / 1000000ull),
+            BL_NODE_REQUESTS_MAX_DEFAULT);
 }
 
 static int cmd_start(int argc, char **argv) {
@@ -147,6 +168,9 @@ static int cmd_start(int argc, char **argv) {
         {"segment-size", required_argument, 0, 's'},  {"checkpoint-blocks", required_argument, 0, 'c'},
         {"connections-max", required_argument, 0, 'n'}, {"requests-max", required_argument, 0, 'r'},
         {"pin-cpus", no_argument, 0, 'P'},            {"help", no_argument, 0, 'h'},
+        {"connections-per-address-max", required_argument, 0, 'A'},
+        {"connection-bytes-max", required_argument, 0, 'B'},
+        {"write-timeout-ms", required_argument, 0, 'W'},
         {0, 0, 0, 0}};
     int c;
     uint64_t v;
@@ -163,6 +187,9 @@ static int cmd_start(int argc, char **argv) {
         case 'c': ok = parse_u64(optarg, UINT64_MAX, &v) && v >= 1; node_config.checkpoint_blocks = v; break;
         case 'n': ok = parse_u64(optarg, 1u << 20, &v) && v >= 1; server_config.connections_max = (uint32_t)v; break;
         case 'r': ok = parse_u64(optarg, 1u << 24, &v) && v >= 1; node_config.requests_max = (uint32_t)v; break;
+        case 'A': ok = parse_u64(optarg, 1u << 20, &v) && v >= 1; server_config.connections_per_address_max = (uint32_t)v; break;
+        case 'B': ok = parse_u64(optarg, BL_SERVER_REQUEST_BYTES_MAX_DEFAULT, &v) && v >= CONNECTION_BYTES_MIN; server_config.connection_bytes_max = v; break;
+        case 'W': ok = parse_u64(optarg, WRITE_TIMEOUT_MS_MAX, &v) && v >= 1; server_config.write_timeout_ns = v * 1000000ull; break;
         case 'P': node_config.engine.pin_cpus = true; break;
         case 'h': start_usage(stdout); return 0;
         default: ok = false;

@@ -212,6 +212,24 @@ static void test_fields_together(void **state) {
     f.ledger = t.ledger;
     f.code = t.code;
     assert_int_equal(query_check(engine, &f), 1);
+    /* Three and four fields whose lists interleave (user_data_64 cycles with k, user_data_32
+     * and ledger come in runs), both ways, with a timestamp bound and short pages: the
+     * partitions' intersections agree with the scan. */
+    for (uint32_t flags = 0; flags <= BL_QUERY_REVERSED; flags += BL_QUERY_REVERSED) {
+        for (uint64_t ud64 = 1; ud64 <= 7; ud64++) {
+            for (uint32_t ud32 = 1; ud32 <= 6; ud32++) {
+                f = query_make(3);
+                f.flags = flags;
+                f.user_data_64 = wide(ud64);
+                f.user_data_32 = (uint32_t)wide(ud32);
+                f.ledger = (uint32_t)wide(7 + ud32 % 2);
+                query_check(engine, &f);
+                f.code = 2;
+                f.timestamp_min = g_transfers[150].timestamp;
+                query_check(engine, &f);
+            }
+        }
+    }
     /* Accounts: ledger 8 and user_data_64 3 (accounts 12 and 14). */
     f = query_make(10);
     f.ledger = (uint32_t)wide(8);

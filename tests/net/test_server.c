@@ -3,7 +3,10 @@
  * raw sockets: every op, an 8,192-event batch, 64 pipelined requests answered in order with
  * reads seeing the writes before them, each kind of frame error with its close or keep-open
  * rule (earlier requests answered first), garbage and cut-off frames that must not disturb
- * other connections, and 1,000 connections at once.
+ * other connections, and 1,000 connections at once. Hostile clients: connections that never
+ * read their replies (others are still served; the ones holding the memory are closed after
+ * the write time limit), connections that queue costly reads (others wait behind a few, not
+ * all), and connections past the per-address and total limits (answered busy).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -287,6 +290,7 @@ static int raw_connect(void) {
     assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
     struct timeval tv = {.tv_sec = 5};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     return fd;
 }
 
@@ -582,6 +586,299 @@ static void test_server_reconnect_and_resend(void **state) {
     bl_client_close(client);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Hostile clients: what others see while some hold memory, leave replies unread, queue costly  */
+/* reads or take every connection slot.                                                       */
+
+typedef struct aux {
+    bl_server_t *server;
+    pthread_t thread;
+    uint16_t port;
+} aux_t;
+
+static void *aux_main(void *arg) {
+    bl_server_run(arg);
+    return NULL;
+}
+
+/* A second server, on its own port, in front of `node`. */
+static void aux_start(aux_t *aux, bl_node_t *node, bl_server_config_t config) {
+    config.host = "127.0.0.1";
+    config.node = node;
+    assert_int_equal(bl_server_open(&aux->server, &config), 0);
+    aux->port = bl_server_port(aux->server);
+    assert_int_equal(pthread_create(&aux->thread, NULL, aux_main, aux->server), 0);
+}
+
+static void aux_stop(aux_t *aux) {
+    bl_server_stop(aux->server);
+    pthread_join(aux->thread, NULL);
+    bl_server_close(aux->server);
+}
+
+static int raw_connect_port(uint16_t port) {
+    uint16_t saved = g_port;
+    g_port = port;
+    int fd = raw_connect();
+    g_port = saved;
+    return fd;
+}
+
+/* A ping from a new connection is answered within `seconds`. */
+static void ping_answered_within(uint16_t port, long seconds) {
+    int fd = raw_connect_port(port);
+    struct timeval tv = {.tv_sec = seconds};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    bl_frame_header_t h, reply;
+    uint8_t body[16];
+    ping_frame(&h, 77);
+    raw_send(fd, &h, sizeof(h));
+    raw_reply(fd, &reply, body, sizeof(body)); /* fails on the deadline */
+    assert_int_equal(reply.request_id, 77);
+    assert_int_equal(reply.status, BL_FRAME_OK);
+    close(fd);
+}
+
+/* 64 requests of `op` with `body` (`count` records of `size` bytes), back to back. */
+static void send_64(int fd, uint16_t op, const void *body, uint32_t count, uint32_t size) {
+    static uint8_t frames[BL_PIPELINE_REQUESTS_MAX][BL_FRAME_HEADER_SIZE + 128];
+    uint32_t frame_size = BL_FRAME_HEADER_SIZE + count * size;
+    if (frame_size <= sizeof(frames[0])) {
+        for (uint32_t i = 0; i < BL_PIPELINE_REQUESTS_MAX; i++) {
+            bl_frame_header_build((bl_frame_header_t *)frames[i], op, 1 + i, 0, count, body,
+                                  count * size);
+            memcpy(frames[i] + BL_FRAME_HEADER_SIZE, body, count * size);
+        }
+        raw_send(fd, frames, sizeof(frames));
+        return;
+    }
+    /* Large requests: a server that stops reading this connection (its memory budget) may
+     * leave some unsent, and that is the point; a send that would block ends the stream. */
+    for (uint32_t i = 0; i < BL_PIPELINE_REQUESTS_MAX; i++) {
+        bl_frame_header_t h;
+        bl_frame_header_build(&h, op, 1 + i, 0, count, body, count * size);
+        if (send(fd, &h, sizeof(h), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(h)) return;
+        const uint8_t *p = body;
+        for (uint32_t sent = 0; sent < count * size;) {
+            ssize_t n = send(fd, p + sent, count * size - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n <= 0) return;
+            sent += (uint32_t)n;
+        }
+    }
+}
+
+/* 8,192 ids of the eight accounts accounts_ensure makes: a lookup answers 1 MiB. */
+static const bl_u128_t *lookup_ids(void) {
+    static bl_u128_t ids[BL_BATCH_EVENTS_MAX];
+    for (uint32_t i = 0; i < BL_BATCH_EVENTS_MAX; i++) ids[i] = 1 + i % 8;
+    return ids;
+}
+
+/* A connection that will not read: a small receive buffer, full at once. */
+static int hog_connect(uint16_t port) {
+    int fd = raw_connect_port(port);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    return fd;
+}
+
+/* Nine connections each send 64 requests whose replies hold 1 MiB, and never read them: more
+ * than the server's total (64 MiB here). Once, every connection stopped being read, so a new
+ * client's ping waited until the hogs left. Now each hog stops at its own budget (an eighth of
+ * the total), and past the total only connections over their share are paused: the new
+ * client's ping is answered. And nine query_accounts of limit 8,192 per connection hold what
+ * their replies hold, not 1 MiB each. */
+static void test_server_unread_replies_do_not_stall_others(void **state) {
+    (void)state;
+    bl_client_t *client = client_new();
+    accounts_ensure(client);
+    bl_client_close(client);
+    aux_t aux;
+    aux_start(&aux, g_node, (bl_server_config_t){.request_bytes_max = 64ull << 20});
+    enum { HOGS = 9 };
+    int hogs[HOGS], queries[HOGS];
+    bl_query_filter_t filter;
+    memset(&filter, 0, sizeof(filter));
+    filter.ledger = 1;
+    filter.limit = BL_FILTER_LIMIT_MAX;
+    for (int i = 0; i < HOGS; i++) {
+        queries[i] = hog_connect(aux.port);
+        send_64(queries[i], BL_OP_QUERY_ACCOUNTS, &filter, 1, sizeof(filter));
+    }
+    ping_answered_within(aux.port, 2);
+    for (int i = 0; i < HOGS; i++) {
+        hogs[i] = hog_connect(aux.port);
+        send_64(hogs[i], BL_OP_LOOKUP_ACCOUNTS, lookup_ids(), BL_BATCH_EVENTS_MAX,
+                sizeof(bl_u128_t));
+    }
+    usleep(200000);
+    ping_answered_within(aux.port, 2);
+    for (int i = 0; i < HOGS; i++) close(hogs[i]);
+    for (int i = 0; i < HOGS; i++) close(queries[i]);
+    aux_stop(&aux);
+}
+
+/* A connection that never reads replies of 1 MiB each (lookups of 8,192 ids) fills its socket
+ * and holds its memory budget: after write_timeout_ns (1 s here) with nothing going out it is
+ * closed. A bystander that reads stays open and is served throughout. */
+static void test_server_unread_replies_time_out(void **state) {
+    (void)state;
+    aux_t aux;
+    aux_start(&aux, g_node,
+              (bl_server_config_t){.write_timeout_ns = 1000000000ull,
+                                   .connection_bytes_max = 8ull << 20});
+    uint16_t saved = g_port;
+    g_port = aux.port;
+    bl_client_t *bystander = client_new();
+    g_port = saved;
+    accounts_ensure(bystander);
+    int hog = raw_connect_port(aux.port); /* its buffers hold a few of the 64 MiB asked */
+    send_64(hog, BL_OP_LOOKUP_ACCOUNTS, lookup_ids(), BL_BATCH_EVENTS_MAX, sizeof(bl_u128_t));
+    uint32_t status;
+    for (int i = 0; i < 12; i++) { /* 3 s: past the time limit and the once-a-second check */
+        assert_int_equal(bl_client_ping(bystander, &status), 0);
+        assert_int_equal(status, BL_FRAME_OK);
+        usleep(250000);
+    }
+    /* The hog now reads: some replies, then the end (not all 64 MiB, not a stall). */
+    static uint8_t sink[1 << 16];
+    uint64_t got = 0;
+    for (;;) {
+        ssize_t n = recv(hog, sink, sizeof(sink), 0);
+        if (n <= 0) {
+            assert_true(n == 0 || errno == ECONNRESET); /* not EAGAIN: 5 s without data */
+            break;
+        }
+        got += (uint64_t)n;
+    }
+    assert_true(got < 64ull * (BL_FRAME_HEADER_SIZE + BL_BATCH_EVENTS_MAX * 128ull));
+    close(hog);
+    assert_int_equal(bl_client_ping(bystander, &status), 0);
+    assert_int_equal(status, BL_FRAME_OK);
+    assert_int_equal(bl_client_reconnects(bystander), 0);
+    bl_client_close(bystander);
+    aux_stop(&aux);
+}
+
+/* Eight connections keep 64 costly reads each queued (a query with two fields on a node
+ * without indexes scans 1,048,576 accounts): reads take turns at the node, so a new client's
+ * ping waits behind a few of them, not behind all 512. */
+static void test_server_costly_reads_take_turns(void **state) {
+    (void)state;
+    char dir[64];
+    dir_make(dir, "bl_test_server_costly");
+    enum { ACCOUNTS = 1 << 20 };
+    bl_node_config_t node_config = {.dir = dir,
+                                    .engine = {.partitions = 1, .accounts_max = ACCOUNTS,
+                                               .transfers_max = 1024, .indexes_off = true},
+                                    .segment_size_bytes = 64 << 20,
+                                    .quiet = true};
+    bl_node_t *node;
+    assert_int_equal(bl_node_open(&node, &node_config), 0);
+    aux_t aux;
+    aux_start(&aux, node, (bl_server_config_t){0});
+    uint16_t saved = g_port;
+    g_port = aux.port;
+    bl_client_t *client = client_new();
+    g_port = saved;
+    static bl_account_t accounts[BL_BATCH_EVENTS_MAX];
+    static bl_event_result_t results[BL_BATCH_EVENTS_MAX];
+    for (uint32_t base = 0; base < ACCOUNTS; base += BL_BATCH_EVENTS_MAX) {
+        for (uint32_t i = 0; i < BL_BATCH_EVENTS_MAX; i++) {
+            bl_account_t *a = &accounts[i];
+            memset(a, 0, sizeof(*a));
+            a->id = 1 + base + i;
+            a->ledger = 1;
+            a->code = (base + i) % 2 ? 1 : 2;
+            a->user_data_64 = (base + i) % 2 ? 0 : 1;
+        }
+        uint32_t count, status;
+        assert_int_equal(bl_client_create_accounts(client, accounts, BL_BATCH_EVENTS_MAX,
+                                                   results, &count, &status),
+                         0);
+        assert_int_equal(count, 0);
+    }
+    bl_client_close(client);
+    enum { HOGS = 8 };
+    int hogs[HOGS];
+    bl_query_filter_t filter;
+    memset(&filter, 0, sizeof(filter));
+    filter.user_data_64 = 1;
+    filter.code = 1;
+    filter.limit = BL_FILTER_LIMIT_MAX;
+    for (int i = 0; i < HOGS; i++) {
+        hogs[i] = raw_connect_port(aux.port);
+        send_64(hogs[i], BL_OP_QUERY_ACCOUNTS, &filter, 1, sizeof(filter));
+    }
+    usleep(100000);
+    ping_answered_within(aux.port, 2);
+    /* and the hogs are served too, in order, with nothing matching */
+    for (int i = 0; i < HOGS; i++) {
+        struct timeval tv = {.tv_sec = 60};
+        setsockopt(hogs[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        bl_frame_header_t reply;
+        uint8_t body[16];
+        raw_reply(hogs[i], &reply, body, sizeof(body));
+        assert_int_equal(reply.request_id, 1);
+        assert_int_equal(reply.count, 0);
+        close(hogs[i]);
+    }
+    aux_stop(&aux);
+    bl_node_close(node);
+    dir_remove(dir);
+}
+
+/* A refused connection: one busy frame (request_id 0, op 0, valid checksums), then the end. */
+static void expect_busy(uint16_t port) {
+    int fd = raw_connect_port(port);
+    bl_frame_header_t reply;
+    uint8_t body[16];
+    raw_reply(fd, &reply, body, sizeof(body));
+    assert_int_equal(reply.status, BL_FRAME_BUSY);
+    assert_int_equal(reply.request_id, 0);
+    assert_int_equal(reply.op, 0);
+    raw_expect_closed(fd);
+    close(fd);
+}
+
+static void expect_ping(int fd) {
+    bl_frame_header_t h, reply;
+    uint8_t body[16];
+    ping_frame(&h, 5);
+    raw_send(fd, &h, sizeof(h));
+    raw_reply(fd, &reply, body, sizeof(body));
+    assert_int_equal(reply.status, BL_FRAME_OK);
+}
+
+/* Past connections_per_address_max from one address, and past connections_max, a new client
+ * gets a busy frame, not a reset; a slot given back is taken again. */
+static void test_server_connection_slots_answer_busy(void **state) {
+    (void)state;
+    aux_t aux;
+    aux_start(&aux, g_node,
+              (bl_server_config_t){.connections_max = 3, .connections_per_address_max = 2});
+    int a = raw_connect_port(aux.port), b = raw_connect_port(aux.port);
+    expect_ping(a);
+    expect_ping(b);
+    expect_busy(aux.port); /* two from 127.0.0.1 already */
+    close(b);
+    usleep(100000);
+    b = raw_connect_port(aux.port);
+    expect_ping(b);
+    close(a);
+    close(b);
+    aux_stop(&aux);
+    aux_start(&aux, g_node, (bl_server_config_t){.connections_max = 2});
+    a = raw_connect_port(aux.port);
+    b = raw_connect_port(aux.port);
+    expect_ping(a);
+    expect_ping(b);
+    expect_busy(aux.port); /* connections_max */
+    close(a);
+    close(b);
+    aux_stop(&aux);
+}
+
 static void test_server_thousand_connections(void **state) {
     (void)state;
     enum { N = 1000 };
@@ -611,6 +908,10 @@ int main(void) {
         cmocka_unit_test(test_server_client_reply_too_large),
         cmocka_unit_test(test_server_slow_frame_is_closed),
         cmocka_unit_test(test_server_reconnect_and_resend),
+        cmocka_unit_test(test_server_unread_replies_do_not_stall_others),
+        cmocka_unit_test(test_server_unread_replies_time_out),
+        cmocka_unit_test(test_server_costly_reads_take_turns),
+        cmocka_unit_test(test_server_connection_slots_answer_busy),
         cmocka_unit_test(test_server_thousand_connections),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
