@@ -141,9 +141,10 @@ static void start_usage(FILE *out) {
             "                          (default %u)\n"
             "SIGTERM or SIGINT: stop accepting, finish what was taken, checkpoint (not when\n"
             "read-only after a log write failed: the log holds it all), exit 0.\n"
-            "One process at a time serves a data directory (it holds DIR/ballast.lock). A\n"
-            "directory that cannot prove it holds every acknowledged block is refused,\n"
-            "unchanged, with the file, offset and height; see `ballast-log --help`.\n",
+            "One process at a time serves a data directory (it locks DIR; its pid is in\n"
+            "DIR/ballast.lock). A directory that cannot prove it holds every acknowledged\n"
+            "block is refused, unchanged, with the file, offset and height; see\n"
+            "`ballast-log --help`.\n",
             DATA_DEFAULT, ADDR_DEFAULT, BL_PARTITIONS_MAX, partitions_default(),
             (unsigned long long)BL_ACCOUNTS_MAX_LIMIT,
             (unsigned long long)BL_ENGINE_ACCOUNTS_MAX_DEFAULT,

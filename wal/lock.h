@@ -1,13 +1,14 @@
 /*
  * The data directory's lock: one process at a time writes a data directory.
  *
- * The file `ballast.lock` in the data directory is locked with flock(2): exclusively by the
- * process that serves or changes the directory (`ballast start`, `ballast-log truncate`),
- * shared by those that only read it (`ballast-log verify`, `print`, `replay`). The lock goes
- * with the process: the kernel drops it when the process ends, however it ends, so a crash
- * leaves nothing to clean up. (A checkpoint child, forked, shares the lock until it too ends;
- * it dies with its parent.) The holder writes its pid into the file, for the message that
- * tells the next one who holds it.
+ * The data directory itself is locked with flock(2) (on its own descriptor, so no file can be
+ * deleted to get around it): exclusively by the process that serves or changes it (`ballast
+ * start`, `ballast-log truncate`), shared by those that only read it (`ballast-log verify`,
+ * `print`, `replay`, which only look). The lock goes with the process: the kernel drops it
+ * when the process ends, however it ends, so a crash leaves nothing to clean up. (A checkpoint
+ * child, forked, shares the lock until it too ends; it dies with its parent.) The exclusive
+ * holder writes its pid into `ballast.lock`, a hint for the message that tells the next one
+ * who holds the directory.
  */
 #ifndef BALLAST_WAL_LOCK_H
 #define BALLAST_WAL_LOCK_H

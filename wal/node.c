@@ -75,7 +75,7 @@ struct bl_node {
     bool blocks_dirty;  /* headers written since blocks.hdr was last synced */
     uint64_t blocks_dirty_ns; /* when the first of them was written (monotonic) */
     uint64_t blocks_put_ns;   /* when the last of them was written */
-    int lock_fd;        /* holds ballast.lock */
+    int lock_fd;        /* holds the data directory's lock (wal/lock.h) */
     uint64_t started_ns;
 
     /* Shared with submitters. */
@@ -718,10 +718,13 @@ int bl_node_open(bl_node_t **out, const bl_node_config_t *config) {
     if (rc == 0 && mkdir(node->dir, 0755) != 0 && errno != EEXIST) rc = -errno;
     pid_t holder = 0;
     if (rc == 0) rc = bl_dir_lock(node->dir, true, &node->lock_fd, &holder);
-    if (rc == -EBUSY)
-        fprintf(stderr, "ballast: %s is in use by another process (pid %ld holds %s/%s); one "
-                "process at a time serves a data directory\n", node->dir, (long)holder,
-                node->dir, BL_LOCK_FILE);
+    if (rc == -EBUSY) {
+        char who[64] = "its pid is not recorded";
+        if (holder > 0) snprintf(who, sizeof(who), "pid %ld", (long)holder);
+        fprintf(stderr, "ballast: %s is in use by another process (%s, per %s/%s); one process "
+                "at a time serves a data directory\n", node->dir, who, node->dir,
+                BL_LOCK_FILE);
+    }
     bool created = false;
     if (rc == 0) rc = bl_node_meta(node, &created);
     uint32_t events_max = node->config.engine.block_events_max;
