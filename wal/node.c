@@ -646,8 +646,11 @@ static int bl_node_recover(bl_node_t *node, bool created) {
         rc = bl_engine_create(&node->engine, &node->config.engine);
         if (rc != 0) return rc;
     }
+    /* Missing blocks.hdr is damage, unless nothing was ever logged: a directory created by a
+     * process that stopped before it made the file (it holds only ballast.meta). */
+    bool fresh = created || (count == 0 && bl_node_dir_holds_log(node->dir) == NULL);
     int rc = bl_blocks_open(&node->blocks, node->io, node->dir,
-                            created ? BL_BLOCKS_CREATE : BL_BLOCKS_EXISTING);
+                            fresh ? BL_BLOCKS_CREATE : BL_BLOCKS_EXISTING);
     if (rc == -ENOENT) {
         fprintf(stderr, "ballast: %s/blocks.hdr is missing: it records which blocks were "
                 "acknowledged, and without it recovery cannot tell a block torn by a crash from "
