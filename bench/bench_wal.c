@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 #include "bench/common.h"
-#include "wal/node.h"
+#include "node/node.h"
 
 typedef struct options {
     const char *dir;

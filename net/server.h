@@ -1,5 +1,5 @@
 /*
- * The TCP server: PROTOCOL.md over TCP in front of a node (wal/node.h).
+ * The TCP server: PROTOCOL.md over TCP in front of a node (node/node.h).
  *
  * One thread runs the server (bl_server_run): it accepts, reads and checks frames, submits
  * requests to the node, and writes replies in each connection's request order. Limits:
@@ -27,7 +27,7 @@
 
 #include <stdint.h>
 
-#include "wal/node.h"
+#include "node/node.h"
 
 #define BL_SERVER_CONNECTIONS_MAX_DEFAULT 4096u
 #define BL_SERVER_REQUEST_BYTES_MAX_DEFAULT (512ull << 20)

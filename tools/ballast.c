@@ -28,7 +28,7 @@
 #include "bench/loadgen.h"
 #include "net/server.h"
 #include "wal/log.h"
-#include "wal/node.h"
+#include "node/node.h"
 
 #define ADDR_DEFAULT "127.0.0.1:3410"
 #define DATA_DEFAULT "./ballast-data"

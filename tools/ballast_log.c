@@ -34,11 +34,11 @@
 #include <unistd.h>
 
 #include "engine/engine.h"
-#include "wal/blocks.h"
-#include "wal/checkpoint.h"
-#include "wal/lock.h"
+#include "node/blocks.h"
+#include "node/checkpoint.h"
+#include "node/lock.h"
 #include "wal/log.h"
-#include "wal/meta.h"
+#include "node/meta.h"
 
 enum { EXIT_DAMAGED = 1, EXIT_USAGE = 2, EXIT_NOT_DATA = 3, EXIT_IN_USE = 4 };
 

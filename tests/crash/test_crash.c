@@ -32,7 +32,7 @@
 
 #include "common/hash.h"
 #include "tests/common/util.h"
-#include "wal/node.h"
+#include "node/node.h"
 
 #define ACCOUNTS 100u
 #define IDS_PER_ROUND 10000000ull /* each child run takes its ids from its own range */

@@ -42,7 +42,7 @@
 
 #include "tests/common/util.h"
 #include "wal/log.h"
-#include "wal/node.h"
+#include "node/node.h"
 
 #define ACCOUNTS 64u
 #define BATCH 4096u

@@ -15,8 +15,8 @@
  * them as a torn tail (log.h). Entries of zeros (a hole below the oldest segment, or a file
  * extended by a crash before its data reached the disk) say nothing.
  */
-#ifndef BALLAST_WAL_BLOCKS_H
-#define BALLAST_WAL_BLOCKS_H
+#ifndef BALLAST_NODE_BLOCKS_H
+#define BALLAST_NODE_BLOCKS_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -51,4 +51,4 @@ int bl_blocks_get(bl_blocks_t *blocks, uint64_t height, bl_block_header_t *heade
 int bl_blocks_truncate(bl_blocks_t *blocks, uint64_t count);
 int bl_blocks_sync(bl_blocks_t *blocks);
 
-#endif /* BALLAST_WAL_BLOCKS_H */
+#endif /* BALLAST_NODE_BLOCKS_H */

@@ -12,7 +12,7 @@
  * completed, and are not logged.
  *
  * Data directory: ballast.meta (format and capacities: capacity is state), log segments
- * (wal/log.h) and checkpoints (wal/checkpoint.h). Opening recovers: the newest intact
+ * (wal/log.h) and checkpoints (node/checkpoint.h). Opening recovers: the newest intact
  * checkpoint, then the log after it.
  *
  * Failures: a failed log write or sync puts the node in read-only mode for good (until a
@@ -20,8 +20,8 @@
  * go on, and nothing acknowledged is lost. Too many unanswered requests give busy; requests
  * after bl_node_close began give shutting_down.
  */
-#ifndef BALLAST_WAL_NODE_H
-#define BALLAST_WAL_NODE_H
+#ifndef BALLAST_NODE_NODE_H
+#define BALLAST_NODE_NODE_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -100,4 +100,4 @@ uint32_t bl_node_call(bl_node_t *node, bl_node_request_t *request);
 
 void bl_node_stats_get(bl_node_t *node, bl_node_stats_t *stats);
 
-#endif /* BALLAST_WAL_NODE_H */
+#endif /* BALLAST_NODE_NODE_H */

@@ -6,7 +6,7 @@
  * io_uring, so it is safe to fork from a process with other threads.
  */
 #define _GNU_SOURCE
-#include "wal/checkpoint.h"
+#include "node/checkpoint.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -22,7 +22,7 @@
  * submission stack and the unanswered-request count are shared (atomics).
  */
 #define _GNU_SOURCE
-#include "wal/node.h"
+#include "node/node.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -45,11 +45,11 @@
 
 #include "common/assert.h"
 #include "common/hash.h"
-#include "wal/blocks.h"
-#include "wal/checkpoint.h"
-#include "wal/lock.h"
+#include "node/blocks.h"
+#include "node/checkpoint.h"
+#include "node/lock.h"
+#include "node/meta.h"
 #include "wal/log.h"
-#include "wal/meta.h"
 
 #define BL_NODE_PATH_MAX 4096u
 #define BL_NODE_IDLE_NS (1000ull * 1000 * 1000) /* expiry never waits longer than this */
@@ -75,7 +75,7 @@ struct bl_node {
     bool blocks_dirty;  /* headers written since blocks.hdr was last synced */
     uint64_t blocks_dirty_ns; /* when the first of them was written (monotonic) */
     uint64_t blocks_put_ns;   /* when the last of them was written */
-    int lock_fd;        /* holds the data directory's lock (wal/lock.h) */
+    int lock_fd;        /* holds the data directory's lock (node/lock.h) */
     uint64_t started_ns;
 
     /* Shared with submitters. */

@@ -6,8 +6,8 @@
  * of the state: capacity_exhausted depends on them, so a replay must use the same ones.
  * Written once, atomically (tmp, fsync, rename, directory fsync).
  */
-#ifndef BALLAST_WAL_META_H
-#define BALLAST_WAL_META_H
+#ifndef BALLAST_NODE_META_H
+#define BALLAST_NODE_META_H
 
 #include <stdint.h>
 
@@ -22,4 +22,4 @@ typedef struct bl_meta_capacity {
 int bl_meta_read(const bl_io_t *io, const char *dir, bl_meta_capacity_t *capacity);
 int bl_meta_write(const bl_io_t *io, const char *dir, const bl_meta_capacity_t *capacity);
 
-#endif /* BALLAST_WAL_META_H */
+#endif /* BALLAST_NODE_META_H */

@@ -1,7 +1,7 @@
 /*
  * Block headers by height (see blocks.h).
  */
-#include "wal/blocks.h"
+#include "node/blocks.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -11,8 +11,8 @@
  * and the next older one is tried (the log is kept from the previous checkpoint on, so the
  * older one plus the log still reaches the present).
  */
-#ifndef BALLAST_WAL_CHECKPOINT_H
-#define BALLAST_WAL_CHECKPOINT_H
+#ifndef BALLAST_NODE_CHECKPOINT_H
+#define BALLAST_NODE_CHECKPOINT_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,4 +43,4 @@ int bl_checkpoint_load(const bl_io_t *io, const char *dir, uint64_t height, bl_e
 /* Removes every checkpoint older than `height`. */
 int bl_checkpoint_remove_below(const bl_io_t *io, const char *dir, uint64_t height);
 
-#endif /* BALLAST_WAL_CHECKPOINT_H */
+#endif /* BALLAST_NODE_CHECKPOINT_H */

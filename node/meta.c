@@ -1,7 +1,7 @@
 /*
  * ballast.meta (see meta.h).
  */
-#include "wal/meta.h"
+#include "node/meta.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -10,8 +10,8 @@
  * holder writes its pid into `ballast.lock`, a hint for the message that tells the next one
  * who holds the directory.
  */
-#ifndef BALLAST_WAL_LOCK_H
-#define BALLAST_WAL_LOCK_H
+#ifndef BALLAST_NODE_LOCK_H
+#define BALLAST_NODE_LOCK_H
 
 #include <stdbool.h>
 #include <sys/types.h>
@@ -24,4 +24,4 @@
  * is going away. */
 int bl_dir_lock(const char *dir, bool exclusive, int *fd, pid_t *holder);
 
-#endif /* BALLAST_WAL_LOCK_H */
+#endif /* BALLAST_NODE_LOCK_H */

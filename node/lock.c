@@ -2,7 +2,7 @@
  * The data directory's lock (see lock.h).
  */
 #define _GNU_SOURCE
-#include "wal/lock.h"
+#include "node/lock.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /*
- * The node (wal/node.c): creates are durable and executed in order, reads see every write
+ * The node (node/node.c): creates are durable and executed in order, reads see every write
  * submitted before them, concurrent submitters are group-committed, recovery gives back the
  * same state (also from a checkpoint, also past a damaged newest checkpoint, also with another
  * partition count), expiry happens without traffic, and a failing disk makes the node
@@ -23,7 +23,7 @@
 
 #include "tests/common/util.h"
 #include "wal/log.h"
-#include "wal/node.h"
+#include "node/node.h"
 
 #define ACCOUNTS 64u
 
