@@ -4,7 +4,8 @@
  * One pass over the block's items in order, on one thread, producing every event's result
  * (PROTOCOL.md's precedence order) and the block's effects. The results an event decides
  * alone, before `exists` in that order, route has found on the partition threads
- * (bl_account_check, bl_transfer_check, here; fact.check), so the serial pass starts there.
+ * (bl_account_check, bl_transfer_check in route.c; fact.check), so the serial pass starts
+ * there.
  * It reads the facts gather copied (existing ids, links to earlier items of the block),
  * immutable records (for `exists` and post/void comparisons), and the overlay that gather
  * filled and decide updates:
@@ -179,22 +180,6 @@ static bool bl_account_same(const bl_account_t *a, const bl_account_t *stored) {
            (a->flags & ~BL_ACCOUNT_LINKED) == (stored->flags & ~BL_ACCOUNT_LINKED);
 }
 
-uint8_t bl_account_check(const bl_account_t *a) {
-    if (a->timestamp != 0) return BL_CREATE_ACCOUNT_TIMESTAMP_MUST_BE_ZERO;
-    if (a->reserved != 0) return BL_CREATE_ACCOUNT_RESERVED_FIELD;
-    if (a->flags & ~BL_ACCOUNT_FLAGS_KNOWN) return BL_CREATE_ACCOUNT_RESERVED_FLAG;
-    if (a->id == 0) return BL_CREATE_ACCOUNT_ID_MUST_NOT_BE_ZERO;
-    if (a->id == BL_U128_MAX) return BL_CREATE_ACCOUNT_ID_MUST_NOT_BE_INT_MAX;
-    if ((a->flags & BL_ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS) &&
-        (a->flags & BL_ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS))
-        return BL_CREATE_ACCOUNT_FLAGS_ARE_MUTUALLY_EXCLUSIVE;
-    if (a->debits_pending != 0 || a->debits_posted != 0 || a->credits_pending != 0 ||
-        a->credits_posted != 0)
-        return BL_CREATE_ACCOUNT_BALANCES_MUST_BE_ZERO;
-    if (a->ledger == 0) return BL_CREATE_ACCOUNT_LEDGER_MUST_NOT_BE_ZERO;
-    if (a->code == 0) return BL_CREATE_ACCOUNT_CODE_MUST_NOT_BE_ZERO;
-    return BL_CREATE_ACCOUNT_OK;
-}
 
 static uint32_t bl_decide_account(bl_engine_t *engine, uint32_t i, uint64_t timestamp) {
     bl_block_t *block = &engine->block;
@@ -407,44 +392,6 @@ static uint32_t bl_decide_post_void(bl_engine_t *engine, uint32_t i, uint64_t ti
     return BL_CREATE_TRANSFER_OK;
 }
 
-uint8_t bl_transfer_check(const bl_transfer_t *t) {
-    if (t->timestamp != 0) return BL_CREATE_TRANSFER_TIMESTAMP_MUST_BE_ZERO;
-    if (t->flags & ~BL_TRANSFER_FLAGS_KNOWN) return BL_CREATE_TRANSFER_RESERVED_FLAG;
-    if (t->id == 0) return BL_CREATE_TRANSFER_ID_MUST_NOT_BE_ZERO;
-    if (t->id == BL_U128_MAX) return BL_CREATE_TRANSFER_ID_MUST_NOT_BE_INT_MAX;
-    uint32_t kinds = t->flags & (BL_TRANSFER_PENDING | BL_TRANSFER_POST_PENDING |
-                                 BL_TRANSFER_VOID_PENDING);
-    if (kinds & (kinds - 1)) return BL_CREATE_TRANSFER_FLAGS_ARE_MUTUALLY_EXCLUSIVE;
-    if (kinds & (BL_TRANSFER_POST_PENDING | BL_TRANSFER_VOID_PENDING)) {
-        if (t->debit_account_id == BL_U128_MAX)
-            return BL_CREATE_TRANSFER_DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX;
-        if (t->credit_account_id == BL_U128_MAX)
-            return BL_CREATE_TRANSFER_CREDIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX;
-        if (t->debit_account_id != 0 && t->debit_account_id == t->credit_account_id)
-            return BL_CREATE_TRANSFER_ACCOUNTS_MUST_BE_DIFFERENT;
-        if (t->pending_id == 0) return BL_CREATE_TRANSFER_PENDING_ID_MUST_NOT_BE_ZERO;
-        if (t->pending_id == BL_U128_MAX)
-            return BL_CREATE_TRANSFER_PENDING_ID_MUST_NOT_BE_INT_MAX;
-        if (t->pending_id == t->id) return BL_CREATE_TRANSFER_PENDING_ID_MUST_BE_DIFFERENT;
-        if (t->timeout != 0) return BL_CREATE_TRANSFER_TIMEOUT_RESERVED_FOR_PENDING_TRANSFER;
-        return BL_CREATE_TRANSFER_OK;
-    }
-    if (t->debit_account_id == 0) return BL_CREATE_TRANSFER_DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO;
-    if (t->debit_account_id == BL_U128_MAX)
-        return BL_CREATE_TRANSFER_DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX;
-    if (t->credit_account_id == 0) return BL_CREATE_TRANSFER_CREDIT_ACCOUNT_ID_MUST_NOT_BE_ZERO;
-    if (t->credit_account_id == BL_U128_MAX)
-        return BL_CREATE_TRANSFER_CREDIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX;
-    if (t->debit_account_id == t->credit_account_id)
-        return BL_CREATE_TRANSFER_ACCOUNTS_MUST_BE_DIFFERENT;
-    if (t->pending_id != 0) return BL_CREATE_TRANSFER_PENDING_ID_MUST_BE_ZERO;
-    if (t->timeout != 0 && !(t->flags & BL_TRANSFER_PENDING))
-        return BL_CREATE_TRANSFER_TIMEOUT_RESERVED_FOR_PENDING_TRANSFER;
-    if (t->amount == 0) return BL_CREATE_TRANSFER_AMOUNT_MUST_NOT_BE_ZERO;
-    if (t->ledger == 0) return BL_CREATE_TRANSFER_LEDGER_MUST_NOT_BE_ZERO;
-    if (t->code == 0) return BL_CREATE_TRANSFER_CODE_MUST_NOT_BE_ZERO;
-    return BL_CREATE_TRANSFER_OK;
-}
 
 static uint32_t bl_decide_transfer(bl_engine_t *engine, uint32_t i, uint64_t timestamp) {
     bl_block_t *block = &engine->block;

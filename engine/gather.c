@@ -1,11 +1,8 @@
 /*
- * Route and gather: the parallel first half of a block.
- *
- * route (any thread, over a range of items) hashes every id an item names once, records which
- * partition owns it, and gives each id to its owner as a lookup: the item, the id's role and
- * its hash. Each partition gets two lists per range: ids (an account's or transfer's own id,
- * and the pending transfer a post, void or expiry names) and accounts (the debit and credit
- * accounts of plain and pending transfers). gather_first (partition p) then resolves its
+ * Gather: the parallel first half of a block, after route (route.c) has given each partition
+ * its lookups. Each partition gets two lists per range: ids (an account's or transfer's own
+ * id, and the pending transfer a post, void or expiry names) and accounts (the debit and
+ * credit accounts of plain and pending transfers). gather_first (partition p) resolves its
  * lookups, the ids list first, then the accounts list, each in item order:
  *   - ids: whether the item's own id is in the table (id_slot), and the latest earlier item of
  *     the block with the same id (id_prev), so decide can tell duplicates inside a block
@@ -44,115 +41,6 @@
 
 #define BL_GATHER_DISTANCE 8u
 
-/* Gives partition q the lookup (item i, role, hash) on `list`. */
-static inline void bl_route_add(bl_partition_t *part, uint32_t list, uint8_t q, uint32_t i,
-                                uint32_t role, uint64_t hash) {
-    uint32_t *count = &part->route_counts[q][list];
-    part->route_lists[((uint64_t)q * BL_LOOKUP_LISTS + list) * part->route_capacity +
-                      (*count)++] = (bl_lookup_t){.hash = hash, .item = i, .role = role};
-}
-
-/* The request holding item i: the last r with request_first[r] <= i. */
-static uint32_t bl_route_request(const bl_block_t *block, uint32_t i) {
-    uint32_t low = 0, high = block->requests_count - 1;
-    while (low < high) {
-        uint32_t mid = (low + high + 1) / 2;
-        if (block->request_first[mid] <= i) {
-            low = mid;
-        } else {
-            high = mid - 1;
-        }
-    }
-    return low;
-}
-
-/* The kind of a create_transfers event: which of the three lookups it needs. */
-static uint8_t bl_route_transfer_kind(const bl_transfer_t *t) {
-    uint32_t kinds =
-        t->flags & (BL_TRANSFER_PENDING | BL_TRANSFER_POST_PENDING | BL_TRANSFER_VOID_PENDING);
-    if (kinds & (kinds - 1)) return BL_ITEM_INVALID;
-    if (kinds & (BL_TRANSFER_POST_PENDING | BL_TRANSFER_VOID_PENDING)) return BL_ITEM_POST_VOID;
-    return BL_ITEM_TRANSFER;
-}
-
-void bl_gather_route(bl_engine_t *engine, uint32_t p, uint32_t begin, uint32_t end) {
-    bl_block_t *block = &engine->block;
-    bl_partition_t *part = &engine->partitions[p];
-    uint32_t n = engine->config.partitions;
-    BL_ASSERT(2 * (uint64_t)(end - begin) <= part->route_capacity);
-    for (uint32_t q = 0; q < n; q++) part->route_counts[q][0] = part->route_counts[q][1] = 0;
-    part->route_post_void = false;
-    uint32_t r = begin < end && block->requests_count > 0 ? bl_route_request(block, begin) : 0;
-    for (uint32_t i = begin; i < end; i++) {
-        bl_fact_t *f = &block->facts[i];
-        if (block->requests_count > 0) { /* the item's event and kind, from its request */
-            while (block->request_first[r + 1] <= i) r++;
-            const bl_request_t *req = &block->requests[r];
-            uint32_t e = i - block->request_first[r];
-            if (req->op == BL_OP_CREATE_ACCOUNTS) {
-                block->items[i] = (const bl_account_t *)req->events + e;
-                f->kind = BL_ITEM_ACCOUNT;
-                f->check = bl_account_check(block->items[i]);
-            } else {
-                block->items[i] = (const bl_transfer_t *)req->events + e;
-                f->kind = bl_route_transfer_kind(block->items[i]);
-                f->check = bl_transfer_check(block->items[i]);
-                part->route_post_void |= f->kind == BL_ITEM_POST_VOID;
-            }
-        }
-        f->id_slot = f->id_prev = BL_SLOT_NONE;
-        f->dr = f->cr = f->dr_item = f->cr_item = BL_SLOT_NONE;
-        f->pending_item = BL_SLOT_NONE;
-        f->id_partition = f->dr_partition = f->cr_partition = BL_PARTITION_NONE;
-        switch (f->kind) {
-        case BL_ITEM_ACCOUNT: {
-            const bl_account_t *a = block->items[i];
-            f->id_hash = bl_hash_id(a->id);
-            f->id_partition = (uint8_t)bl_partition_of(f->id_hash, n);
-            bl_route_add(part, BL_LOOKUP_IDS, f->id_partition, i, BL_LOOKUP_ACCOUNT_ID,
-                         f->id_hash);
-            break;
-        }
-        case BL_ITEM_TRANSFER: {
-            const bl_transfer_t *t = block->items[i];
-            f->id_hash = bl_hash_id(t->id);
-            f->id_partition = (uint8_t)bl_partition_of(f->id_hash, n);
-            f->dr_hash = bl_hash_id(t->debit_account_id);
-            f->dr_partition = (uint8_t)bl_partition_of(f->dr_hash, n);
-            f->cr_hash = bl_hash_id(t->credit_account_id);
-            f->cr_partition = (uint8_t)bl_partition_of(f->cr_hash, n);
-            bl_route_add(part, BL_LOOKUP_IDS, f->id_partition, i, BL_LOOKUP_TRANSFER_ID,
-                         f->id_hash);
-            bl_route_add(part, BL_LOOKUP_ACCOUNTS, f->dr_partition, i, BL_SIDE_DEBIT, f->dr_hash);
-            bl_route_add(part, BL_LOOKUP_ACCOUNTS, f->cr_partition, i, BL_SIDE_CREDIT,
-                         f->cr_hash);
-            break;
-        }
-        case BL_ITEM_POST_VOID: {
-            const bl_transfer_t *t = block->items[i];
-            f->id_hash = bl_hash_id(t->id);
-            f->id_partition = (uint8_t)bl_partition_of(f->id_hash, n);
-            f->pending_hash = bl_hash_id(t->pending_id);
-            f->pending_partition = (uint8_t)bl_partition_of(f->pending_hash, n);
-            f->pending_slot = BL_SLOT_NONE;
-            /* The pending id before the item's own id: its link sees only earlier items. */
-            bl_route_add(part, BL_LOOKUP_IDS, f->pending_partition, i, BL_LOOKUP_PENDING,
-                         f->pending_hash);
-            bl_route_add(part, BL_LOOKUP_IDS, f->id_partition, i, BL_LOOKUP_TRANSFER_ID,
-                         f->id_hash);
-            break;
-        }
-        case BL_ITEM_EXPIRY: /* pending_slot and pending_partition set by the driver */
-            bl_route_add(part, BL_LOOKUP_IDS, f->pending_partition, i, BL_LOOKUP_EXPIRY,
-                         f->pending_slot);
-            break;
-        case BL_ITEM_INVALID:
-            break;
-        default:
-            BL_ASSERT(!"unknown item kind");
-        }
-    }
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Overlay entries made by gather.                                                            */

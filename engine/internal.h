@@ -571,7 +571,7 @@ typedef struct bl_fact {
     uint32_t pending_item; /* post/void, pending not in the table: latest earlier transfer item
                               with id == pending_id */
     uint8_t kind;
-    uint8_t check; /* route: the result the event alone decides (see bl_transfer_check) */
+    uint8_t check; /* route: the result the event alone decides (route.c) */
     uint8_t id_partition;
     uint8_t dr_partition;
     uint8_t cr_partition;
@@ -849,18 +849,12 @@ static inline uint32_t bl_engine_find(const bl_engine_t *engine, bool accounts, 
     {&(part)->pending_slots, &(part)->account_items, &(part)->transfer_items}
 
 /* Pipeline stages. Each gather and apply call touches only partition `p`'s records. */
-void bl_gather_route(bl_engine_t *engine, uint32_t p, uint32_t begin, uint32_t end);
+void bl_route(bl_engine_t *engine, uint32_t p, uint32_t begin, uint32_t end);
 void bl_gather_first(bl_engine_t *engine, uint32_t p);
 void bl_gather_second(bl_engine_t *engine, uint32_t p);
 /* After gather, for items [begin, end) (a range per partition, like route's): copies every
  * gathered field into block->facts. */
 void bl_gather_merge(bl_engine_t *engine, uint32_t begin, uint32_t end);
-/* The first result, in PROTOCOL.md's precedence order, that the event decides alone (for
- * create_accounts codes 3 to 11, for create_transfers 3 to 20, a post or void's own set), or
- * ok. Route makes these checks on the partition threads, so decide's serial pass starts at
- * `exists`. */
-uint8_t bl_account_check(const bl_account_t *a);
-uint8_t bl_transfer_check(const bl_transfer_t *t);
 void bl_decide_expiries(bl_engine_t *engine);
 void bl_decide_requests(bl_engine_t *engine, bl_request_t *requests, uint32_t requests_count);
 void bl_apply(bl_engine_t *engine, uint32_t p);
