@@ -332,37 +332,7 @@ static int frame_failed(uint32_t status) {
     return 1;
 }
 
-static void cli_usage(FILE *out) {
-    fprintf(out,
-            "usage: ballast COMMAND [--addr HOST:PORT] [--json] [options]\n"
-            "  start                     run the server (ballast start --help)\n"
-            "  ping                      round trip time to the server\n"
-            "  status                    the server's ServerStatus\n"
-            "  create-account --id N --ledger N --code N [--user-data-128 N]\n"
-            "                 [--user-data-64 N] [--user-data-32 N]\n"
-            "                 [--debits-must-not-exceed-credits]\n"
-            "                 [--credits-must-not-exceed-debits] [--history]\n"
-            "  transfer --id N --debit N --credit N --amount N --ledger N --code N\n"
-            "           [--pending [--timeout S]] [--post ID | --void ID] [--user-data-* N]\n"
-            "  lookup-account ID...      print accounts (missing ones are skipped)\n"
-            "  lookup-transfer ID...     print transfers\n"
-            "  history ACCOUNT           the account's transfers (get_account_transfers)\n"
-            "  balances ACCOUNT          its balance after each change (history flag only)\n"
-            "          both take [--debits] [--credits] (default both) and the filters below\n"
-            "  query-accounts            accounts matching every filter given [--ledger N]\n"
-            "  query-transfers           transfers matching every filter given [--ledger N]\n"
-            "     filters: [--user-data-128 N] [--user-data-64 N] [--user-data-32 N] [--code N]\n"
-            "              [--timestamp-min NS] [--timestamp-max NS] (inclusive) [--reversed]\n"
-            "              [--limit N] (default %u, at most %u per page) [--all] (every page)\n"
-            "  blocks [--from HEIGHT] [--count N]  block headers (default: the last 10), and\n"
-            "                            a check that they chain (exit status 1 if not)\n"
-            "  repl                      read commands line by line on one connection\n"
-            "  bench                     measure a server: throughput, latency, a verified\n"
-            "                            ledger (ballast bench --help)\n"
-            "--addr defaults to %s. Numbers: decimal or 0x hex, up to 128 bits.\n"
-            "Exit status: 0 ok, 1 refused or failed, 2 usage, 3 no connection.\n",
-            READS_LIMIT_DEFAULT, BL_FILTER_LIMIT_MAX, ADDR_DEFAULT);
-}
+static void cli_usage(FILE *out);
 
 static int cli_connect(cli_t *cli) {
     if (cli->client != NULL) return 0;
@@ -523,11 +493,211 @@ static int cli_blocks(cli_t *cli, uint64_t from, uint32_t count, uint32_t *statu
 }
 
 /* One client command, argv[1] the command (argv[0] unused). The exit status. */
-static int cli_run(cli_t *cli_in, int argc, char **argv) {
-    cli_t cli = *cli_in;
-    const char *command = argv[1];
-    bl_account_t account = {0};
-    bl_transfer_t transfer = {0};
+/* What a client command was given: the connection's settings, the record its options fill,
+ * the read filters, and its positional arguments (argv[first..argc)). */
+typedef struct cli_args {
+    cli_t cli;
+    const char *command;
+    bl_account_t account;
+    bl_transfer_t transfer;
+    reads_t reads;
+    uint64_t blocks_from; /* 0: the last blocks_count blocks */
+    uint32_t blocks_count;
+    int argc, first;
+    char **argv;
+} cli_args_t;
+
+/* A client command: 0 or -errno (the connection failed) with the frame status in *status,
+ * or a positive exit status when it has settled its outcome itself. */
+typedef int (*cli_handler_t)(cli_args_t *a, uint32_t *status);
+
+typedef struct cli_command {
+    const char *name;
+    cli_handler_t handler;
+    const char *summary;  /* one line, for `ballast --help` */
+    const char *synopsis; /* its options and arguments */
+    const char *help;     /* what it does, and what it prints */
+} cli_command_t;
+
+static int cli_cmd_ping(cli_args_t *a, uint32_t *status) {
+    int rc = cli_connect(&a->cli);
+    if (rc != 0) return rc;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rc = bl_client_ping(a->cli.client, status);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double us = (double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3;
+    if (rc == 0 && *status == BL_FRAME_OK)
+        printf(a->cli.json ? "{\"ok\":true,\"round_trip_us\":%.1f}\n" : "pong in %.1f us\n", us);
+    return rc;
+}
+
+static int cli_cmd_status(cli_args_t *a, uint32_t *status) {
+    int rc = cli_connect(&a->cli);
+    if (rc != 0) return rc;
+    bl_server_status_t s;
+    rc = bl_client_status(a->cli.client, &s, status);
+    char digest[40];
+    if (rc == 0 && *status == BL_FRAME_OK)
+        printf(a->cli.json ? "{\"protocol_version\":%u,\"partitions\":%u,\"block_height\":%" PRIu64
+                             ",\"accounts_count\":%" PRIu64 ",\"transfers_count\":%" PRIu64
+                             ",\"checkpoint_height\":%" PRIu64 ",\"uptime_ns\":%" PRIu64
+                             ",\"state_digest\":\"%s\"}\n"
+                           : "protocol_version %u\npartitions %u\nblock_height %" PRIu64
+                             "\naccounts_count %" PRIu64 "\ntransfers_count %" PRIu64
+                             "\ncheckpoint_height %" PRIu64 "\nuptime_ns %" PRIu64
+                             "\nstate_digest %s\n",
+               s.protocol_version, s.partitions, s.block_height, s.accounts_count,
+               s.transfers_count, s.checkpoint_height, s.uptime_ns,
+               u128_text(s.state_digest, digest));
+    return rc;
+}
+
+/* create-account and transfer: one event; the exit status says how it went. */
+static int cli_cmd_create(cli_args_t *a, uint32_t *status) {
+    bool accounts = !strcmp(a->command, "create-account");
+    int rc = cli_connect(&a->cli);
+    if (rc != 0) return rc;
+    bl_event_result_t result[1];
+    uint32_t count;
+    rc = accounts ? bl_client_create_accounts(a->cli.client, &a->account, 1, result, &count,
+                                              status)
+                  : bl_client_create_transfers(a->cli.client, &a->transfer, 1, result, &count,
+                                               status);
+    if (rc == 0 && *status == BL_FRAME_OK) return print_results(&a->cli, accounts, result, count);
+    return rc;
+}
+
+static int cli_cmd_lookup(cli_args_t *a, uint32_t *status) {
+    uint32_t n = (uint32_t)(a->argc - a->first), count = 0;
+    bl_u128_t *ids = calloc(n, sizeof(bl_u128_t));
+    void *out = calloc(n, 128);
+    int rc = ids && out ? 0 : -ENOMEM;
+    for (uint32_t i = 0; rc == 0 && i < n; i++) {
+        if (!parse_u128(a->argv[a->first + i], &ids[i])) {
+            fprintf(stderr, "ballast: not an id: %s\n", a->argv[a->first + i]);
+            free(ids);
+            free(out);
+            return 2;
+        }
+    }
+    if (rc == 0) rc = cli_connect(&a->cli);
+    bool acc = !strcmp(a->command, "lookup-account");
+    if (rc == 0)
+        rc = acc ? bl_client_lookup_accounts(a->cli.client, ids, n, out, &count, status)
+                 : bl_client_lookup_transfers(a->cli.client, ids, n, out, &count, status);
+    for (uint32_t i = 0; rc == 0 && *status == BL_FRAME_OK && i < count; i++) {
+        if (acc) print_account(&a->cli, (bl_account_t *)out + i);
+        else print_transfer(&a->cli, (bl_transfer_t *)out + i);
+    }
+    if (rc == 0 && *status == BL_FRAME_OK && count < n && !a->cli.json)
+        fprintf(stderr, "ballast: %u of %u not found\n", n - count, n);
+    free(ids);
+    free(out);
+    return rc;
+}
+
+/* history, balances, query-accounts, query-transfers. */
+static int cli_cmd_reads(cli_args_t *a, uint32_t *status) {
+    bool by_account = !strcmp(a->command, "history") || !strcmp(a->command, "balances");
+    if (by_account && !parse_u128(a->argv[a->first], &a->reads.account_id)) {
+        fprintf(stderr, "ballast: not an account id: %s\n", a->argv[a->first]);
+        return 2;
+    }
+    a->reads.user_data_128 = a->account.user_data_128;
+    a->reads.user_data_64 = a->account.user_data_64;
+    a->reads.user_data_32 = a->account.user_data_32;
+    a->reads.ledger = a->account.ledger;
+    a->reads.code = a->account.code;
+    int rc = cli_connect(&a->cli);
+    return rc != 0 ? rc : cli_reads(&a->cli, a->command, &a->reads, status);
+}
+
+static int cli_cmd_blocks(cli_args_t *a, uint32_t *status) {
+    int rc = cli_connect(&a->cli);
+    if (rc == 0) rc = cli_blocks(&a->cli, a->blocks_from, a->blocks_count, status);
+    return rc == -EBADMSG ? 1 : rc; /* the headers do not chain: said, exit status 1 */
+}
+
+_Static_assert(READS_LIMIT_DEFAULT == 100u && BL_FILTER_LIMIT_MAX == 8192u, "CLI_FILTERS says so");
+#define CLI_FILTERS                                                                           \
+    "[--user-data-128 N] [--user-data-64 N] [--user-data-32 N] [--code N]\n"                   \
+    "    [--timestamp-min NS] [--timestamp-max NS] (inclusive) [--reversed]\n"                \
+    "    [--limit N] (rows per page, default 100, at most 8192) [--all] (every page)"
+
+static const cli_command_t g_commands[] = {
+    {"ping", cli_cmd_ping, "round trip time to the server", "",
+     "The round trip time to the server."},
+    {"status", cli_cmd_status, "the server's ServerStatus", "",
+     "The server's ServerStatus: height, counts, the state digest."},
+    {"create-account", cli_cmd_create, "create one account",
+     "--id N --ledger N --code N [--user-data-128 N] [--user-data-64 N]\n"
+     "    [--user-data-32 N] [--debits-must-not-exceed-credits]\n"
+     "    [--credits-must-not-exceed-debits] [--history]",
+     "Creates one account; prints its result (exit status 1 unless ok or exists)."},
+    {"transfer", cli_cmd_create, "create one transfer (also pending, post, void)",
+     "--id N --debit N --credit N --amount N --ledger N --code N\n"
+     "    [--pending [--timeout S]] [--post ID | --void ID] [--user-data-* N]",
+     "Creates one transfer; prints its result (exit status 1 unless ok or exists).\n"
+     "A post or void may leave --debit, --credit, --ledger, --code and --amount out."},
+    {"lookup-account", cli_cmd_lookup, "print accounts by id", "ID...",
+     "Prints the accounts with these ids (at most 8192); missing ones are skipped."},
+    {"lookup-transfer", cli_cmd_lookup, "print transfers by id", "ID...",
+     "Prints the transfers with these ids (at most 8192); missing ones are skipped."},
+    {"history", cli_cmd_reads, "an account's transfers (get_account_transfers)", "ACCOUNT [--debits] [--credits] " CLI_FILTERS,
+     "The account's transfers, oldest first (get_account_transfers); both sides by\n"
+     "default."},
+    {"balances", cli_cmd_reads, "an account's balances after each change", "ACCOUNT [--debits] [--credits] " CLI_FILTERS,
+     "The account's balances after each change (get_account_balances; accounts\n"
+     "created with --history only)."},
+    {"query-accounts", cli_cmd_reads, "accounts matching every filter given", "[--ledger N] " CLI_FILTERS,
+     "The accounts matching every filter given (query_accounts)."},
+    {"query-transfers", cli_cmd_reads, "transfers matching every filter given", "[--ledger N] " CLI_FILTERS,
+     "The transfers matching every filter given (query_transfers)."},
+    {"blocks", cli_cmd_blocks, "block headers, and a check that they chain", "[--from HEIGHT] [--count N]",
+     "Block headers (default: the last 10, at most 8192), and a check that they\n"
+     "chain (exit status 1 if not)."},
+};
+
+#define CLI_COMMANDS_COUNT (sizeof(g_commands) / sizeof(g_commands[0]))
+
+static const cli_command_t *cli_command_find(const char *name) {
+    for (size_t i = 0; i < CLI_COMMANDS_COUNT; i++)
+        if (!strcmp(g_commands[i].name, name)) return &g_commands[i];
+    return NULL;
+}
+
+/* Every command with the first line of what it does: the table's, and the three others. */
+static void cli_usage(FILE *out) {
+    fprintf(out, "usage: ballast COMMAND [--addr HOST:PORT] [--json] [options]; "
+            "ballast COMMAND --help for its options\n"
+            "  %-18s run the server (ballast start --help)\n", "start");
+    for (size_t i = 0; i < CLI_COMMANDS_COUNT; i++)
+        fprintf(out, "  %-18s %s\n", g_commands[i].name, g_commands[i].summary);
+    fprintf(out, "  %-18s read commands line by line on one connection\n"
+            "  %-18s measure a server: throughput, latency, a verified ledger\n"
+            "--addr defaults to %s. Numbers: decimal or 0x hex, up to 128 bits.\n"
+            "Exit status: 0 ok, 1 refused or failed, 2 usage, 3 no connection.\n",
+            "repl", "bench", ADDR_DEFAULT);
+}
+
+/* The positional arguments a command takes: none, one account, or 1..8192 ids. */
+static bool cli_positional_ok(const cli_args_t *a) {
+    int n = a->argc - a->first;
+    if (!strcmp(a->command, "history") || !strcmp(a->command, "balances")) return n == 1;
+    if (!strncmp(a->command, "lookup-", 7)) return n >= 1 && n <= (int)BL_BATCH_EVENTS_MAX;
+    return n == 0;
+}
+
+static void cli_command_usage(const cli_command_t *command, FILE *out) {
+    fprintf(out, "usage: ballast %s [--addr HOST:PORT] [--json]%s%s\n%s\n", command->name,
+            *command->synopsis ? " " : "", command->synopsis, command->help);
+    fprintf(out, "--addr defaults to %s. Numbers: decimal or 0x hex, up to 128 bits.\n"
+            "Exit status: 0 ok, 1 refused or failed, 2 usage, 3 no connection.\n", ADDR_DEFAULT);
+}
+
+/* Parses a client command's options into `a`: 0, 2 (usage) or -1 (--help was answered). */
+static int cli_options(cli_args_t *a, const cli_command_t *command) {
     enum { O_ADDR = 1000, O_JSON, O_ID, O_LEDGER, O_CODE, O_UD128, O_UD64, O_UD32, O_DMNEC,
            O_CMNED, O_HISTORY, O_DEBIT, O_CREDIT, O_AMOUNT, O_PENDING, O_TIMEOUT, O_POST,
            O_VOID, O_LINKED, O_DEBITS, O_CREDITS, O_REVERSED, O_LIMIT, O_TS_MIN, O_TS_MAX,
@@ -549,46 +719,45 @@ static int cli_run(cli_t *cli_in, int argc, char **argv) {
         {"timestamp-max", required_argument, 0, O_TS_MAX}, {"all", no_argument, 0, O_ALL},
         {"from", required_argument, 0, O_FROM}, {"count", required_argument, 0, O_COUNT},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    reads_t reads = {.limit = READS_LIMIT_DEFAULT};
-    uint64_t blocks_from = 0; /* 0: the last blocks_count blocks */
-    uint32_t blocks_count = 10;
-    bool accounts = !strcmp(command, "create-account");
+    bl_account_t *account = &a->account;
+    bl_transfer_t *transfer = &a->transfer;
+    reads_t *reads = &a->reads;
     optind = 2;
     int c;
-    while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+    while ((c = getopt_long(a->argc, a->argv, "", options, NULL)) != -1) {
         bl_u128_t v = 0;
         bool ok = true;
         if (optarg != NULL && c != O_ADDR) ok = parse_u128(optarg, &v);
         switch (c) {
-        case O_ADDR: ok = parse_addr(optarg, cli.host, sizeof(cli.host), &cli.port); break;
-        case O_JSON: cli.json = true; break;
-        case O_ID: account.id = transfer.id = v; break;
-        case O_LEDGER: ok = ok && v <= UINT32_MAX; account.ledger = transfer.ledger = (uint32_t)v; break;
-        case O_CODE: ok = ok && v <= UINT16_MAX; account.code = transfer.code = (uint16_t)v; break;
-        case O_UD128: account.user_data_128 = transfer.user_data_128 = v; break;
-        case O_UD64: ok = ok && v <= UINT64_MAX; account.user_data_64 = transfer.user_data_64 = (uint64_t)v; break;
-        case O_UD32: ok = ok && v <= UINT32_MAX; account.user_data_32 = transfer.user_data_32 = (uint32_t)v; break;
-        case O_DMNEC: account.flags |= BL_ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS; break;
-        case O_CMNED: account.flags |= BL_ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS; break;
-        case O_HISTORY: account.flags |= BL_ACCOUNT_HISTORY; break;
-        case O_DEBIT: transfer.debit_account_id = v; break;
-        case O_CREDIT: transfer.credit_account_id = v; break;
-        case O_AMOUNT: transfer.amount = v; break;
-        case O_PENDING: transfer.flags |= BL_TRANSFER_PENDING; break;
-        case O_TIMEOUT: ok = ok && v <= UINT32_MAX; transfer.timeout = (uint32_t)v; break;
-        case O_POST: transfer.flags |= BL_TRANSFER_POST_PENDING; transfer.pending_id = v; break;
-        case O_VOID: transfer.flags |= BL_TRANSFER_VOID_PENDING; transfer.pending_id = v; break;
-        case O_LINKED: transfer.flags |= BL_TRANSFER_LINKED; account.flags |= BL_ACCOUNT_LINKED; break;
-        case O_DEBITS: reads.sides |= BL_FILTER_DEBITS; break;
-        case O_CREDITS: reads.sides |= BL_FILTER_CREDITS; break;
-        case O_REVERSED: reads.reversed = true; break;
-        case O_LIMIT: ok = ok && v >= 1 && v <= BL_FILTER_LIMIT_MAX; reads.limit = (uint32_t)v; break;
-        case O_TS_MIN: ok = ok && v <= UINT64_MAX; reads.timestamp_min = (uint64_t)v; break;
-        case O_TS_MAX: ok = ok && v <= UINT64_MAX; reads.timestamp_max = (uint64_t)v; break;
-        case O_ALL: reads.all = true; break;
-        case O_FROM: ok = ok && v >= 1 && v <= UINT64_MAX; blocks_from = (uint64_t)v; break;
-        case O_COUNT: ok = ok && v >= 1 && v <= BL_BATCH_EVENTS_MAX; blocks_count = (uint32_t)v; break;
-        case 'h': cli_usage(stdout); return 0;
+        case O_ADDR: ok = parse_addr(optarg, a->cli.host, sizeof(a->cli.host), &a->cli.port); break;
+        case O_JSON: a->cli.json = true; break;
+        case O_ID: account->id = transfer->id = v; break;
+        case O_LEDGER: ok = ok && v <= UINT32_MAX; account->ledger = transfer->ledger = (uint32_t)v; break;
+        case O_CODE: ok = ok && v <= UINT16_MAX; account->code = transfer->code = (uint16_t)v; break;
+        case O_UD128: account->user_data_128 = transfer->user_data_128 = v; break;
+        case O_UD64: ok = ok && v <= UINT64_MAX; account->user_data_64 = transfer->user_data_64 = (uint64_t)v; break;
+        case O_UD32: ok = ok && v <= UINT32_MAX; account->user_data_32 = transfer->user_data_32 = (uint32_t)v; break;
+        case O_DMNEC: account->flags |= BL_ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS; break;
+        case O_CMNED: account->flags |= BL_ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS; break;
+        case O_HISTORY: account->flags |= BL_ACCOUNT_HISTORY; break;
+        case O_DEBIT: transfer->debit_account_id = v; break;
+        case O_CREDIT: transfer->credit_account_id = v; break;
+        case O_AMOUNT: transfer->amount = v; break;
+        case O_PENDING: transfer->flags |= BL_TRANSFER_PENDING; break;
+        case O_TIMEOUT: ok = ok && v <= UINT32_MAX; transfer->timeout = (uint32_t)v; break;
+        case O_POST: transfer->flags |= BL_TRANSFER_POST_PENDING; transfer->pending_id = v; break;
+        case O_VOID: transfer->flags |= BL_TRANSFER_VOID_PENDING; transfer->pending_id = v; break;
+        case O_LINKED: transfer->flags |= BL_TRANSFER_LINKED; account->flags |= BL_ACCOUNT_LINKED; break;
+        case O_DEBITS: reads->sides |= BL_FILTER_DEBITS; break;
+        case O_CREDITS: reads->sides |= BL_FILTER_CREDITS; break;
+        case O_REVERSED: reads->reversed = true; break;
+        case O_LIMIT: ok = ok && v >= 1 && v <= BL_FILTER_LIMIT_MAX; reads->limit = (uint32_t)v; break;
+        case O_TS_MIN: ok = ok && v <= UINT64_MAX; reads->timestamp_min = (uint64_t)v; break;
+        case O_TS_MAX: ok = ok && v <= UINT64_MAX; reads->timestamp_max = (uint64_t)v; break;
+        case O_ALL: reads->all = true; break;
+        case O_FROM: ok = ok && v >= 1 && v <= UINT64_MAX; a->blocks_from = (uint64_t)v; break;
+        case O_COUNT: ok = ok && v >= 1 && v <= BL_BATCH_EVENTS_MAX; a->blocks_count = (uint32_t)v; break;
+        case 'h': cli_command_usage(command, stdout); return -1;
         default: ok = false;
         }
         if (!ok) {
@@ -596,105 +765,33 @@ static int cli_run(cli_t *cli_in, int argc, char **argv) {
             return 2;
         }
     }
+    a->first = optind;
+    return 0;
+}
 
-    int rc;
-    uint32_t status, count;
-    if (!strcmp(command, "ping") || !strcmp(command, "status")) {
-        if (optind != argc) return cli_usage(stderr), 2;
-        if ((rc = cli_connect(&cli)) != 0) return rc;
-        if (!strcmp(command, "ping")) {
-            struct timespec t0, t1;
-            clock_gettime(CLOCK_MONOTONIC, &t0);
-            rc = bl_client_ping(cli.client, &status);
-            clock_gettime(CLOCK_MONOTONIC, &t1);
-            double us = (double)(t1.tv_sec - t0.tv_sec) * 1e6 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e3;
-            if (rc == 0 && status == BL_FRAME_OK)
-                printf(cli.json ? "{\"ok\":true,\"round_trip_us\":%.1f}\n" : "pong in %.1f us\n", us);
-        } else {
-            bl_server_status_t s;
-            rc = bl_client_status(cli.client, &s, &status);
-            char digest[40];
-            if (rc == 0 && status == BL_FRAME_OK)
-                printf(cli.json ? "{\"protocol_version\":%u,\"partitions\":%u,\"block_height\":%" PRIu64
-                                  ",\"accounts_count\":%" PRIu64 ",\"transfers_count\":%" PRIu64
-                                  ",\"checkpoint_height\":%" PRIu64 ",\"uptime_ns\":%" PRIu64
-                                  ",\"state_digest\":\"%s\"}\n"
-                                : "protocol_version %u\npartitions %u\nblock_height %" PRIu64
-                                  "\naccounts_count %" PRIu64 "\ntransfers_count %" PRIu64
-                                  "\ncheckpoint_height %" PRIu64 "\nuptime_ns %" PRIu64
-                                  "\nstate_digest %s\n",
-                       s.protocol_version, s.partitions, s.block_height, s.accounts_count,
-                       s.transfers_count, s.checkpoint_height, s.uptime_ns,
-                       u128_text(s.state_digest, digest));
-        }
-    } else if (accounts || !strcmp(command, "transfer")) {
-        if (optind != argc) return cli_usage(stderr), 2;
-        if ((rc = cli_connect(&cli)) != 0) return rc;
-        bl_event_result_t result[1];
-        rc = accounts ? bl_client_create_accounts(cli.client, &account, 1, result, &count, &status)
-                      : bl_client_create_transfers(cli.client, &transfer, 1, result, &count,
-                                                   &status);
-        if (rc == 0 && status == BL_FRAME_OK) {
-            int outcome = print_results(&cli, accounts, result, count);
-            cli_in->client = cli.client;
-            cli_done(cli_in);
-            return outcome;
-        }
-    } else if (!strcmp(command, "lookup-account") || !strcmp(command, "lookup-transfer")) {
-        uint32_t n = (uint32_t)(argc - optind);
-        if (n == 0 || n > BL_BATCH_EVENTS_MAX) return cli_usage(stderr), 2;
-        bl_u128_t *ids = calloc(n, sizeof(bl_u128_t));
-        void *out = calloc(n, 128);
-        for (uint32_t i = 0; i < n; i++) {
-            if (!parse_u128(argv[optind + i], &ids[i])) {
-                fprintf(stderr, "ballast: not an id: %s\n", argv[optind + i]);
-                return 2;
-            }
-        }
-        if ((rc = cli_connect(&cli)) != 0) return rc;
-        bool acc = !strcmp(command, "lookup-account");
-        rc = acc ? bl_client_lookup_accounts(cli.client, ids, n, out, &count, &status)
-                 : bl_client_lookup_transfers(cli.client, ids, n, out, &count, &status);
-        for (uint32_t i = 0; rc == 0 && status == BL_FRAME_OK && i < count; i++) {
-            if (acc) print_account(&cli, (bl_account_t *)out + i);
-            else print_transfer(&cli, (bl_transfer_t *)out + i);
-        }
-        if (rc == 0 && status == BL_FRAME_OK && count < n && !cli.json)
-            fprintf(stderr, "ballast: %u of %u not found\n", n - count, n);
-        free(ids);
-        free(out);
-    } else if (!strcmp(command, "history") || !strcmp(command, "balances") ||
-               !strcmp(command, "query-accounts") || !strcmp(command, "query-transfers")) {
-        bool by_account = !strcmp(command, "history") || !strcmp(command, "balances");
-        if (by_account) {
-            if (optind + 1 != argc || !parse_u128(argv[optind], &reads.account_id)) {
-                cli_usage(stderr);
-                return 2;
-            }
-        } else if (optind != argc) {
-            return cli_usage(stderr), 2;
-        }
-        reads.user_data_128 = account.user_data_128;
-        reads.user_data_64 = account.user_data_64;
-        reads.user_data_32 = account.user_data_32;
-        reads.ledger = account.ledger;
-        reads.code = account.code;
-        if ((rc = cli_connect(&cli)) != 0) return rc;
-        rc = cli_reads(&cli, command, &reads, &status);
-    } else if (!strcmp(command, "blocks")) {
-        if (optind != argc) return cli_usage(stderr), 2;
-        if ((rc = cli_connect(&cli)) != 0) return rc;
-        rc = cli_blocks(&cli, blocks_from, blocks_count, &status);
-        if (rc == -EBADMSG) {
-            cli_in->client = cli.client;
-            cli_done(cli_in);
-            return 1;
-        }
-    } else {
+/* Runs one client command (argv[1]) on cli_in's connection, which it keeps for the REPL. */
+static int cli_run(cli_t *cli_in, int argc, char **argv) {
+    const cli_command_t *command = cli_command_find(argv[1]);
+    if (command == NULL) {
+        fprintf(stderr, "ballast: no command %s\n", argv[1]);
         cli_usage(stderr);
         return 2;
     }
-    cli_in->client = cli.client;
+    cli_args_t a = {.cli = *cli_in, .command = command->name, .reads = {.limit = READS_LIMIT_DEFAULT},
+                    .blocks_count = 10, .argc = argc, .argv = argv};
+    int rc = cli_options(&a, command);
+    if (rc != 0) return rc < 0 ? 0 : rc;
+    if (!cli_positional_ok(&a)) {
+        cli_command_usage(command, stderr);
+        return 2;
+    }
+    uint32_t status = BL_FRAME_OK;
+    rc = command->handler(&a, &status);
+    cli_in->client = a.cli.client;
+    if (rc > 0) { /* settled: the command said how it went */
+        cli_done(cli_in);
+        return rc;
+    }
     if (rc != 0) {
         fprintf(stderr, "ballast: %s\n", strerror(-rc));
         bl_client_close(cli_in->client); /* a broken connection is not reused */
@@ -760,6 +857,11 @@ int main(int argc, char **argv) {
                 cli.json = true;
             } else if (!strcmp(argv[i], "--addr") && i + 1 < argc) {
                 if (!parse_addr(argv[++i], cli.host, sizeof(cli.host), &cli.port)) return 2;
+            } else if (!strcmp(argv[i], "--help")) {
+                printf("usage: ballast repl [--addr HOST:PORT] [--json]\n"
+                       "Reads commands line by line (any client command, without `ballast`)\n"
+                       "and runs them on one connection; `help` lists them, `quit` ends.\n");
+                return 0;
             } else {
                 cli_usage(stderr);
                 return 2;

@@ -24,6 +24,14 @@ start() { # starts the server on a free port; sets server_pid and addr
     fail "server did not start: $(cat "$work/err")"
 }
 
+# Every command answers --help with its own usage, exit 0.
+commands=$("$ballast" --help | sed -n 's/^  \([a-z-]*\) .*/\1/p')
+[ "$(wc -w <<< "$commands")" -ge 14 ] || fail "ballast --help lists: $commands"
+for command in $commands; do
+    out=$("$ballast" "$command" --help) || fail "$command --help exited $?"
+    grep -q "usage: ballast $command" <<< "$out" || fail "$command --help: $out"
+done
+
 start
 for id in 1 2 3; do
     "$ballast" create-account --addr "$addr" --id $id --ledger 1 --code 1 --history > /dev/null
