@@ -7,10 +7,15 @@
  *   ballast transfer ...             create one transfer (plain, pending, post, void)
  *   ballast lookup-account ID...     print accounts
  *   ballast lookup-transfer ID...    print transfers
+ *   ballast history | balances ACCOUNT   an account's transfers, its balances after each change
+ *   ballast query-accounts | query-transfers   objects matching every filter given
+ *   ballast blocks                   block headers, and a check that they chain
+ *   ballast repl                     client commands line by line on one connection
  *   ballast bench [options]          the load generator (bench/loadgen.c)
- * Every client command takes --addr HOST:PORT (default 127.0.0.1:3410) and --json. Numbers
- * are decimal or 0x-prefixed hex, up to 128 bits. Exit status: 0 ok; 1 the server refused or
- * an event failed; 2 usage; 3 no connection.
+ * The client commands come from one table (g_commands): each answers --help with its own
+ * usage. Every client command takes --addr HOST:PORT (default 127.0.0.1:3410) and --json.
+ * Numbers are decimal or 0x-prefixed hex, up to 128 bits. Exit status: 0 ok; 1 the server
+ * refused or an event failed; 2 usage; 3 no connection.
  */
 #define _GNU_SOURCE
 #include <errno.h>
