@@ -74,6 +74,7 @@
 #include <unistd.h>
 
 #include "common/assert.h"
+#include "common/eventfd.h"
 #include "common/hash.h"
 #include "net/frame.h"
 
@@ -776,16 +777,12 @@ static void bl_server_node_done(bl_node_request_t *request) {
         slot->next_done = head;
     } while (!atomic_compare_exchange_weak(&server->completed, &head, slot));
     if (head == NULL) {
-        uint64_t one = 1;
-        if (write(server->wake_fd, &one, sizeof(one)) < 0) { /* cannot overflow */
-        }
+        bl_eventfd_signal(server->wake_fd);
     }
 }
 
 static void bl_server_completions(bl_server_t *server) {
-    uint64_t count;
-    if (read(server->wake_fd, &count, sizeof(count)) < 0) { /* EAGAIN: nothing new */
-    }
+    bl_eventfd_drain(server->wake_fd);
     bl_slot_t *stack = atomic_exchange(&server->completed, NULL), *slot = NULL;
     while (stack != NULL) { /* reverse: oldest completion first */
         bl_slot_t *next = stack->next_done;
@@ -1016,9 +1013,7 @@ uint16_t bl_server_port(const bl_server_t *server) {
 
 void bl_server_stop(bl_server_t *server) {
     atomic_store(&server->stopping, true);
-    uint64_t one = 1;
-    if (write(server->wake_fd, &one, sizeof(one)) < 0) { /* cannot overflow */
-    }
+    bl_eventfd_signal(server->wake_fd);
 }
 
 void bl_server_close(bl_server_t *server) {

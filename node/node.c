@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "common/assert.h"
+#include "common/eventfd.h"
 #include "common/hash.h"
 #include "node/blocks.h"
 #include "node/checkpoint.h"
@@ -534,9 +535,7 @@ static void bl_node_sleep(bl_node_t *node, uint64_t timeout_ns) {
         struct pollfd fd = {.fd = node->wake_fd, .events = POLLIN};
         int timeout_ms = (int)((timeout_ns + 999999) / 1000000);
         if (poll(&fd, 1, timeout_ms) > 0) {
-            uint64_t count;
-            if (read(node->wake_fd, &count, sizeof(count)) < 0) { /* EAGAIN: already read */
-            }
+            bl_eventfd_drain(node->wake_fd);
         }
     }
     atomic_store(&node->parked, false);
@@ -799,9 +798,7 @@ void bl_node_submit(bl_node_t *node, bl_node_request_t *request) {
         request->next = head;
     } while (!atomic_compare_exchange_weak(&node->submitted, &head, request));
     if (atomic_load(&node->parked)) {
-        uint64_t one = 1;
-        if (write(node->wake_fd, &one, sizeof(one)) < 0) { /* the counter cannot overflow */
-        }
+        bl_eventfd_signal(node->wake_fd);
     }
 }
 
@@ -825,9 +822,7 @@ void bl_node_close(bl_node_t *node) {
     if (node == NULL) return;
     if (node->thread_started) {
         atomic_store_explicit(&node->closing, true, memory_order_release);
-        uint64_t one = 1;
-        if (write(node->wake_fd, &one, sizeof(one)) < 0) {
-        }
+        bl_eventfd_signal(node->wake_fd);
         pthread_join(node->thread, NULL); /* it reaped any checkpoint child before ending */
         uint64_t height = bl_log_height(node->log);
         if (node->read_only)

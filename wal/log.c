@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "common/assert.h"
+#include "common/eventfd.h"
 #include "common/hash.h"
 
 #define BL_LOG_MAGIC "BLWB"
@@ -814,9 +815,7 @@ int bl_log_append_submit(bl_log_t *log, const uint8_t *record, uint32_t record_s
         if (fault > 0 && fault < record_size)
             (void)bl_io_pwrite_all(log->io, log->fd, record, (size_t)fault, (off_t)log->offset);
         log->result = fault < 0 ? (int)fault : -EIO;
-        uint64_t one = 1;
-        if (write(log->event_fd, &one, sizeof(one)) < 0) { /* the counter cannot overflow */
-        }
+        bl_eventfd_signal(log->event_fd);
         return 0;
     }
     struct io_uring_sqe *sqe = io_uring_get_sqe(&log->ring);
@@ -839,9 +838,7 @@ int bl_log_append_submit(bl_log_t *log, const uint8_t *record, uint32_t record_s
 }
 
 static int bl_log_append_finish(bl_log_t *log) {
-    uint64_t count;
-    if (read(log->event_fd, &count, sizeof(count)) < 0) { /* drained; nothing was pending */
-    }
+    bl_eventfd_drain(log->event_fd);
     log->in_flight = false;
     if (log->result != 0) {
         log->failed = true;
