@@ -361,11 +361,11 @@ int bl_client_blocks_verify(const bl_block_header_t *headers, uint32_t count, ui
     static const uint8_t zeros[32];
     for (uint32_t i = 0; i < count; i++) {
         const bl_block_header_t *h = &headers[i];
-        bool ok = h->height != 0 && (h->height != 1 || memcmp(h->prev_hash, zeros, 32) == 0);
+        bool ok = h->height != 0 && (h->height != 1 || memcmp(h->prev_hash, zeros, BL_HASH_SIZE) == 0);
         if (ok && i > 0) {
             const bl_block_header_t *prev = &headers[i - 1];
             ok = h->height == prev->height + 1 && h->timestamp > prev->timestamp &&
-                 memcmp(h->prev_hash, prev->hash, 32) == 0;
+                 memcmp(h->prev_hash, prev->hash, BL_HASH_SIZE) == 0;
         }
         if (!ok) {
             if (broken != NULL) *broken = i;

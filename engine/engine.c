@@ -386,7 +386,8 @@ static uint32_t bl_engine_lookup(const bl_engine_t *e, bool accounts, const bl_u
     for (uint32_t i = 0; i < count; i++) {
         uint32_t slot = bl_engine_find(e, accounts, ids[i]);
         if (slot == BL_SLOT_NONE) continue;
-        memcpy((uint8_t *)out + (uint64_t)found * 128, records->base + (uint64_t)slot * 128, 128);
+        memcpy((uint8_t *)out + (uint64_t)found * BL_RECORD_SIZE,
+               records->base + (uint64_t)slot * BL_RECORD_SIZE, BL_RECORD_SIZE);
         found++;
     }
     return found;

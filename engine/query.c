@@ -71,7 +71,7 @@ static bl_objects_t bl_objects(const bl_engine_t *e, uint32_t kind) {
 }
 
 static const void *bl_object(const bl_objects_t *o, uint64_t slot) {
-    return o->records + slot * 128;
+    return o->records + slot * BL_RECORD_SIZE;
 }
 
 static uint64_t bl_object_timestamp(const bl_objects_t *o, uint64_t slot) {
@@ -429,7 +429,7 @@ static uint32_t bl_query(const bl_engine_t *e, uint32_t kind, const bl_query_fil
             BL_ASSERT(count < 0); /* the lists hold exactly the objects with their value */
             continue;
         }
-        memcpy((uint8_t *)out + (uint64_t)found * 128, record, 128);
+        memcpy((uint8_t *)out + (uint64_t)found * BL_RECORD_SIZE, record, BL_RECORD_SIZE);
         found++;
     }
     return found;

@@ -222,7 +222,7 @@ static void bl_node_header_keep(bl_node_t *node, const bl_block_header_t *header
     bl_block_header_t prev;
     if (header->height > 1 && header->height - 1 == node->blocks.count &&
         bl_blocks_get(&node->blocks, header->height - 1, &prev) == 0 &&
-        memcmp(prev.hash, header->prev_hash, 32) != 0)
+        memcmp(prev.hash, header->prev_hash, BL_HASH_SIZE) != 0)
         bl_node_say(node, "block headers file does not chain at height %" PRIu64,
                     header->height);
     int rc = bl_blocks_put(&node->blocks, header);
@@ -332,8 +332,9 @@ static bool bl_node_block_start(bl_node_t *node, bool empty_ok) {
         if (node->fifo_head == NULL) node->fifo_tail = NULL;
         bl_log_request_header_t header = {.op = request->op, .count = request->count};
         memcpy(body + body_size, &header, sizeof(header));
-        memcpy(body + body_size + sizeof(header), request->body, (uint64_t)request->count * 128);
-        body_size += sizeof(header) + (uint64_t)request->count * 128;
+        memcpy(body + body_size + sizeof(header), request->body,
+               (uint64_t)request->count * BL_RECORD_SIZE);
+        body_size += sizeof(header) + (uint64_t)request->count * BL_RECORD_SIZE;
         events += request->count;
         node->block_requests[node->block_requests_count++] = request;
     }
@@ -347,7 +348,7 @@ static bool bl_node_block_start(bl_node_t *node, bool empty_ok) {
     h->timestamp = now > floor ? now : floor;
     h->request_count = node->block_requests_count;
     h->event_count = events;
-    memcpy(h->prev_hash, bl_log_hash(node->log), 32);
+    memcpy(h->prev_hash, bl_log_hash(node->log), BL_HASH_SIZE);
     uint32_t size = bl_log_record_seal(node->block_buffer, node->block_buffer_size, h,
                                        (uint32_t)body_size);
     int rc = bl_log_append_submit(node->log, node->block_buffer, size, h);
@@ -732,7 +733,7 @@ int bl_node_open(bl_node_t **out, const bl_node_config_t *config) {
     uint32_t events_max = node->config.engine.block_events_max;
     if (rc == 0) {
         node->block_buffer_size = BL_LOG_BODY_OFFSET + (uint64_t)events_max *
-                                  (128 + BL_LOG_REQUEST_HEADER_SIZE) + BL_LOG_ALIGN;
+                                  (BL_RECORD_SIZE + BL_LOG_REQUEST_HEADER_SIZE) + BL_LOG_ALIGN;
         node->block_buffer_size = (node->block_buffer_size + BL_LOG_ALIGN - 1) & ~(uint64_t)(BL_LOG_ALIGN - 1);
         uint64_t segment = node->config.segment_size_bytes ? node->config.segment_size_bytes
                                                            : BL_LOG_SEGMENT_SIZE_DEFAULT;

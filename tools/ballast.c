@@ -392,7 +392,7 @@ static int cli_reads(cli_t *cli, const char *command, const reads_t *r, uint32_t
     bool balances = !strcmp(command, "balances");
     bool by_account = balances || !strcmp(command, "history");
     bool accounts = !strcmp(command, "query-accounts");
-    void *out = malloc((size_t)r->limit * 128);
+    void *out = malloc((size_t)r->limit * BL_RECORD_SIZE);
     if (out == NULL) return -ENOMEM;
     uint64_t min = r->timestamp_min, max = r->timestamp_max;
     uint32_t shown = 0;
@@ -418,7 +418,7 @@ static int cli_reads(cli_t *cli, const char *command, const reads_t *r, uint32_t
         }
         if (rc != 0 || *status != BL_FRAME_OK) break;
         for (uint32_t i = 0; i < count; i++) {
-            const uint8_t *record = (const uint8_t *)out + (size_t)i * 128;
+            const uint8_t *record = (const uint8_t *)out + (size_t)i * BL_RECORD_SIZE;
             if (balances) print_balance(cli, (const bl_account_balance_t *)record);
             else if (accounts) print_account(cli, (const bl_account_t *)record);
             else print_transfer(cli, (const bl_transfer_t *)record);
@@ -431,7 +431,7 @@ static int cli_reads(cli_t *cli, const char *command, const reads_t *r, uint32_t
                            offsetof(bl_transfer_t, timestamp) == 120,
                        "record timestamps");
         uint64_t last;
-        memcpy(&last, (const uint8_t *)out + (size_t)(count - 1) * 128 + (balances ? 64 : 120), 8);
+        memcpy(&last, (const uint8_t *)out + (size_t)(count - 1) * BL_RECORD_SIZE + (balances ? 64 : 120), 8);
         if (r->reversed) {
             if (last <= 1) break;
             max = last - 1;
@@ -576,7 +576,7 @@ static int cli_cmd_create(cli_args_t *a, uint32_t *status) {
 static int cli_cmd_lookup(cli_args_t *a, uint32_t *status) {
     uint32_t n = (uint32_t)(a->argc - a->first), count = 0;
     bl_u128_t *ids = calloc(n, sizeof(bl_u128_t));
-    void *out = calloc(n, 128);
+    void *out = calloc(n, BL_RECORD_SIZE);
     int rc = ids && out ? 0 : -ENOMEM;
     for (uint32_t i = 0; rc == 0 && i < n; i++) {
         if (!parse_u128(a->argv[a->first + i], &ids[i])) {

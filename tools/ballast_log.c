@@ -140,8 +140,8 @@ static int tool_block(void *ctx, const bl_log_block_t *block) {
         break;
     }
     case CMD_VERIFY: {
-        uint8_t hash[32];
-        if (bl_log_block_hash(block, hash) != 0 || memcmp(hash, h->hash, 32) != 0) {
+        uint8_t hash[BL_HASH_SIZE];
+        if (bl_log_block_hash(block, hash) != 0 || memcmp(hash, h->hash, BL_HASH_SIZE) != 0) {
             fprintf(stderr, "ballast-log: block %" PRIu64 ": stored hash does not match its "
                     "contents\n", h->height);
             tool->hash_mismatches++;

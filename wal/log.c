@@ -51,7 +51,7 @@ struct bl_log {
     int fd;
     uint64_t offset;
     uint64_t height;
-    uint8_t hash[32];
+    uint8_t hash[BL_HASH_SIZE];
     bool failed;
 
     /* The append in flight. */
@@ -63,7 +63,7 @@ struct bl_log {
     int result;
     uint32_t in_flight_size;
     uint64_t in_flight_height;
-    uint8_t in_flight_hash[32];
+    uint8_t in_flight_hash[BL_HASH_SIZE];
 
     bool read_only;
     uint64_t torn_offset;
@@ -112,13 +112,14 @@ static int bl_log_hash_request(void *ctx, uint16_t op, uint32_t count, const voi
     return 0;
 }
 
-int bl_log_block_hash(const bl_log_block_t *block, uint8_t hash[32]) {
+int bl_log_block_hash(const bl_log_block_t *block, uint8_t hash[BL_HASH_SIZE]) {
     crypto_generichash_state state;
-    crypto_generichash_init(&state, NULL, 0, 32);
-    crypto_generichash_update(&state, block->header->prev_hash, 32);
-    crypto_generichash_update(&state, (const uint8_t *)block->header, 32);
+    crypto_generichash_init(&state, NULL, 0, BL_HASH_SIZE);
+    crypto_generichash_update(&state, block->header->prev_hash, BL_HASH_SIZE);
+    crypto_generichash_update(&state, (const uint8_t *)block->header,
+                              offsetof(bl_block_header_t, prev_hash)); /* bytes 0..31 */
     int rc = bl_log_block_requests(block, bl_log_hash_request, &state);
-    crypto_generichash_final(&state, hash, 32);
+    crypto_generichash_final(&state, hash, BL_HASH_SIZE);
     return rc;
 }
 
@@ -596,7 +597,7 @@ static int bl_log_accept(bl_log_t *log, uint32_t s, uint64_t offset, uint64_t fr
         return -EBADMSG;
     }
     if (!first && (block.header->height != log->height + 1 ||
-                   memcmp(block.header->prev_hash, log->hash, 32) != 0)) {
+                   memcmp(block.header->prev_hash, log->hash, BL_HASH_SIZE) != 0)) {
         fprintf(stderr, "ballast: log chain broken: %s at offset %" PRIu64 ": block %" PRIu64
                 " does not follow block %" PRIu64 "\n", path, offset, block.header->height,
                 log->height);
@@ -613,7 +614,7 @@ static int bl_log_accept(bl_log_t *log, uint32_t s, uint64_t offset, uint64_t fr
     }
     if (first) log->height_first = block.header->height;
     log->height = block.header->height;
-    memcpy(log->hash, block.header->hash, 32);
+    memcpy(log->hash, block.header->hash, BL_HASH_SIZE);
     return 0;
 }
 
@@ -793,7 +794,7 @@ int bl_log_append_submit(bl_log_t *log, const uint8_t *record, uint32_t record_s
     BL_ASSERT(!log->in_flight);
     BL_ASSERT(record_size % BL_LOG_ALIGN == 0 && record_size > 0);
     BL_ASSERT(header->height == log->height + 1);
-    BL_ASSERT(memcmp(header->prev_hash, log->hash, 32) == 0);
+    BL_ASSERT(memcmp(header->prev_hash, log->hash, BL_HASH_SIZE) == 0);
     if (log->failed) return -EROFS;
     if (record_size > log->segment_size) return -EFBIG;
     if (log->fd < 0 || log->offset + record_size > log->segment_size) {
@@ -806,7 +807,7 @@ int bl_log_append_submit(bl_log_t *log, const uint8_t *record, uint32_t record_s
     log->in_flight = true;
     log->in_flight_size = record_size;
     log->in_flight_height = header->height;
-    memcpy(log->in_flight_hash, header->hash, 32);
+    memcpy(log->in_flight_hash, header->hash, BL_HASH_SIZE);
     log->result = 0;
 
     int64_t fault = log->io->append_fault(log->io->ctx, log->offset, record_size);
@@ -846,7 +847,7 @@ static int bl_log_append_finish(bl_log_t *log) {
     }
     log->offset += log->in_flight_size;
     log->height = log->in_flight_height;
-    memcpy(log->hash, log->in_flight_hash, 32);
+    memcpy(log->hash, log->in_flight_hash, BL_HASH_SIZE);
     bl_log_prepare_maybe(log);
     return 0;
 }

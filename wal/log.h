@@ -107,7 +107,7 @@ uint32_t bl_log_record_seal(uint8_t *buffer, uint64_t capacity, bl_block_header_
 
 /* PROTOCOL.md's block hash of a block (recomputed, not the stored one). -EBADMSG if the body
  * is malformed. */
-int bl_log_block_hash(const bl_log_block_t *block, uint8_t hash[32]);
+int bl_log_block_hash(const bl_log_block_t *block, uint8_t hash[BL_HASH_SIZE]);
 
 /* Checks a record in memory: 0, or -EBADMSG (bad magic, size, checksum or body). */
 int bl_log_record_check(const uint8_t *record, uint64_t available);

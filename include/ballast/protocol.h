@@ -35,6 +35,8 @@ typedef unsigned __int128 bl_u128_t;
 #define BL_FILTER_LIMIT_MAX 8192u     /* AccountFilter.limit, QueryFilter.limit */
 #define BL_PIPELINE_REQUESTS_MAX 64u  /* requests in flight per connection */
 #define BL_NS_PER_S 1000000000ull
+#define BL_RECORD_SIZE 128u           /* Account, Transfer, filters, BlockHeader, ServerStatus */
+#define BL_HASH_SIZE 32u              /* BLAKE2b-256: a block's hash and prev_hash */
 
 /* ------------------------------------------------------------------------------------------ */
 /* Operations: code, name, request record size (0: empty body), reply record size.            */
@@ -305,8 +307,8 @@ typedef struct bl_block_header {
     uint32_t request_count;
     uint32_t event_count;
     uint64_t reserved0;
-    uint8_t prev_hash[32];
-    uint8_t hash[32];
+    uint8_t prev_hash[BL_HASH_SIZE];
+    uint8_t hash[BL_HASH_SIZE];
     uint8_t reserved1[32];
 } bl_block_header_t;
 
@@ -421,7 +423,7 @@ _Static_assert(sizeof(bl_event_result_t) == 8, "EventResult size");
 BL_LAYOUT(bl_event_result_t, index, 0);
 BL_LAYOUT(bl_event_result_t, result, 4);
 
-_Static_assert(sizeof(bl_account_t) == 128, "Account size");
+_Static_assert(sizeof(bl_account_t) == BL_RECORD_SIZE, "Account size");
 BL_LAYOUT(bl_account_t, id, 0);
 BL_LAYOUT(bl_account_t, debits_pending, 16);
 BL_LAYOUT(bl_account_t, debits_posted, 32);
@@ -436,7 +438,7 @@ BL_LAYOUT(bl_account_t, flags, 114);
 BL_LAYOUT(bl_account_t, reserved, 116);
 BL_LAYOUT(bl_account_t, timestamp, 120);
 
-_Static_assert(sizeof(bl_transfer_t) == 128, "Transfer size");
+_Static_assert(sizeof(bl_transfer_t) == BL_RECORD_SIZE, "Transfer size");
 BL_LAYOUT(bl_transfer_t, id, 0);
 BL_LAYOUT(bl_transfer_t, debit_account_id, 16);
 BL_LAYOUT(bl_transfer_t, credit_account_id, 32);
@@ -451,7 +453,7 @@ BL_LAYOUT(bl_transfer_t, code, 116);
 BL_LAYOUT(bl_transfer_t, flags, 118);
 BL_LAYOUT(bl_transfer_t, timestamp, 120);
 
-_Static_assert(sizeof(bl_account_filter_t) == 128, "AccountFilter size");
+_Static_assert(sizeof(bl_account_filter_t) == BL_RECORD_SIZE, "AccountFilter size");
 BL_LAYOUT(bl_account_filter_t, account_id, 0);
 BL_LAYOUT(bl_account_filter_t, user_data_128, 16);
 BL_LAYOUT(bl_account_filter_t, user_data_64, 32);
@@ -464,7 +466,7 @@ BL_LAYOUT(bl_account_filter_t, limit, 64);
 BL_LAYOUT(bl_account_filter_t, flags, 68);
 BL_LAYOUT(bl_account_filter_t, reserved1, 72);
 
-_Static_assert(sizeof(bl_query_filter_t) == 128, "QueryFilter size");
+_Static_assert(sizeof(bl_query_filter_t) == BL_RECORD_SIZE, "QueryFilter size");
 BL_LAYOUT(bl_query_filter_t, user_data_128, 0);
 BL_LAYOUT(bl_query_filter_t, user_data_64, 16);
 BL_LAYOUT(bl_query_filter_t, user_data_32, 24);
@@ -477,7 +479,7 @@ BL_LAYOUT(bl_query_filter_t, limit, 56);
 BL_LAYOUT(bl_query_filter_t, flags, 60);
 BL_LAYOUT(bl_query_filter_t, reserved1, 64);
 
-_Static_assert(sizeof(bl_account_balance_t) == 128, "AccountBalance size");
+_Static_assert(sizeof(bl_account_balance_t) == BL_RECORD_SIZE, "AccountBalance size");
 BL_LAYOUT(bl_account_balance_t, debits_pending, 0);
 BL_LAYOUT(bl_account_balance_t, debits_posted, 16);
 BL_LAYOUT(bl_account_balance_t, credits_pending, 32);
@@ -485,7 +487,7 @@ BL_LAYOUT(bl_account_balance_t, credits_posted, 48);
 BL_LAYOUT(bl_account_balance_t, timestamp, 64);
 BL_LAYOUT(bl_account_balance_t, reserved, 72);
 
-_Static_assert(sizeof(bl_block_header_t) == 128, "BlockHeader size");
+_Static_assert(sizeof(bl_block_header_t) == BL_RECORD_SIZE, "BlockHeader size");
 BL_LAYOUT(bl_block_header_t, height, 0);
 BL_LAYOUT(bl_block_header_t, timestamp, 8);
 BL_LAYOUT(bl_block_header_t, request_count, 16);
@@ -495,7 +497,7 @@ BL_LAYOUT(bl_block_header_t, prev_hash, 32);
 BL_LAYOUT(bl_block_header_t, hash, 64);
 BL_LAYOUT(bl_block_header_t, reserved1, 96);
 
-_Static_assert(sizeof(bl_server_status_t) == 128, "ServerStatus size");
+_Static_assert(sizeof(bl_server_status_t) == BL_RECORD_SIZE, "ServerStatus size");
 BL_LAYOUT(bl_server_status_t, protocol_version, 0);
 BL_LAYOUT(bl_server_status_t, partitions, 4);
 BL_LAYOUT(bl_server_status_t, block_height, 8);
@@ -506,7 +508,7 @@ BL_LAYOUT(bl_server_status_t, uptime_ns, 40);
 BL_LAYOUT(bl_server_status_t, state_digest, 48);
 BL_LAYOUT(bl_server_status_t, reserved, 64);
 
-_Static_assert(BL_FRAME_BODY_SIZE_MAX / 128 == BL_BATCH_EVENTS_MAX * 1, "8192 records fit a body");
+_Static_assert(BL_FRAME_BODY_SIZE_MAX / BL_RECORD_SIZE == BL_BATCH_EVENTS_MAX, "8192 records fit a body");
 
 #undef BL_LAYOUT
 
