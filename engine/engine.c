@@ -232,6 +232,7 @@ void bl_engine_destroy(bl_engine_t *e) {
     if (e == NULL) return;
     const bl_engine_config_t *c = &e->config;
     bl_workers_stop(e);
+    if (e->accounts != NULL) bl_engine_verify(e);
     bl_keys_deinit(e);
     if (e->partitions != NULL) {
         for (uint32_t p = 0; p < c->partitions; p++)

@@ -858,6 +858,9 @@ void bl_gather_merge(bl_engine_t *engine, uint32_t begin, uint32_t end);
 void bl_decide_expiries(bl_engine_t *engine);
 void bl_decide_requests(bl_engine_t *engine, bl_request_t *requests, uint32_t requests_count);
 void bl_apply(bl_engine_t *engine, uint32_t p);
+/* The expensive cross-checks (verify.c): balances against the transfers. Nothing unless
+ * BL_VERIFY_ENABLED. */
+void bl_engine_verify(const bl_engine_t *engine);
 /* Runs one parallel step for every partition: on their threads, or here in turn. */
 void bl_engine_step(bl_engine_t *engine, bl_step_t step);
 int bl_workers_start(bl_engine_t *engine);
