@@ -185,6 +185,14 @@ static int tool_dir_check(tool_t *tool) {
     return 0;
 }
 
+/* The replay engine: the directory's capacities, the options' partitions and block size. */
+static bl_engine_config_t tool_engine_config(const tool_t *tool) {
+    return (bl_engine_config_t){.partitions = tool->partitions,
+                                .accounts_max = tool->capacity.accounts_max,
+                                .transfers_max = tool->capacity.transfers_max,
+                                .block_events_max = tool->block_events_max};
+}
+
 /* Finds where reading starts: the newest checkpoint (for replay and truncate: the newest that
  * loads, and for truncate at or below the cut). 0, or an exit status. */
 static int tool_checkpoint_find(tool_t *tool) {
@@ -202,10 +210,7 @@ static int tool_checkpoint_find(tool_t *tool) {
         if (tool->command == CMD_REPLAY) {
             rc = bl_checkpoint_load(&bl_io_system, tool->dir, heights[i], tool->engine);
             if (rc != 0) { /* it may hold part of the image: start over */
-                bl_engine_config_t config = {.partitions = tool->partitions,
-                                             .accounts_max = tool->capacity.accounts_max,
-                                             .transfers_max = tool->capacity.transfers_max,
-                                             .block_events_max = tool->block_events_max};
+                bl_engine_config_t config = tool_engine_config(tool);
                 bl_engine_destroy(tool->engine);
                 tool->engine = NULL;
                 if (bl_engine_create(&tool->engine, &config) != 0) return EXIT_DAMAGED;
@@ -229,10 +234,7 @@ static int tool_checkpoint_find(tool_t *tool) {
 }
 
 static int tool_engine_create(tool_t *tool) {
-    bl_engine_config_t config = {.partitions = tool->partitions,
-                                 .accounts_max = tool->capacity.accounts_max,
-                                 .transfers_max = tool->capacity.transfers_max,
-                                 .block_events_max = tool->block_events_max};
+    bl_engine_config_t config = tool_engine_config(tool);
     int rc = bl_engine_create(&tool->engine, &config);
     tool->requests = calloc(tool->block_events_max, sizeof(bl_request_t));
     tool->results = calloc(BL_BATCH_EVENTS_MAX, sizeof(bl_event_result_t));

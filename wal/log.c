@@ -98,6 +98,12 @@ static uint64_t bl_log_checksum(const uint8_t *record, uint32_t body_size) {
     return XXH3_64bits_digest(&state);
 }
 
+static bool bl_bytes_zero(const uint8_t *bytes, size_t size) {
+    for (size_t i = 0; i < size; i++)
+        if (bytes[i] != 0) return false;
+    return true;
+}
+
 static uint64_t bl_align_up(uint64_t n) {
     return (n + BL_LOG_ALIGN - 1) & ~(uint64_t)(BL_LOG_ALIGN - 1);
 }
@@ -480,9 +486,7 @@ static int bl_log_truncate(bl_log_t *log, uint32_t s, uint64_t offset, bool whol
         zero_end = offset + claimed < (uint64_t)size ? offset + claimed : (uint64_t)size;
         for (uint64_t at = offset; at < zero_end && rc == 0; at += BL_LOG_ALIGN) {
             n = bl_io_pread_all(log->io, fd, log->buffer, BL_LOG_ALIGN, (off_t)at);
-            bool zero = n == BL_LOG_ALIGN;
-            for (uint32_t i = 0; zero && i < BL_LOG_ALIGN; i++) zero = log->buffer[i] == 0;
-            if (zero) continue;
+            if (n == BL_LOG_ALIGN && bl_bytes_zero(log->buffer, BL_LOG_ALIGN)) continue;
             memset(log->buffer, 0, BL_LOG_ALIGN);
             rc = bl_io_pwrite_all(log->io, fd, log->buffer, BL_LOG_ALIGN, (off_t)at);
             zeroed += BL_LOG_ALIGN;
@@ -524,8 +528,7 @@ static void bl_log_describe(bl_log_t *log, uint32_t s, uint64_t offset, char *ou
         n = bl_io_pread_all(log->io, fd, log->buffer, BL_LOG_ALIGN, (off_t)offset);
     if (fd >= 0) log->io->close(log->io->ctx, fd);
     const bl_log_record_header_t *h = (const bl_log_record_header_t *)log->buffer;
-    bool zero = n > 0;
-    for (ssize_t i = 0; zero && i < n; i++) zero = log->buffer[i] == 0;
+    bool zero = n > 0 && bl_bytes_zero(log->buffer, (size_t)n);
     if (rc != 0 || n < 0) {
         snprintf(out, size, "unreadable (%s)", strerror(-(rc != 0 ? rc : (int)n)));
     } else if (offset >= (uint64_t)file_size) {
@@ -627,9 +630,7 @@ static int bl_log_page_is_zero(bl_log_t *log, uint32_t s, uint64_t offset) {
                         : rc;
     log->io->close(log->io->ctx, fd);
     if (n < 0) return (int)n;
-    for (ssize_t i = 0; i < n; i++)
-        if (log->buffer[i] != 0) return 0;
-    return 1;
+    return bl_bytes_zero(log->buffer, (size_t)n);
 }
 
 /* Reads every segment in order, replaying from `from_height`, and leaves the writer after the
