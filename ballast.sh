@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(gcc cmake make pkg-config liburing-dev libsodium-dev libxxhash-dev
-          libcmocka-dev clang libclang-rt-14-dev)
+          libcmocka-dev clang libclang-rt-14-dev clang-format-14)
 FUZZ_SECONDS=${BL_FUZZ_SECONDS:-60}
 JOBS=$(nproc 2>/dev/null || echo 2)
 

@@ -38,13 +38,13 @@ typedef struct bench_options {
     uint32_t batch;
     uint32_t partitions;
     uint32_t partitions_other; /* 0, or the partitions of a second engine taking turns */
-    bool threads; /* each partition on its own thread */
-    bool pin;     /* and pinned to a CPU */
-    bool reads;   /* time the history and query reads after each scenario */
-    bool indexes; /* query indexes and account transfer lists (engine default) */
-    bool indexes_both; /* an engine with them and one without, taking turns */
-    bool user_data; /* transfers set every query field */
-    bool precommit; /* commit the engines' growing tables before the clock starts */
+    bool threads;              /* each partition on its own thread */
+    bool pin;                  /* and pinned to a CPU */
+    bool reads;                /* time the history and query reads after each scenario */
+    bool indexes;              /* query indexes and account transfer lists (engine default) */
+    bool indexes_both;         /* an engine with them and one without, taking turns */
+    bool user_data;            /* transfers set every query field */
+    bool precommit;            /* commit the engines' growing tables before the clock starts */
     double hot_fraction;
     int workload; /* -1: both, 0: uniform, 1: hot */
     uint64_t seed;
@@ -68,11 +68,12 @@ static void bench_accounts_create(bl_engine_t *engine, uint64_t accounts, uint32
     for (uint64_t created = 0; created < accounts;) {
         uint32_t n = (uint32_t)(accounts - created < batch ? accounts - created : batch);
         bench_accounts_fill(events, created + 1, n);
-        bl_request_t request = {.op = BL_OP_CREATE_ACCOUNTS, .count = n, .events = events,
-                                .results = results};
+        bl_request_t request = {
+            .op = BL_OP_CREATE_ACCOUNTS, .count = n, .events = events, .results = results};
         int rc = bl_engine_block_execute(engine, bl_engine_timestamp_last(engine) + 1, &request, 1);
         if (rc != 0) bench_fail("create_accounts block", rc);
-        if (request.results_count != 0) bench_fail("create_accounts result", (int)results[0].result);
+        if (request.results_count != 0)
+            bench_fail("create_accounts result", (int)results[0].result);
         created += n;
     }
     free(events);
@@ -126,9 +127,9 @@ static void bench_reads(const bench_options_t *o, bl_engine_t *engine, uint64_t 
     if (o->user_data) {
         uint64_t rows = 0;
         for (uint32_t k = 0; k < SAMPLES; k++) {
-            bl_query_filter_t q = {
-                .user_data_64 = 1 + bench_rng() % (transfers / BENCH_BATCH_TRANSFERS),
-                .limit = BENCH_BATCH_TRANSFERS};
+            bl_query_filter_t q = {.user_data_64 =
+                                       1 + bench_rng() % (transfers / BENCH_BATCH_TRANSFERS),
+                                   .limit = BENCH_BATCH_TRANSFERS};
             uint64_t t0 = bench_now_ns();
             rows += bl_engine_query_transfers(engine, &q, out);
             samples[k] = bench_now_ns() - t0;
@@ -182,8 +183,8 @@ static void bench_run_blocks(bench_run_t *run, const bench_options_t *o,
     uint64_t resident_before = bench_resident_bytes();
     for (uint64_t done = 0; done < count;) {
         uint32_t n = (uint32_t)(count - done < o->batch ? count - done : o->batch);
-        bl_request_t request = {.op = BL_OP_CREATE_TRANSFERS, .count = n,
-                                .events = &events[done], .results = results};
+        bl_request_t request = {
+            .op = BL_OP_CREATE_TRANSFERS, .count = n, .events = &events[done], .results = results};
         uint64_t t0 = bench_now_ns();
         int rc = bl_engine_block_execute(run->engine, bl_engine_timestamp_last(run->engine) + 1,
                                          &request, 1);
@@ -200,8 +201,8 @@ static void bench_run_blocks(bench_run_t *run, const bench_options_t *o,
 }
 
 /* Prints the run's line; returns its throughput in transfers per second. */
-static double bench_run_report(const bench_run_t *run, const bench_options_t *o,
-                               uint64_t accounts, int hot, uint64_t done) {
+static double bench_run_report(const bench_run_t *run, const bench_options_t *o, uint64_t accounts,
+                               int hot, uint64_t done) {
     bl_engine_stats_t after;
     bl_engine_stats_get(run->engine, &after);
     bl_engine_memory_t memory;
@@ -226,8 +227,7 @@ static double bench_run_report(const bench_run_t *run, const bench_options_t *o,
 /* Every transfer of a scenario, drawn before the clock starts, so blocks follow each other
  * as they do in a loaded server (the partition threads see no pause between blocks to park
  * in). */
-static bl_transfer_t *bench_transfers_draw(const bench_options_t *o, uint64_t accounts,
-                                           int hot) {
+static bl_transfer_t *bench_transfers_draw(const bench_options_t *o, uint64_t accounts, int hot) {
     bl_transfer_t *events = calloc((size_t)o->transfers, sizeof(bl_transfer_t));
     if (!events) bench_fail("calloc", -ENOMEM);
     uint64_t hot_threshold = hot ? bench_fraction_threshold(o->hot_fraction) : 0;
@@ -256,8 +256,7 @@ static void bench_scenario(const bench_options_t *o, uint64_t accounts, int hot)
     uint32_t n_runs = o->indexes_both || o->partitions_other ? 2 : 1;
     for (uint32_t r = 0; r < n_runs; r++) {
         uint32_t partitions = r == 1 && o->partitions_other ? o->partitions_other : o->partitions;
-        bench_run_start(&runs[r], o, accounts, partitions,
-                        o->indexes_both ? r == 0 : o->indexes);
+        bench_run_start(&runs[r], o, accounts, partitions, o->indexes_both ? r == 0 : o->indexes);
     }
     bl_transfer_t *events = bench_transfers_draw(o, accounts, hot);
     bl_event_result_t *results = calloc(o->batch, sizeof(bl_event_result_t));
@@ -274,8 +273,7 @@ static void bench_scenario(const bench_options_t *o, uint64_t accounts, int hot)
         rates[r] = bench_run_report(&runs[r], o, accounts, hot, o->transfers);
     if (o->indexes_both) printf("  indexes on / off: %.3f\n", rates[0] / rates[1]);
     if (o->partitions_other)
-        printf("  N=%u over N=%u: %.3f\n", o->partitions_other, o->partitions,
-               rates[1] / rates[0]);
+        printf("  N=%u over N=%u: %.3f\n", o->partitions_other, o->partitions, rates[1] / rates[0]);
     for (uint32_t r = 0; r < n_runs; r++) {
         if (o->reads) bench_reads(o, runs[r].engine, accounts, o->transfers);
         bl_engine_destroy(runs[r].engine);
@@ -312,20 +310,31 @@ static void bench_usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
-    bench_options_t o = {.accounts = {10000, 1000000}, .accounts_n = 2, .transfers = 4000000,
-                         .batch = 8192, .partitions = 1, .threads = true, .indexes = true,
+    bench_options_t o = {.accounts = {10000, 1000000},
+                         .accounts_n = 2,
+                         .transfers = 4000000,
+                         .batch = 8192,
+                         .partitions = 1,
+                         .threads = true,
+                         .indexes = true,
                          .hot_fraction = 0.9,
                          .workload = -1,
                          .seed = 1};
-    static const struct option options[] = {
-        {"accounts", required_argument, 0, 'a'}, {"transfers", required_argument, 0, 't'},
-        {"batch", required_argument, 0, 'b'},    {"partitions", required_argument, 0, 'p'},
-        {"workload", required_argument, 0, 'w'}, {"hot-fraction", required_argument, 0, 'f'},
-        {"seed", required_argument, 0, 's'},     {"help", no_argument, 0, 'h'},
-        {"threads", required_argument, 0, 'T'},  {"pin", no_argument, 0, 'P'},
-        {"reads", no_argument, 0, 'R'},          {"indexes", required_argument, 0, 'I'},
-        {"user-data", no_argument, 0, 'U'},      {"precommit", no_argument, 0, 'C'},
-        {0, 0, 0, 0}};
+    static const struct option options[] = {{"accounts", required_argument, 0, 'a'},
+                                            {"transfers", required_argument, 0, 't'},
+                                            {"batch", required_argument, 0, 'b'},
+                                            {"partitions", required_argument, 0, 'p'},
+                                            {"workload", required_argument, 0, 'w'},
+                                            {"hot-fraction", required_argument, 0, 'f'},
+                                            {"seed", required_argument, 0, 's'},
+                                            {"help", no_argument, 0, 'h'},
+                                            {"threads", required_argument, 0, 'T'},
+                                            {"pin", no_argument, 0, 'P'},
+                                            {"reads", no_argument, 0, 'R'},
+                                            {"indexes", required_argument, 0, 'I'},
+                                            {"user-data", no_argument, 0, 'U'},
+                                            {"precommit", no_argument, 0, 'C'},
+                                            {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (c) {
@@ -335,8 +344,12 @@ int main(int argc, char **argv) {
                 o.accounts[o.accounts_n++] = strtoull(s, NULL, 10);
             break;
         }
-        case 't': o.transfers = strtoull(optarg, NULL, 10); break;
-        case 'b': o.batch = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 't':
+            o.transfers = strtoull(optarg, NULL, 10);
+            break;
+        case 'b':
+            o.batch = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
         case 'p': {
             char *end;
             o.partitions = (uint32_t)strtoul(optarg, &end, 10);
@@ -352,11 +365,21 @@ int main(int argc, char **argv) {
         case 'w':
             o.workload = !strcmp(optarg, "uniform") ? 0 : !strcmp(optarg, "hot") ? 1 : -1;
             break;
-        case 'f': o.hot_fraction = strtod(optarg, NULL); break;
-        case 's': o.seed = strtoull(optarg, NULL, 10); break;
-        case 'T': o.threads = strcmp(optarg, "off") != 0; break;
-        case 'P': o.pin = true; break;
-        case 'R': o.reads = true; break;
+        case 'f':
+            o.hot_fraction = strtod(optarg, NULL);
+            break;
+        case 's':
+            o.seed = strtoull(optarg, NULL, 10);
+            break;
+        case 'T':
+            o.threads = strcmp(optarg, "off") != 0;
+            break;
+        case 'P':
+            o.pin = true;
+            break;
+        case 'R':
+            o.reads = true;
+            break;
         case 'I':
             if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0 &&
                 strcmp(optarg, "both") != 0) {
@@ -366,16 +389,23 @@ int main(int argc, char **argv) {
             o.indexes = strcmp(optarg, "off") != 0;
             o.indexes_both = strcmp(optarg, "both") == 0;
             break;
-        case 'U': o.user_data = true; break;
-        case 'C': o.precommit = true; break;
-        case 'h': bench_usage(stdout); return 0;
-        default: bench_usage(stderr); return 2;
+        case 'U':
+            o.user_data = true;
+            break;
+        case 'C':
+            o.precommit = true;
+            break;
+        case 'h':
+            bench_usage(stdout);
+            return 0;
+        default:
+            bench_usage(stderr);
+            return 2;
         }
     }
-    if (o.transfers == 0 || o.batch == 0 || o.batch > BL_BATCH_EVENTS_MAX ||
-        o.partitions == 0 || o.partitions > BL_PARTITIONS_MAX ||
-        o.partitions_other > BL_PARTITIONS_MAX || (o.partitions_other && o.indexes_both) ||
-        o.hot_fraction < 0 || o.hot_fraction > 1) {
+    if (o.transfers == 0 || o.batch == 0 || o.batch > BL_BATCH_EVENTS_MAX || o.partitions == 0 ||
+        o.partitions > BL_PARTITIONS_MAX || o.partitions_other > BL_PARTITIONS_MAX ||
+        (o.partitions_other && o.indexes_both) || o.hot_fraction < 0 || o.hot_fraction > 1) {
         bench_usage(stderr);
         return 2;
     }

@@ -18,12 +18,12 @@
  * unanswered within 20 s. The attackers hang up at the end.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -67,8 +67,8 @@ static int raw_connect(void) {
 static void queries_build(uint8_t *frames, const bl_query_filter_t *filter) {
     for (uint32_t i = 0; i < BL_PIPELINE_REQUESTS_MAX; i++) {
         uint8_t *frame = frames + i * (BL_FRAME_HEADER_SIZE + sizeof(*filter));
-        bl_frame_header_build((bl_frame_header_t *)frame, BL_OP_QUERY_ACCOUNTS, i + 1, 0, 1,
-                              filter, sizeof(*filter));
+        bl_frame_header_build((bl_frame_header_t *)frame, BL_OP_QUERY_ACCOUNTS, i + 1, 0, 1, filter,
+                              sizeof(*filter));
         memcpy(frame + BL_FRAME_HEADER_SIZE, filter, sizeof(*filter));
     }
 }
@@ -232,10 +232,17 @@ int main(int argc, char **argv) {
             g_port = (uint16_t)atoi(colon + 1);
             break;
         }
-        case 'n': accounts = strtoull(optarg, NULL, 10); break;
-        case 's': seconds = (uint32_t)atoi(optarg); break;
-        case 'i': interleave = true; break;
-        default: return 2;
+        case 'n':
+            accounts = strtoull(optarg, NULL, 10);
+            break;
+        case 's':
+            seconds = (uint32_t)atoi(optarg);
+            break;
+        case 'i':
+            interleave = true;
+            break;
+        default:
+            return 2;
         }
     }
     if (!strcmp(attack, "setup")) {

@@ -39,20 +39,35 @@ int main(int argc, char **argv) {
     const char *dir_base = ".";
     uint32_t pings = 5000, batch = 8192, inflight = 8, partitions = 1;
     uint64_t transfers = 2000000;
-    static const struct option options[] = {
-        {"dir", required_argument, 0, 'd'},      {"pings", required_argument, 0, 'p'},
-        {"transfers", required_argument, 0, 't'}, {"batch", required_argument, 0, 'b'},
-        {"inflight", required_argument, 0, 'i'}, {"partitions", required_argument, 0, 'n'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+    static const struct option options[] = {{"dir", required_argument, 0, 'd'},
+                                            {"pings", required_argument, 0, 'p'},
+                                            {"transfers", required_argument, 0, 't'},
+                                            {"batch", required_argument, 0, 'b'},
+                                            {"inflight", required_argument, 0, 'i'},
+                                            {"partitions", required_argument, 0, 'n'},
+                                            {"help", no_argument, 0, 'h'},
+                                            {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (c) {
-        case 'd': dir_base = optarg; break;
-        case 'p': pings = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 't': transfers = strtoull(optarg, NULL, 10); break;
-        case 'b': batch = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'i': inflight = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'n': partitions = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case 'd':
+            dir_base = optarg;
+            break;
+        case 'p':
+            pings = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 't':
+            transfers = strtoull(optarg, NULL, 10);
+            break;
+        case 'b':
+            batch = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'i':
+            inflight = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'n':
+            partitions = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
         default:
             fprintf(c == 'h' ? stdout : stderr,
                     "usage: bench_net [--dir DIR] [--pings N (5000)] [--transfers N (2000000)]\n"
@@ -68,7 +83,8 @@ int main(int argc, char **argv) {
     char dir[4096];
     snprintf(dir, sizeof(dir), "%s/bench-net-%d", dir_base, (int)getpid());
     bl_node_config_t node_config = {.dir = dir,
-                                    .engine = {.partitions = partitions, .accounts_max = ACCOUNTS,
+                                    .engine = {.partitions = partitions,
+                                               .accounts_max = ACCOUNTS,
                                                .transfers_max = transfers + 1024},
                                     .checkpoint_blocks = 1u << 30,
                                     .quiet = true};
@@ -100,7 +116,8 @@ int main(int argc, char **argv) {
     static bl_account_t accounts[BL_BATCH_EVENTS_MAX];
     static bl_event_result_t results[BL_BATCH_EVENTS_MAX];
     for (uint32_t first = 0; first < ACCOUNTS; first += BL_BATCH_EVENTS_MAX) {
-        uint32_t n = ACCOUNTS - first < BL_BATCH_EVENTS_MAX ? ACCOUNTS - first : BL_BATCH_EVENTS_MAX;
+        uint32_t n =
+            ACCOUNTS - first < BL_BATCH_EVENTS_MAX ? ACCOUNTS - first : BL_BATCH_EVENTS_MAX;
         bench_accounts_fill(accounts, first + 1, n);
         if (bl_client_create_accounts(client, accounts, n, results, &count, &status) != 0 ||
             status != BL_FRAME_OK || count != 0)

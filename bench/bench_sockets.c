@@ -137,16 +137,18 @@ static void *server_main(void *arg) {
     server_t *s = arg;
     int fd = accept(s->listen_fd, NULL, NULL);
     if (fd < 0) die("accept");
-    if (s->mode == MODE_EPOLL) serve_epoll(fd, s->work);
-    else serve_uring(fd, s->work);
+    if (s->mode == MODE_EPOLL)
+        serve_epoll(fd, s->work);
+    else
+        serve_uring(fd, s->work);
     close(fd);
     return NULL;
 }
 
 static int client_connect(uint16_t port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port),
-                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in addr = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) die("connect");
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

@@ -140,10 +140,11 @@ static void accounts_create(bl_node_t *node) {
     static bl_account_t accounts[BL_BATCH_EVENTS_MAX];
     static bl_event_result_t results[BL_BATCH_EVENTS_MAX];
     for (uint32_t first = 0; first < ACCOUNTS; first += BL_BATCH_EVENTS_MAX) {
-        uint32_t n = ACCOUNTS - first < BL_BATCH_EVENTS_MAX ? ACCOUNTS - first : BL_BATCH_EVENTS_MAX;
+        uint32_t n =
+            ACCOUNTS - first < BL_BATCH_EVENTS_MAX ? ACCOUNTS - first : BL_BATCH_EVENTS_MAX;
         bench_accounts_fill(accounts, first + 1, n);
-        bl_node_request_t request = {.op = BL_OP_CREATE_ACCOUNTS, .count = n, .body = accounts,
-                                     .reply = results};
+        bl_node_request_t request = {
+            .op = BL_OP_CREATE_ACCOUNTS, .count = n, .body = accounts, .reply = results};
         if (bl_node_call(node, &request) != BL_FRAME_OK || request.reply_count != 0)
             die("create_accounts", EIO);
     }
@@ -155,8 +156,8 @@ static void latency_run(bl_node_t *node, uint32_t count, uint64_t *p50, uint64_t
         bl_transfer_t t;
         bl_event_result_t result;
         bench_transfer_make(&t, 1000000000ull + i, ACCOUNTS);
-        bl_node_request_t request = {.op = BL_OP_CREATE_TRANSFERS, .count = 1, .body = &t,
-                                     .reply = &result};
+        bl_node_request_t request = {
+            .op = BL_OP_CREATE_TRANSFERS, .count = 1, .body = &t, .reply = &result};
         uint64_t t0 = bench_now_ns();
         if (bl_node_call(node, &request) != BL_FRAME_OK || request.reply_count != 0)
             die("create_transfers", EIO);
@@ -210,9 +211,12 @@ static void *submitter_main(void *arg) {
         uint32_t n = (uint32_t)(s->count - sent < o->batch ? s->count - sent : o->batch);
         for (uint32_t i = 0; i < n; i++)
             bench_transfer_make(&slot->transfers[i], s->first_id + sent + i, ACCOUNTS);
-        slot->request = (bl_node_request_t){.op = BL_OP_CREATE_TRANSFERS, .count = n,
-                                            .body = slot->transfers, .reply = slot->results,
-                                            .done = slot_done, .ctx = slot};
+        slot->request = (bl_node_request_t){.op = BL_OP_CREATE_TRANSFERS,
+                                            .count = n,
+                                            .body = slot->transfers,
+                                            .reply = slot->results,
+                                            .done = slot_done,
+                                            .ctx = slot};
         atomic_fetch_add(&s->outstanding, 1);
         bl_node_submit(s->node, &slot->request);
         sent += n;
@@ -232,9 +236,8 @@ static double batches_run(bl_node_t *node, const options_t *o) {
     uint64_t share = o->transfers / o->submitters;
     uint64_t t0 = bench_now_ns();
     for (uint32_t k = 0; k < o->submitters; k++) {
-        submitters[k] = (submitter_t){.node = node, .o = o,
-                                      .first_id = 1 + (uint64_t)k * share,
-                                      .count = share};
+        submitters[k] = (submitter_t){
+            .node = node, .o = o, .first_id = 1 + (uint64_t)k * share, .count = share};
         pthread_create(&threads[k], NULL, submitter_main, &submitters[k]);
     }
     unsigned failures = 0;
@@ -252,43 +255,76 @@ static double batches_run(bl_node_t *node, const options_t *o) {
 /* ------------------------------------------------------------------------------------------ */
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: bench_wal [options]\n"
-            "  --dir DIR          where the scratch data directory goes (default .)\n"
-            "  --keep             keep the data directory (its path is printed)\n"
-            "  --requests N       single-transfer requests for the latency run (default 2000)\n"
-            "  --transfers N      transfers for the batch run (default 2000000)\n"
-            "  --batch N          transfers per request, 1..8192 (default 8192)\n"
-            "  --submitters N     concurrent submitting threads, 1..64 (default 4)\n"
-            "  --inflight N       requests in flight per submitter, 1..64 (default 2)\n"
-            "  --partitions N     engine partitions, 1..64 (default 1)\n"
-            "  --checkpoint-blocks N  checkpoint every N blocks during the batch run (default 500)\n");
+    fprintf(
+        out,
+        "usage: bench_wal [options]\n"
+        "  --dir DIR          where the scratch data directory goes (default .)\n"
+        "  --keep             keep the data directory (its path is printed)\n"
+        "  --requests N       single-transfer requests for the latency run (default 2000)\n"
+        "  --transfers N      transfers for the batch run (default 2000000)\n"
+        "  --batch N          transfers per request, 1..8192 (default 8192)\n"
+        "  --submitters N     concurrent submitting threads, 1..64 (default 4)\n"
+        "  --inflight N       requests in flight per submitter, 1..64 (default 2)\n"
+        "  --partitions N     engine partitions, 1..64 (default 1)\n"
+        "  --checkpoint-blocks N  checkpoint every N blocks during the batch run (default 500)\n");
 }
 
 int main(int argc, char **argv) {
-    options_t o = {.dir = ".", .requests = 2000, .transfers = 2000000, .batch = 8192,
-                   .submitters = 4, .inflight = 2, .partitions = 1, .checkpoint_blocks = 500};
-    static const struct option options[] = {
-        {"dir", required_argument, 0, 'd'},        {"keep", no_argument, 0, 'k'},
-        {"requests", required_argument, 0, 'r'},   {"transfers", required_argument, 0, 't'},
-        {"batch", required_argument, 0, 'b'},      {"submitters", required_argument, 0, 's'},
-        {"inflight", required_argument, 0, 'i'},   {"partitions", required_argument, 0, 'p'},
-        {"checkpoint-blocks", required_argument, 0, 'c'},
-        {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+    options_t o = {.dir = ".",
+                   .requests = 2000,
+                   .transfers = 2000000,
+                   .batch = 8192,
+                   .submitters = 4,
+                   .inflight = 2,
+                   .partitions = 1,
+                   .checkpoint_blocks = 500};
+    static const struct option options[] = {{"dir", required_argument, 0, 'd'},
+                                            {"keep", no_argument, 0, 'k'},
+                                            {"requests", required_argument, 0, 'r'},
+                                            {"transfers", required_argument, 0, 't'},
+                                            {"batch", required_argument, 0, 'b'},
+                                            {"submitters", required_argument, 0, 's'},
+                                            {"inflight", required_argument, 0, 'i'},
+                                            {"partitions", required_argument, 0, 'p'},
+                                            {"checkpoint-blocks", required_argument, 0, 'c'},
+                                            {"help", no_argument, 0, 'h'},
+                                            {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (c) {
-        case 'd': o.dir = optarg; break;
-        case 'k': o.keep = true; break;
-        case 'r': o.requests = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 't': o.transfers = strtoull(optarg, NULL, 10); break;
-        case 'b': o.batch = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 's': o.submitters = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'i': o.inflight = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'p': o.partitions = (uint32_t)strtoul(optarg, NULL, 10); break;
-        case 'c': o.checkpoint_blocks = strtoull(optarg, NULL, 10); break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'd':
+            o.dir = optarg;
+            break;
+        case 'k':
+            o.keep = true;
+            break;
+        case 'r':
+            o.requests = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 't':
+            o.transfers = strtoull(optarg, NULL, 10);
+            break;
+        case 'b':
+            o.batch = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 's':
+            o.submitters = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'i':
+            o.inflight = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'p':
+            o.partitions = (uint32_t)strtoul(optarg, NULL, 10);
+            break;
+        case 'c':
+            o.checkpoint_blocks = strtoull(optarg, NULL, 10);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (o.requests < 2 || o.batch < 1 || o.batch > BL_BATCH_EVENTS_MAX || o.submitters < 1 ||

@@ -152,20 +152,35 @@ enum {
 static bool loadgen_option_set(bl_loadgen_options_t *o, int c, const char *arg) {
     uint64_t v = 0;
     switch (c) {
-    case O_ADDR: return loadgen_parse_addr(arg, o);
-    case O_DIR: o->dir = arg; return arg[0] != '\0';
-    case O_CSV: o->csv_path = arg; return arg[0] != '\0';
-    case O_JSON: o->json = true; return true;
-    case O_ZIPF: return loadgen_parse_share(arg, BL_LOADGEN_ZIPF_MAX, &o->zipf);
-    case O_HOT: return loadgen_parse_share(arg, 1, &o->hot_fraction);
-    case O_PENDING: return loadgen_parse_share(arg, 1, &o->pending_fraction);
-    case O_LINKED: return loadgen_parse_share(arg, 1, &o->linked_fraction);
+    case O_ADDR:
+        return loadgen_parse_addr(arg, o);
+    case O_DIR:
+        o->dir = arg;
+        return arg[0] != '\0';
+    case O_CSV:
+        o->csv_path = arg;
+        return arg[0] != '\0';
+    case O_JSON:
+        o->json = true;
+        return true;
+    case O_ZIPF:
+        return loadgen_parse_share(arg, BL_LOADGEN_ZIPF_MAX, &o->zipf);
+    case O_HOT:
+        return loadgen_parse_share(arg, 1, &o->hot_fraction);
+    case O_PENDING:
+        return loadgen_parse_share(arg, 1, &o->pending_fraction);
+    case O_LINKED:
+        return loadgen_parse_share(arg, 1, &o->linked_fraction);
     case O_QUERY:
         return loadgen_parse_share(arg, BL_LOADGEN_QUERY_FRACTION_MAX, &o->query_fraction);
-    case O_SEED: return loadgen_parse_u64(arg, 0, UINT64_MAX, &o->seed);
-    case O_ACCOUNTS: return loadgen_parse_u64(arg, 2, BL_LOADGEN_ACCOUNTS_MAX, &o->accounts);
-    case O_TRANSFERS: return loadgen_parse_u64(arg, 1, BL_LOADGEN_TRANSFERS_MAX, &o->transfers);
-    default: break;
+    case O_SEED:
+        return loadgen_parse_u64(arg, 0, UINT64_MAX, &o->seed);
+    case O_ACCOUNTS:
+        return loadgen_parse_u64(arg, 2, BL_LOADGEN_ACCOUNTS_MAX, &o->accounts);
+    case O_TRANSFERS:
+        return loadgen_parse_u64(arg, 1, BL_LOADGEN_TRANSFERS_MAX, &o->transfers);
+    default:
+        break;
     }
     static const struct {
         int c;

@@ -283,9 +283,12 @@ static void worker_query_build(bl_loadgen_worker_t *w, bl_loadgen_slot_t *slot) 
 
 static const void *worker_slot_body(const bl_loadgen_slot_t *slot) {
     switch (slot->op) {
-    case BL_OP_CREATE_TRANSFERS: return slot->transfers;
-    case BL_OP_GET_ACCOUNT_TRANSFERS: return &slot->filter;
-    default: return slot->ids;
+    case BL_OP_CREATE_TRANSFERS:
+        return slot->transfers;
+    case BL_OP_GET_ACCOUNT_TRANSFERS:
+        return &slot->filter;
+    default:
+        return slot->ids;
     }
 }
 

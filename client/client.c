@@ -81,8 +81,8 @@ static int bl_client_connect_one(const struct addrinfo *ai, uint64_t timeout_ns)
 static int bl_client_dial(const char *host, uint16_t port, uint64_t timeout_ns) {
     char service[8];
     snprintf(service, sizeof(service), "%u", port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *list = NULL;
     if (getaddrinfo(host, service, &hints, &list) != 0) return -EHOSTUNREACH;
     int fd = -ECONNREFUSED;
@@ -166,9 +166,8 @@ static int bl_client_reconnect(bl_client_t *client) {
     client->fd = fd;
     client->reconnects++;
     for (uint32_t i = 0; i < client->pending_count; i++) {
-        int rc = bl_client_write(client,
-                                 &client->pending[(client->pending_head + i) %
-                                                  BL_PIPELINE_REQUESTS_MAX]);
+        int rc = bl_client_write(
+            client, &client->pending[(client->pending_head + i) % BL_PIPELINE_REQUESTS_MAX]);
         if (rc != 0) return rc;
     }
     return 0;
@@ -190,8 +189,8 @@ int bl_client_send(bl_client_t *client, uint16_t op, const void *body, uint32_t 
     if (client->pending_count == BL_PIPELINE_REQUESTS_MAX) return -EBUSY;
     bl_client_pending_t *p =
         &client->pending[(client->pending_head + client->pending_count) % BL_PIPELINE_REQUESTS_MAX];
-    *p = (bl_client_pending_t){.op = op, .count = count, .body = body,
-                               .request_id = client->next_request_id++};
+    *p = (bl_client_pending_t){
+        .op = op, .count = count, .body = body, .request_id = client->next_request_id++};
     client->pending_count++;
     int retries = 0;
     int rc = client->fd >= 0 ? bl_client_write(client, p) : -ENOTCONN;
@@ -218,7 +217,7 @@ static int bl_client_read_exact(bl_client_t *client, void *buffer, size_t size) 
 }
 
 static int bl_client_read_reply(bl_client_t *client, bl_frame_header_t *h, void *reply,
-                               uint32_t reply_bytes_max) {
+                                uint32_t reply_bytes_max) {
     int rc = client->fd >= 0 ? bl_client_read_exact(client, h, sizeof(*h)) : -ENOTCONN;
     if (rc != 0) return rc;
     if (h->body_size > BL_FRAME_BODY_SIZE_MAX) return -EPROTO;
@@ -287,8 +286,8 @@ int bl_client_ping(bl_client_t *client, uint32_t *status) {
 
 int bl_client_status(bl_client_t *client, bl_server_status_t *server_status, uint32_t *status) {
     uint32_t count = 0;
-    int rc = bl_client_request(client, BL_OP_STATUS, NULL, 0, server_status,
-                               sizeof(*server_status), &count, status);
+    int rc = bl_client_request(client, BL_OP_STATUS, NULL, 0, server_status, sizeof(*server_status),
+                               &count, status);
     if (rc == 0 && *status == BL_FRAME_OK && count != 1) return -EPROTO;
     return rc;
 }
@@ -300,9 +299,9 @@ int bl_client_create_accounts(bl_client_t *client, const bl_account_t *accounts,
                              count * (uint32_t)sizeof(*results), results_count, status);
 }
 
-int bl_client_create_transfers(bl_client_t *client, const bl_transfer_t *transfers,
-                               uint32_t count, bl_event_result_t *results,
-                               uint32_t *results_count, uint32_t *status) {
+int bl_client_create_transfers(bl_client_t *client, const bl_transfer_t *transfers, uint32_t count,
+                               bl_event_result_t *results, uint32_t *results_count,
+                               uint32_t *status) {
     return bl_client_request(client, BL_OP_CREATE_TRANSFERS, transfers, count, results,
                              count * (uint32_t)sizeof(*results), results_count, status);
 }
@@ -347,8 +346,8 @@ int bl_client_query_accounts(bl_client_t *client, const bl_query_filter_t *filte
 
 int bl_client_query_transfers(bl_client_t *client, const bl_query_filter_t *filter,
                               bl_transfer_t *transfers, uint32_t *count, uint32_t *status) {
-    return bl_client_filter(client, BL_OP_QUERY_TRANSFERS, filter, filter->limit, transfers,
-                            count, status);
+    return bl_client_filter(client, BL_OP_QUERY_TRANSFERS, filter, filter->limit, transfers, count,
+                            status);
 }
 
 int bl_client_lookup_blocks(bl_client_t *client, const uint64_t *heights, uint32_t count,
@@ -361,7 +360,8 @@ int bl_client_blocks_verify(const bl_block_header_t *headers, uint32_t count, ui
     static const uint8_t zeros[32];
     for (uint32_t i = 0; i < count; i++) {
         const bl_block_header_t *h = &headers[i];
-        bool ok = h->height != 0 && (h->height != 1 || memcmp(h->prev_hash, zeros, BL_HASH_SIZE) == 0);
+        bool ok =
+            h->height != 0 && (h->height != 1 || memcmp(h->prev_hash, zeros, BL_HASH_SIZE) == 0);
         if (ok && i > 0) {
             const bl_block_header_t *prev = &headers[i - 1];
             ok = h->height == prev->height + 1 && h->timestamp > prev->timestamp &&

@@ -15,13 +15,12 @@
 #define BL_LIKELY(x) __builtin_expect(!!(x), 1)
 #define BL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-#define BL_ASSERT(expr)                                                                   \
-    do {                                                                                  \
-        if (BL_UNLIKELY(!(expr))) {                                                       \
-            fprintf(stderr, "ballast: assertion failed: %s (%s:%d)\n", #expr, __FILE__,   \
-                    __LINE__);                                                            \
-            abort();                                                                      \
-        }                                                                                 \
+#define BL_ASSERT(expr)                                                                            \
+    do {                                                                                           \
+        if (BL_UNLIKELY(!(expr))) {                                                                \
+            fprintf(stderr, "ballast: assertion failed: %s (%s:%d)\n", #expr, __FILE__, __LINE__); \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 #if defined(BL_VERIFY_ENABLED) && BL_VERIFY_ENABLED

@@ -28,10 +28,17 @@ static void bl_digest_pending(bl_partition_t *part, bl_u128_t id, uint8_t state)
     uint8_t bytes[17];
     memcpy(bytes, &id, 16);
     switch (state) {
-    case BL_STATE_POSTED: bytes[16] = BL_PENDING_DIGEST_POSTED; break;
-    case BL_STATE_VOIDED: bytes[16] = BL_PENDING_DIGEST_VOIDED; break;
-    case BL_STATE_EXPIRED: bytes[16] = BL_PENDING_DIGEST_EXPIRED; break;
-    default: BL_ASSERT(!"a pending change resolves the transfer");
+    case BL_STATE_POSTED:
+        bytes[16] = BL_PENDING_DIGEST_POSTED;
+        break;
+    case BL_STATE_VOIDED:
+        bytes[16] = BL_PENDING_DIGEST_VOIDED;
+        break;
+    case BL_STATE_EXPIRED:
+        bytes[16] = BL_PENDING_DIGEST_EXPIRED;
+        break;
+    default:
+        BL_ASSERT(!"a pending change resolves the transfer");
     }
     part->digest += bl_hash128(bytes, sizeof(bytes));
 }
@@ -52,8 +59,8 @@ static void bl_apply_balances(bl_engine_t *engine, bl_partition_t *part,
 
 /* Step 3: the balances of the accounts the block changed, and with `lists` (a constant where
  * inlined) their transfer lists. */
-static inline __attribute__((always_inline)) void
-bl_apply_changed_lists(bl_engine_t *engine, uint32_t p, bool lists) {
+static inline __attribute__((always_inline)) void bl_apply_changed_lists(bl_engine_t *engine,
+                                                                         uint32_t p, bool lists) {
     const bl_block_t *block = &engine->block;
     bl_partition_t *part = &engine->partitions[p];
     const uint32_t range_base = p * block->overlay_range;
@@ -99,8 +106,8 @@ void bl_apply(bl_engine_t *engine, uint32_t p) {
         bl_account_t *a = &engine->accounts[slot];
         *a = block->accounts_new_records[k];
         BL_ASSERT(a->timestamp != 0 && a->debits_pending == 0 && a->credits_posted == 0);
-        bl_index_insert(&part->accounts, &engine->accounts_records,
-                        block->accounts_new_hash[k], slot);
+        bl_index_insert(&part->accounts, &engine->accounts_records, block->accounts_new_hash[k],
+                        slot);
         engine->account_aux[slot].hash = bl_hash128(a, sizeof(*a));
         part->digest += engine->account_aux[slot].hash;
     }
@@ -118,8 +125,8 @@ void bl_apply(bl_engine_t *engine, uint32_t p) {
         BL_ASSERT(t->timestamp != 0 && t->amount != 0);
         uint8_t state = block->transfers_new_state[k];
         engine->transfer_state[slot] = state;
-        bl_index_insert(&part->transfers, &engine->transfers_records,
-                        block->transfers_new_hash[k], slot);
+        bl_index_insert(&part->transfers, &engine->transfers_records, block->transfers_new_hash[k],
+                        slot);
         /* Hashed from the copy, not from the table line the store just missed. */
         part->digest += bl_hash128(&record, sizeof(record));
         if (state != BL_STATE_NONE && state != BL_STATE_PENDING)

@@ -63,11 +63,11 @@ typedef struct bl_fact {
     uint64_t pending_hash;
     uint64_t dr_hash;
     uint64_t cr_hash;
-    uint32_t id_slot;      /* table record with the item's id, or BL_SLOT_NONE */
-    uint32_t id_prev;      /* latest earlier item creating the same kind of object, same id */
-    uint32_t dr;           /* overlay index of the debit account if in the table */
-    uint32_t cr;           /* overlay index of the credit account if in the table */
-    uint32_t dr_item;      /* else: latest earlier create_accounts item with the debit id */
+    uint32_t id_slot; /* table record with the item's id, or BL_SLOT_NONE */
+    uint32_t id_prev; /* latest earlier item creating the same kind of object, same id */
+    uint32_t dr;      /* overlay index of the debit account if in the table */
+    uint32_t cr;      /* overlay index of the credit account if in the table */
+    uint32_t dr_item; /* else: latest earlier create_accounts item with the debit id */
     uint32_t cr_item;
     uint32_t pending_slot; /* post/void/expiry: the pending transfer in the table */
     uint32_t pending_ov;   /* its overlay_pending index */

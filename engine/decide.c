@@ -180,7 +180,6 @@ static bool bl_account_same(const bl_account_t *a, const bl_account_t *stored) {
            (a->flags & ~BL_ACCOUNT_LINKED) == (stored->flags & ~BL_ACCOUNT_LINKED);
 }
 
-
 static uint32_t bl_decide_account(bl_engine_t *engine, uint32_t i, uint64_t timestamp) {
     bl_block_t *block = &engine->block;
     const bl_account_t *a = block->items[i];
@@ -345,8 +344,7 @@ static uint32_t bl_decide_post_void(bl_engine_t *engine, uint32_t i, uint64_t ti
     BL_ASSERT(dr != BL_SLOT_NONE && cr != BL_SLOT_NONE);
 
     bool post = (t->flags & BL_TRANSFER_POST_PENDING) != 0;
-    if (post && t->amount > p->amount)
-        return BL_CREATE_TRANSFER_EXCEEDS_PENDING_TRANSFER_AMOUNT;
+    if (post && t->amount > p->amount) return BL_CREATE_TRANSFER_EXCEEDS_PENDING_TRANSFER_AMOUNT;
     if (!post && t->amount != 0 && t->amount != p->amount)
         return BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_AMOUNT;
     bl_u128_t amount = post ? (t->amount != 0 ? t->amount : p->amount) : p->amount;
@@ -392,13 +390,12 @@ static uint32_t bl_decide_post_void(bl_engine_t *engine, uint32_t i, uint64_t ti
     return BL_CREATE_TRANSFER_OK;
 }
 
-
 static uint32_t bl_decide_transfer(bl_engine_t *engine, uint32_t i, uint64_t timestamp) {
     bl_block_t *block = &engine->block;
     const bl_transfer_t *t = block->items[i];
     const bl_fact_t *f = &block->facts[i];
     if (f->check != BL_CREATE_TRANSFER_OK) return f->check; /* route's: codes 3 to 20 */
-    BL_ASSERT(f->kind != BL_ITEM_INVALID); /* route's check fails on its flags */
+    BL_ASSERT(f->kind != BL_ITEM_INVALID);                  /* route's check fails on its flags */
     if (f->kind == BL_ITEM_POST_VOID) return bl_decide_post_void(engine, i, timestamp);
     bool pending = (t->flags & BL_TRANSFER_PENDING) != 0;
 
@@ -434,8 +431,7 @@ static uint32_t bl_decide_transfer(bl_engine_t *engine, uint32_t i, uint64_t tim
         return BL_CREATE_TRANSFER_OVERFLOWS_DEBITS;
     if (bl_add3_overflows(c->credits_pending, c->credits_posted, amount))
         return BL_CREATE_TRANSFER_OVERFLOWS_CREDITS;
-    if (pending && t->timeout != 0 &&
-        timestamp > UINT64_MAX - (uint64_t)t->timeout * BL_NS_PER_S)
+    if (pending && t->timeout != 0 && timestamp > UINT64_MAX - (uint64_t)t->timeout * BL_NS_PER_S)
         return BL_CREATE_TRANSFER_OVERFLOWS_TIMEOUT;
     if ((d->flags & BL_ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS) &&
         d->debits_pending + d->debits_posted + amount > d->credits_posted)
@@ -492,8 +488,8 @@ static void bl_decide_chain(bl_engine_t *engine, bl_request_t *request, uint32_t
     bl_block_t *block = &engine->block;
     uint32_t results_mark = request->results_count;
     uint32_t ok = BL_CREATE_TRANSFER_OK; /* 0 for both ops */
-    uint32_t exists = request->op == BL_OP_CREATE_ACCOUNTS ? BL_CREATE_ACCOUNT_EXISTS
-                                                           : BL_CREATE_TRANSFER_EXISTS;
+    uint32_t exists =
+        request->op == BL_OP_CREATE_ACCOUNTS ? BL_CREATE_ACCOUNT_EXISTS : BL_CREATE_TRANSFER_EXISTS;
     _Static_assert(BL_CREATE_ACCOUNT_OK == 0 && BL_CREATE_TRANSFER_OK == 0, "ok is 0");
     _Static_assert((int)BL_CREATE_ACCOUNT_LINKED_EVENT_FAILED ==
                        (int)BL_CREATE_TRANSFER_LINKED_EVENT_FAILED,
@@ -560,11 +556,11 @@ static void bl_decide_expiry_push(bl_engine_t *engine) {
         const bl_transfer_t *t = block->transfers_new_source[k];
         if (!(t->flags & BL_TRANSFER_PENDING) || t->timeout == 0) continue;
         uint64_t timestamp = block->transfers_new_timestamp[k];
-        bl_expiry_push(&engine->expiry,
-                       (bl_expiry_entry_t){
-                           .deadline = timestamp + (uint64_t)t->timeout * BL_NS_PER_S,
-                           .slot = (uint32_t)(block->transfers_base + k),
-                           .partition = block->transfers_new_partition[k]});
+        bl_expiry_push(
+            &engine->expiry,
+            (bl_expiry_entry_t){.deadline = timestamp + (uint64_t)t->timeout * BL_NS_PER_S,
+                                .slot = (uint32_t)(block->transfers_base + k),
+                                .partition = block->transfers_new_partition[k]});
     }
 }
 

@@ -86,7 +86,6 @@ static void bl_block_deinit(bl_block_t *block) {
         bl_table_release(block->arrays[i], block->sizes[i]);
 }
 
-
 static uint64_t bl_partition_route_bytes(const bl_partition_t *part, uint32_t partitions) {
     return (uint64_t)partitions * BL_LOOKUP_LISTS * part->route_capacity * sizeof(bl_lookup_t);
 }
@@ -164,17 +163,16 @@ int bl_engine_create(bl_engine_t **out, const bl_engine_config_t *config) {
     e->account_aux = bl_table_reserve(c.accounts_max * sizeof(bl_account_aux_t));
     e->account_balances = bl_table_reserve(c.accounts_max * sizeof(bl_list_t));
     e->account_mark = bl_table_reserve(c.accounts_max * sizeof(uint64_t));
-    if (!e->accounts || !e->accounts_records.next || !e->transfers ||
-        !e->transfers_records.next || !e->transfer_state || !e->account_aux ||
-        !e->account_balances || !e->account_mark)
+    if (!e->accounts || !e->accounts_records.next || !e->transfers || !e->transfers_records.next ||
+        !e->transfer_state || !e->account_aux || !e->account_balances || !e->account_mark)
         goto fail;
     e->accounts_records.base = (uint8_t *)e->accounts;
     e->accounts_records.shift = 7;
     e->transfers_records.base = (uint8_t *)e->transfers;
     e->transfers_records.shift = 7;
-    accounts_bytes += c.accounts_max * (sizeof(bl_account_t) + sizeof(uint32_t) +
-                                        sizeof(bl_account_aux_t) + sizeof(bl_list_t) +
-                                        sizeof(uint64_t));
+    accounts_bytes +=
+        c.accounts_max * (sizeof(bl_account_t) + sizeof(uint32_t) + sizeof(bl_account_aux_t) +
+                          sizeof(bl_list_t) + sizeof(uint64_t));
     /* Pools (pool.c): 4 x their elements (slots), 2 x (2 per element + 4 per list) (balance
      * entries, runs). With indexes, every object joins up to BL_KEY_FIELDS key lists and each
      * transfer 2 account lists, so makes at most 2 / BL_RUN runs, each in a list that holds
@@ -200,14 +198,13 @@ int bl_engine_create(bl_engine_t **out, const bl_engine_config_t *config) {
     uint64_t account_buckets = bl_pow2_at_least(2 * (c.accounts_max / c.partitions + 1));
     uint64_t transfer_buckets = bl_pow2_at_least(2 * (c.transfers_max / c.partitions + 1));
     for (uint32_t p = 0; p < c.partitions; p++) {
-        if (bl_partition_init(&e->partitions[p], p, c.partitions, account_buckets,
-                              transfer_buckets, c.block_events_max, &block_bytes) != 0)
+        if (bl_partition_init(&e->partitions[p], p, c.partitions, account_buckets, transfer_buckets,
+                              c.block_events_max, &block_bytes) != 0)
             goto fail;
         accounts_bytes += account_buckets * sizeof(uint64_t);
         transfers_bytes += transfer_buckets * sizeof(uint64_t);
     }
-    if (bl_block_init(&e->block, c.block_events_max, c.partitions, &block_bytes) != 0)
-        goto fail;
+    if (bl_block_init(&e->block, c.block_events_max, c.partitions, &block_bytes) != 0) goto fail;
 
     e->memory.per_account_bytes = accounts_bytes / c.accounts_max;
     e->memory.per_transfer_bytes = transfers_bytes / c.transfers_max;

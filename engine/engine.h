@@ -30,25 +30,25 @@
 #include "ballast/protocol.h"
 
 #define BL_PARTITIONS_MAX 64u
-#define BL_ACCOUNTS_MAX_LIMIT ((1ull << 31) - 1)  /* slots are 32-bit */
+#define BL_ACCOUNTS_MAX_LIMIT ((1ull << 31) - 1) /* slots are 32-bit */
 #define BL_TRANSFERS_MAX_LIMIT ((1ull << 31) - 1)
 #define BL_BLOCK_EVENTS_MAX_LIMIT (1u << 20)
 
 typedef struct bl_engine_config {
-    uint32_t partitions;       /* 1..BL_PARTITIONS_MAX */
-    uint64_t accounts_max;     /* 1..BL_ACCOUNTS_MAX_LIMIT: accounts the state can hold */
-    uint64_t transfers_max;    /* 1..BL_TRANSFERS_MAX_LIMIT: transfers the state can hold */
-    uint32_t block_events_max; /* 1..BL_BLOCK_EVENTS_MAX_LIMIT: events of all create requests
-                                  of one block; also the expiries processed per round */
-    bool partition_threads;    /* each partition on a thread of its own (else all run on the
-                                  caller's thread in turn); results are the same either way */
-    bool pin_cpus;             /* with partition_threads: partition p >= 1's thread on CPU p
-                                  (partition 0 runs on the caller's thread, not pinned) */
+    uint32_t partitions;        /* 1..BL_PARTITIONS_MAX */
+    uint64_t accounts_max;      /* 1..BL_ACCOUNTS_MAX_LIMIT: accounts the state can hold */
+    uint64_t transfers_max;     /* 1..BL_TRANSFERS_MAX_LIMIT: transfers the state can hold */
+    uint32_t block_events_max;  /* 1..BL_BLOCK_EVENTS_MAX_LIMIT: events of all create requests
+                                   of one block; also the expiries processed per round */
+    bool partition_threads;     /* each partition on a thread of its own (else all run on the
+                                   caller's thread in turn); results are the same either way */
+    bool pin_cpus;              /* with partition_threads: partition p >= 1's thread on CPU p
+                                   (partition 0 runs on the caller's thread, not pinned) */
     uint32_t threads_items_min; /* with partition_threads: blocks with fewer items run on the
                                    caller's thread, cheaper than a hand-over (0: default) */
-    bool indexes_off;          /* keep no query indexes and no per-account transfer lists:
-                                  filter reads then scan every record (for measuring what the
-                                  indexes cost); balance entries are kept either way */
+    bool indexes_off;           /* keep no query indexes and no per-account transfer lists:
+                                   filter reads then scan every record (for measuring what the
+                                   indexes cost); balance entries are kept either way */
 } bl_engine_config_t;
 
 /* Defaults used when a field of the config is 0. */

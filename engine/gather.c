@@ -41,7 +41,6 @@
 
 #define BL_GATHER_DISTANCE 8u
 
-
 /* ------------------------------------------------------------------------------------------ */
 /* Overlay entries made by gather.                                                            */
 
@@ -79,8 +78,8 @@ static uint32_t bl_gather_overlay_pending(bl_engine_t *engine, bl_partition_t *p
     BL_ASSERT(part->pending_count < block->items_max);
     uint32_t index = part->index * block->items_max + part->pending_count++;
     uint8_t state = engine->transfer_state[slot];
-    block->pending[index] = (bl_overlay_pending_t){
-        .slot = slot, .state_start = state, .state = state};
+    block->pending[index] =
+        (bl_overlay_pending_t){.slot = slot, .state_start = state, .state = state};
     bl_map_put(&part->pending_slots, bl_map_slot_hash(slot), slot, index);
     return index;
 }
@@ -233,8 +232,10 @@ bl_gather_accounts_resolve(bl_engine_t *engine, bl_partition_t *part, const bl_l
                        offsetof(bl_transfer_t, debit_account_id) + sizeof(bl_u128_t),
                    "the credit account id follows the debit account id");
     bl_u128_t id;
-    memcpy(&id, (const uint8_t *)t + offsetof(bl_transfer_t, debit_account_id) +
-                    l->role * sizeof(bl_u128_t), sizeof(id));
+    memcpy(&id,
+           (const uint8_t *)t + offsetof(bl_transfer_t, debit_account_id) +
+               l->role * sizeof(bl_u128_t),
+           sizeof(id));
     uint32_t *ov = bl_gather_side(g, offsetof(bl_fact_t, dr), l->role);
     uint32_t *item = bl_gather_side(g, offsetof(bl_fact_t, dr_item), l->role);
     uint32_t slot = bl_index_walk(&engine->accounts_records, *ov, id);
@@ -251,7 +252,7 @@ bl_gather_accounts_resolve(bl_engine_t *engine, bl_partition_t *part, const bl_l
 
 /* Runs a round's three stages over `count` lookups, BL_GATHER_DISTANCE apart (a macro, so
  * each round's stages are inlined). */
-#define BL_GATHER_PIPELINE(engine, part, lookups, count, buckets, heads, resolve)             \
+#define BL_GATHER_PIPELINE(engine, part, lookups, count, buckets, heads, resolve)            \
     do {                                                                                     \
         const uint32_t d_ = BL_GATHER_DISTANCE;                                              \
         for (uint32_t j_ = 0; j_ < (count) + 2 * d_; j_++) {                                 \
@@ -263,7 +264,7 @@ bl_gather_accounts_resolve(bl_engine_t *engine, bl_partition_t *part, const bl_l
 
 /* Runs a round's pipeline over partition p's lookups on `list`: the route list for p of each
  * range, range after range, so in item order. Each list is read where route wrote it. */
-#define BL_GATHER_ROUND(engine, part, list, buckets, heads, resolve)                           \
+#define BL_GATHER_ROUND(engine, part, list, buckets, heads, resolve)                         \
     do {                                                                                     \
         for (uint32_t r_ = 0; r_ < (engine)->config.partitions; r_++) {                      \
             const bl_partition_t *router_ = &(engine)->partitions[r_];                       \

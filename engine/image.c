@@ -256,8 +256,8 @@ static int bl_engine_image_lists(bl_engine_t *e) {
     for (uint64_t slot = 0; slot < e->transfers_count; slot++) {
         const bl_transfer_t *t = &e->transfers[slot];
         int rc = bl_engine_image_list(e, t->debit_account_id, BL_LIST_DEBITS, (uint32_t)slot);
-        if (rc == 0) rc = bl_engine_image_list(e, t->credit_account_id, BL_LIST_CREDITS,
-                                               (uint32_t)slot);
+        if (rc == 0)
+            rc = bl_engine_image_list(e, t->credit_account_id, BL_LIST_CREDITS, (uint32_t)slot);
         if (rc != 0) return rc;
     }
     for (uint32_t p = 0; p < e->config.partitions; p++)
@@ -281,13 +281,13 @@ static int bl_engine_image_balances(bl_engine_t *e, int fd, uint64_t count, XXH3
             !(e->accounts[slot].flags & BL_ACCOUNT_HISTORY) ||
             entry->transfer_slot >= e->transfers_count ||
             (entry->side != BL_FILTER_DEBITS && entry->side != BL_FILTER_CREDITS) ||
-            (i > 0 && (slot < last_slot ||
-                       (slot == last_slot && entry->timestamp <= last_timestamp))))
+            (i > 0 &&
+             (slot < last_slot || (slot == last_slot && entry->timestamp <= last_timestamp))))
             return -EBADMSG;
         last_slot = slot;
         last_timestamp = entry->timestamp;
-        bl_history_append_balance(e, bl_engine_owner(e, bl_hash_id(e->accounts[slot].id)),
-                                  slot, entry);
+        bl_history_append_balance(e, bl_engine_owner(e, bl_hash_id(e->accounts[slot].id)), slot,
+                                  entry);
     }
     return 0;
 }
@@ -312,14 +312,13 @@ int bl_engine_image_read(bl_engine_t *e, int fd, uint64_t *height) {
     XXH3_64bits_reset(&state);
     rc = bl_read_exact(fd, e->accounts, header.accounts_count * sizeof(bl_account_t), &state);
     if (rc == 0)
-        rc = bl_read_exact(fd, e->transfers, header.transfers_count * sizeof(bl_transfer_t),
-                           &state);
+        rc =
+            bl_read_exact(fd, e->transfers, header.transfers_count * sizeof(bl_transfer_t), &state);
     if (rc == 0) rc = bl_read_exact(fd, e->transfer_state, header.transfers_count, &state);
     for (uint64_t i = 0; i < header.expiry_count && rc == 0; i++) {
         bl_image_expiry_t entry;
         rc = bl_read_exact(fd, &entry, sizeof(entry), &state);
-        if (rc == 0 && (entry.slot >= header.transfers_count || entry.reserved != 0))
-            rc = -EBADMSG;
+        if (rc == 0 && (entry.slot >= header.transfers_count || entry.reserved != 0)) rc = -EBADMSG;
         if (rc == 0) e->expiry.entries[i] = (bl_expiry_entry_t){entry.deadline, entry.slot, 0};
     }
     if (rc != 0) return rc;

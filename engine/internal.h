@@ -70,10 +70,10 @@ typedef struct bl_partition {
      * that owns it. */
     bl_fact_t *found;
     /* Gather's per-pass state. */
-    bl_map_t pending_slots;   /* pending transfer slot -> overlay_pending index */
-    bl_map_t account_items;   /* account id -> latest create_accounts item so far */
-    bl_map_t transfer_items;  /* transfer id -> latest create_transfers item so far */
-    uint32_t overlay_count;   /* entries used in this partition's overlay range */
+    bl_map_t pending_slots;  /* pending transfer slot -> overlay_pending index */
+    bl_map_t account_items;  /* account id -> latest create_accounts item so far */
+    bl_map_t transfer_items; /* transfer id -> latest create_transfers item so far */
+    uint32_t overlay_count;  /* entries used in this partition's overlay range */
     uint32_t pending_count;
     /* Apply's input, written by decide as it creates objects (a chain rolled back takes its
      * own off again): the block's new accounts this partition owns (k from accounts_base) and
@@ -98,8 +98,8 @@ typedef struct bl_partition {
  * change and the list appends of the same transfer then touch the same line, and most appends
  * no other. Owned by the account's partition. */
 typedef struct bl_account_aux {
-    bl_u128_t hash;                /* XXH3-128 of the account record */
-    bl_slot_list_t transfers[2];   /* BL_LIST_DEBITS, BL_LIST_CREDITS */
+    bl_u128_t hash;              /* XXH3-128 of the account record */
+    bl_slot_list_t transfers[2]; /* BL_LIST_DEBITS, BL_LIST_CREDITS */
 } __attribute__((aligned(64))) bl_account_aux_t;
 
 _Static_assert(sizeof(bl_account_aux_t) == 64, "one cache line per account");
@@ -161,9 +161,9 @@ struct bl_engine {
     uint8_t *transfer_state;
     bl_account_aux_t *account_aux; /* per account slot: record hash and transfer lists */
     bl_list_t *account_balances;   /* per account slot: its balance entries (history flag) */
-    uint64_t *account_mark;  /* per account slot: gather pass (high 32) and overlay index (low
-                                32) of its overlay entry in that pass; owned by its partition */
-    uint32_t pass;           /* gather passes so far, the generation of account_mark */
+    uint64_t *account_mark;        /* per account slot: gather pass (high 32) and overlay index (low
+                                      32) of its overlay entry in that pass; owned by its partition */
+    uint32_t pass;                 /* gather passes so far, the generation of account_mark */
     bl_pool_t pools[BL_POOLS];
     bl_key_store_t key_stores[BL_KEYS_KINDS][BL_KEY_FIELDS];
 
@@ -203,8 +203,8 @@ static inline uint32_t bl_engine_find(const bl_engine_t *engine, bool accounts, 
 }
 
 /* A partition's gather maps, each holding at most one entry per event of a block. */
-#define BL_PARTITION_MAPS(part)                                                                  \
-    {&(part)->pending_slots, &(part)->account_items, &(part)->transfer_items}
+#define BL_PARTITION_MAPS(part) \
+    { &(part)->pending_slots, &(part)->account_items, &(part)->transfer_items }
 
 /* Pipeline stages. Each gather and apply call touches only partition `p`'s records. */
 void bl_route(bl_engine_t *engine, uint32_t p, uint32_t begin, uint32_t end);

@@ -57,26 +57,30 @@ static inline uint64_t bl_key_filter(uint64_t hash) {
 
 /* Accounts and transfers hold the user_data fields at the same offsets (ledger and code
  * differ). */
-#define BL_KEY_OFFSETS_MATCH(member)                                                         \
-    _Static_assert(offsetof(bl_account_t, member) == offsetof(bl_transfer_t, member),         \
+#define BL_KEY_OFFSETS_MATCH(member)                                                  \
+    _Static_assert(offsetof(bl_account_t, member) == offsetof(bl_transfer_t, member), \
                    "accounts and transfers hold " #member " at one offset")
 BL_KEY_OFFSETS_MATCH(user_data_128);
 BL_KEY_OFFSETS_MATCH(user_data_64);
 BL_KEY_OFFSETS_MATCH(user_data_32);
 
 /* Field `field` of an account or transfer record (constant arguments inline to one load). */
-static inline __attribute__((always_inline)) bl_u128_t bl_key_value(uint32_t kind,
-                                                                   const void *record,
-                                                                   uint32_t field) {
+static inline __attribute__((always_inline)) bl_u128_t
+bl_key_value(uint32_t kind, const void *record, uint32_t field) {
     const bl_account_t *a = record;
     const bl_transfer_t *t = record;
     bool accounts = kind == BL_KEYS_ACCOUNTS;
     switch (field) {
-    case BL_KEY_USER_DATA_128: return t->user_data_128;
-    case BL_KEY_USER_DATA_64: return t->user_data_64;
-    case BL_KEY_USER_DATA_32: return t->user_data_32;
-    case BL_KEY_LEDGER: return accounts ? a->ledger : t->ledger;
-    default: return accounts ? a->code : t->code;
+    case BL_KEY_USER_DATA_128:
+        return t->user_data_128;
+    case BL_KEY_USER_DATA_64:
+        return t->user_data_64;
+    case BL_KEY_USER_DATA_32:
+        return t->user_data_32;
+    case BL_KEY_LEDGER:
+        return accounts ? a->ledger : t->ledger;
+    default:
+        return accounts ? a->code : t->code;
     }
 }
 
@@ -111,8 +115,8 @@ static const void *bl_keys_record(const bl_engine_t *engine, uint32_t kind, uint
 /* A new key for partition `part`, from its chunk of the store. */
 static uint32_t bl_keys_take(bl_key_store_t *store, uint64_t *next, uint64_t *end) {
     if (*next == *end) {
-        uint64_t begin = atomic_fetch_add_explicit(&store->used, BL_KEYS_CHUNK,
-                                                   memory_order_relaxed);
+        uint64_t begin =
+            atomic_fetch_add_explicit(&store->used, BL_KEYS_CHUNK, memory_order_relaxed);
         BL_ASSERT(begin + BL_KEYS_CHUNK <= store->capacity);
         *next = begin;
         *end = begin + BL_KEYS_CHUNK;
@@ -132,11 +136,12 @@ typedef struct bl_keys_at {
 /* The entry of `value` in partition p's chain of `field` (inlined; where kind and field are
  * constants, a direct entry's value is one load from its record). */
 static inline __attribute__((always_inline)) bl_keys_at_t
-bl_keys_walk(const bl_engine_t *engine, const bl_partition_t *part, uint32_t kind,
-             uint32_t field, bl_u128_t value, uint64_t hash) {
+bl_keys_walk(const bl_engine_t *engine, const bl_partition_t *part, uint32_t kind, uint32_t field,
+             bl_u128_t value, uint64_t hash) {
     const bl_key_store_t *store = &engine->key_stores[kind][field];
     const bl_index_t *index = &part->keys[kind][field];
-    bl_keys_at_t at = {.entry = BL_SLOT_NONE, .bucket = &index->buckets[hash & index->mask],
+    bl_keys_at_t at = {.entry = BL_SLOT_NONE,
+                       .bucket = &index->buckets[hash & index->mask],
                        .filter = bl_key_filter(hash)};
     if ((*at.bucket & at.filter) != at.filter) return at;
     for (uint32_t link = (uint32_t)*at.bucket; link != 0;) {
@@ -205,8 +210,7 @@ bl_keys_get(bl_engine_t *engine, bl_partition_t *part, uint32_t kind, uint32_t f
     if (heads != NULL && head && *heads < BL_KEYS_HEADS_MAX) ++*heads;
     if (heads != NULL && !head && *heads > 0) --*heads;
     if (at.entry == BL_SLOT_NONE) {
-        store->direct_next[slot] =
-            bl_bucket_push(at.bucket, at.filter, (slot | BL_KEY_DIRECT) + 1);
+        store->direct_next[slot] = bl_bucket_push(at.bucket, at.filter, (slot | BL_KEY_DIRECT) + 1);
         return NULL;
     }
     if (!(at.entry & BL_KEY_DIRECT)) {
@@ -271,8 +275,8 @@ typedef struct bl_keys_walk {
 
 /* The walk ahead at one field of an object: its bits of bl_keys_walk_t.fields. */
 static inline __attribute__((always_inline)) uint32_t
-bl_keys_ahead_field(const bl_partition_t *part, uint32_t kind, uint32_t field,
-                    const void *record, bl_keys_walk_t *walk, uint32_t ring) {
+bl_keys_ahead_field(const bl_partition_t *part, uint32_t kind, uint32_t field, const void *record,
+                    bl_keys_walk_t *walk, uint32_t ring) {
     bl_u128_t value = bl_key_value(kind, record, field);
     if (value < BL_KEYS_SMALL) return (uint32_t)(value != 0) << (BL_KEYS_SMALL_BIT + field);
     if (bl_key_equal(field, value, walk->ahead[field])) return 1u << field;
@@ -288,10 +292,9 @@ bl_keys_behind_field(bl_engine_t *engine, bl_partition_t *part, uint32_t kind, u
                      const void *record, uint32_t slot, bl_keys_walk_t *walk, uint32_t ring,
                      uint32_t fields) {
     if (fields >> (BL_KEYS_SMALL_BIT + field) & 1) {
-        bl_list_append_slot(&engine->pools[BL_POOL_SLOTS], &part->pool_shares[BL_POOL_SLOTS],
-                            bl_keys_small_list(part, kind, field,
-                                               bl_key_value(kind, record, field)),
-                            slot);
+        bl_list_append_slot(
+            &engine->pools[BL_POOL_SLOTS], &part->pool_shares[BL_POOL_SLOTS],
+            bl_keys_small_list(part, kind, field, bl_key_value(kind, record, field)), slot);
         return;
     }
     if (!(fields >> field & 1)) return;
@@ -308,13 +311,13 @@ bl_keys_behind_field(bl_engine_t *engine, bl_partition_t *part, uint32_t kind, u
     *last = bl_keys_get(engine, part, kind, field, value, hash, slot, &walk->heads[field]);
 }
 
-#define BL_KEYS_EACH_FIELD(call)                                                             \
-    do {                                                                                     \
-        call(BL_KEY_USER_DATA_128);                                                          \
-        call(BL_KEY_USER_DATA_64);                                                           \
-        call(BL_KEY_USER_DATA_32);                                                           \
-        call(BL_KEY_LEDGER);                                                                 \
-        call(BL_KEY_CODE);                                                                   \
+#define BL_KEYS_EACH_FIELD(call)    \
+    do {                            \
+        call(BL_KEY_USER_DATA_128); \
+        call(BL_KEY_USER_DATA_64);  \
+        call(BL_KEY_USER_DATA_32);  \
+        call(BL_KEY_LEDGER);        \
+        call(BL_KEY_CODE);          \
     } while (0)
 
 /* Indexes the slots base + own[j], j < count (inlined for each kind, so the kind is a
@@ -334,7 +337,7 @@ bl_keys_apply_kind(bl_engine_t *engine, uint32_t p, uint32_t kind, uint64_t base
             uint32_t slot = (uint32_t)(base + own[j - BL_KEYS_DISTANCE]);
             const void *record = records + slot * size;
             uint32_t fields = walk.fields[ring];
-#define BL_KEYS_BEHIND(f)                                                                    \
+#define BL_KEYS_BEHIND(f) \
     bl_keys_behind_field(engine, part, kind, f, record, slot, &walk, ring, fields)
             BL_KEYS_EACH_FIELD(BL_KEYS_BEHIND);
 #undef BL_KEYS_BEHIND
@@ -353,10 +356,10 @@ bl_keys_apply_kind(bl_engine_t *engine, uint32_t p, uint32_t kind, uint64_t base
 void bl_keys_apply(bl_engine_t *engine, uint32_t p) {
     const bl_block_t *block = &engine->block;
     const bl_partition_t *part = &engine->partitions[p];
-    bl_keys_apply_kind(engine, p, BL_KEYS_ACCOUNTS, block->accounts_base,
-                       part->own_accounts_new, part->own_accounts);
-    bl_keys_apply_kind(engine, p, BL_KEYS_TRANSFERS, block->transfers_base,
-                       part->own_transfers_new, part->own_transfers);
+    bl_keys_apply_kind(engine, p, BL_KEYS_ACCOUNTS, block->accounts_base, part->own_accounts_new,
+                       part->own_accounts);
+    bl_keys_apply_kind(engine, p, BL_KEYS_TRANSFERS, block->transfers_base, part->own_transfers_new,
+                       part->own_transfers);
 }
 
 bool bl_keys_find(const bl_engine_t *engine, uint32_t p, uint32_t kind, uint32_t field,
@@ -416,8 +419,7 @@ void bl_keys_deinit(bl_engine_t *engine) {
             bl_table_release(store->direct_next, store->objects * sizeof(uint32_t));
             store->keys = NULL;
             store->next = store->direct_next = NULL;
-            for (uint32_t p = 0; engine->partitions != NULL && p < engine->config.partitions;
-                 p++) {
+            for (uint32_t p = 0; engine->partitions != NULL && p < engine->config.partitions; p++) {
                 bl_partition_t *part = &engine->partitions[p];
                 if (part->keys[kind][f].buckets) bl_index_deinit(&part->keys[kind][f]);
                 bl_table_release(part->small_keys[kind][f], BL_KEYS_SMALL * sizeof(bl_list_t));

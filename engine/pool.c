@@ -140,8 +140,8 @@ static void bl_list_add_chunk(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t
 /* bl_list_append with the pool's element size as an argument: inlined for each size the
  * pools use, its copies compile to fixed-size moves. */
 static inline __attribute__((always_inline)) void
-bl_list_append_sized(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
-                     const void *element, uint32_t size) {
+bl_list_append_sized(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list, const void *element,
+                     uint32_t size) {
     uint32_t n = list->count;
     BL_ASSERT(n < UINT32_MAX && size == pool->element_size);
     bool small = size <= sizeof(list->first);
@@ -167,8 +167,7 @@ bl_list_append_sized(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
     memcpy((void *)bl_list_at(pool, list, n), element, size);
 }
 
-void bl_list_append(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
-                    const void *element) {
+void bl_list_append(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list, const void *element) {
     switch (pool->element_size) {
     case sizeof(uint32_t): /* slots */
         bl_list_append_sized(pool, share, list, element, sizeof(uint32_t));
@@ -176,7 +175,8 @@ void bl_list_append(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
     case sizeof(bl_run_t):
         bl_list_append_sized(pool, share, list, element, sizeof(bl_run_t));
         break;
-    default: bl_list_append_sized(pool, share, list, element, pool->element_size);
+    default:
+        bl_list_append_sized(pool, share, list, element, pool->element_size);
     }
 }
 
@@ -190,7 +190,10 @@ uint32_t bl_list_lower(const bl_pool_t *pool, const bl_list_t *list,
     uint32_t lo = 0, hi = list->count;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (key(bl_list_at(pool, list, mid)) < value) lo = mid + 1; else hi = mid;
+        if (key(bl_list_at(pool, list, mid)) < value)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo;
 }
@@ -219,7 +222,10 @@ uint32_t bl_slot_list_lower(const bl_pool_t *runs, const bl_slot_list_t *list, u
     uint32_t lo = 0, hi = list->count;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (bl_slot_list_at(runs, list, mid) < slot) lo = mid + 1; else hi = mid;
+        if (bl_slot_list_at(runs, list, mid) < slot)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo;
 }

@@ -53,8 +53,8 @@ typedef struct bl_balance_entry {
  * elements are in blocks of BL_LIST_CHUNK, and `offset` is that of its directory, the
  * blocks' offsets in order (uint64_t each), so no element moves again. */
 #define BL_POOL_CLASSES 32
-#define BL_LIST_MIN 4u /* elements of the smallest block */
-#define BL_LIST_CHUNK 64u /* elements of a chunked list's blocks */
+#define BL_LIST_MIN 4u              /* elements of the smallest block */
+#define BL_LIST_CHUNK 64u           /* elements of a chunked list's blocks */
 #define BL_POOL_CHUNK (256u * 1024) /* bytes a partition takes from the bump offset at a time */
 
 typedef struct bl_pool {
@@ -118,8 +118,7 @@ int bl_pool_init(bl_pool_t *pool, uint32_t element_size, uint64_t elements_max,
 void bl_pool_deinit(bl_pool_t *pool);
 /* Appends one element to `list`, whose blocks come from and go back to `share` (that of the
  * partition that owns the list). */
-void bl_list_append(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
-                    const void *element);
+void bl_list_append(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list, const void *element);
 
 /* bl_list_append of a slot to an empty list or one that takes a new block or chunk (pool.c). */
 void bl_list_append_slot_grow(bl_pool_t *pool, bl_pool_share_t *share, bl_list_t *list,
@@ -215,8 +214,7 @@ bl_pool_late_store(bl_pool_t *runs, bl_pool_share_t *share, uint8_t *at, const b
 }
 
 static inline __attribute__((always_inline)) void
-bl_slot_list_append(bl_pool_t *runs, bl_pool_share_t *share, bl_slot_list_t *list,
-                    uint32_t slot) {
+bl_slot_list_append(bl_pool_t *runs, bl_pool_share_t *share, bl_slot_list_t *list, uint32_t slot) {
     uint32_t n = list->count;
     if (n % BL_RUN != BL_RUN - 1) {
         list->tail[n % BL_RUN] = slot;

@@ -40,8 +40,8 @@
 static void bl_prefault_add(bl_engine_t *e, void *base, uint64_t bytes, uint8_t by, uint32_t unit,
                             const _Atomic uint64_t *used) {
     BL_ASSERT(e->prefault.count < BL_PREFAULT_REGIONS);
-    e->prefault.regions[e->prefault.count++] = (bl_prefault_region_t){
-        .base = base, .bytes = bytes, .by = by, .unit = unit, .used = used};
+    e->prefault.regions[e->prefault.count++] =
+        (bl_prefault_region_t){.base = base, .bytes = bytes, .by = by, .unit = unit, .used = used};
 }
 
 void bl_prefault_init(bl_engine_t *e) {
@@ -54,8 +54,8 @@ void bl_prefault_init(bl_engine_t *e) {
                     BL_PREFAULT_ACCOUNTS, sizeof(uint32_t), NULL);
     bl_prefault_add(e, e->account_aux, c->accounts_max * sizeof(bl_account_aux_t),
                     BL_PREFAULT_ACCOUNTS, sizeof(bl_account_aux_t), NULL);
-    bl_prefault_add(e, e->account_mark, c->accounts_max * sizeof(uint64_t),
-                    BL_PREFAULT_ACCOUNTS, sizeof(uint64_t), NULL);
+    bl_prefault_add(e, e->account_mark, c->accounts_max * sizeof(uint64_t), BL_PREFAULT_ACCOUNTS,
+                    sizeof(uint64_t), NULL);
     bl_prefault_add(e, e->transfers, c->transfers_max * sizeof(bl_transfer_t),
                     BL_PREFAULT_TRANSFERS, sizeof(bl_transfer_t), NULL);
     bl_prefault_add(e, e->transfers_records.next, c->transfers_max * sizeof(uint32_t),
@@ -101,8 +101,12 @@ void bl_prefault_plan(bl_engine_t *e) {
         bl_prefault_region_t *r = &e->prefault.regions[i];
         uint64_t want;
         switch (r->by) {
-        case BL_PREFAULT_ACCOUNTS: want = (e->accounts_count + ahead) * r->unit; break;
-        case BL_PREFAULT_TRANSFERS: want = (e->transfers_count + ahead) * r->unit; break;
+        case BL_PREFAULT_ACCOUNTS:
+            want = (e->accounts_count + ahead) * r->unit;
+            break;
+        case BL_PREFAULT_TRANSFERS:
+            want = (e->transfers_count + ahead) * r->unit;
+            break;
         default: {
             uint64_t used = atomic_load_explicit(r->used, memory_order_relaxed) * r->unit;
             uint64_t margin = used / 8 > BL_PREFAULT_BUMP_MIN ? used / 8 : BL_PREFAULT_BUMP_MIN;

@@ -56,7 +56,6 @@ static bool bl_account_filter_match(const bl_account_filter_t *f, const bl_trans
            (f->code == 0 || f->code == t->code);
 }
 
-
 /* The objects of one kind, as the reads see them. */
 typedef struct bl_objects {
     uint32_t kind; /* BL_KEYS_ACCOUNTS or BL_KEYS_TRANSFERS */
@@ -84,7 +83,10 @@ static uint32_t bl_object_slot_at(const bl_objects_t *o, uint64_t timestamp) {
     uint64_t lo = 0, hi = o->count;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
-        if (bl_object_timestamp(o, mid) < timestamp) lo = mid + 1; else hi = mid;
+        if (bl_object_timestamp(o, mid) < timestamp)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return (uint32_t)lo;
 }
@@ -97,7 +99,9 @@ static void bl_object_slots(const bl_objects_t *o, uint64_t min, uint64_t max, u
 }
 
 /* Keys of list elements for bl_list_lower: a slot, a balance entry's timestamp. */
-static uint64_t bl_slot_key(const void *element) { return *(const uint32_t *)element; }
+static uint64_t bl_slot_key(const void *element) {
+    return *(const uint32_t *)element;
+}
 
 static uint64_t bl_entry_key(const void *element) {
     return ((const bl_balance_entry_t *)element)->timestamp;
@@ -124,7 +128,10 @@ static bool bl_cursor_peek(const bl_cursor_t *c, bool reversed, uint32_t *slot) 
 }
 
 static void bl_cursor_next(bl_cursor_t *c, bool reversed) {
-    if (reversed) c->end--; else c->begin++;
+    if (reversed)
+        c->end--;
+    else
+        c->begin++;
 }
 
 /* Of `n` sources of `size` bytes each (cursors, or one partition's meet each), walked up or
@@ -285,8 +292,7 @@ static bool bl_meet_reached(const bl_meet_t *m, uint32_t i, uint32_t index, bool
 
 /* Walks list i to its first element at or past `target` (in walk order) and returns it in
  * *slot; false when the list has none. */
-static bool bl_meet_seek(bl_meet_t *m, uint32_t i, bool reversed, uint32_t target,
-                         uint32_t *slot) {
+static bool bl_meet_seek(bl_meet_t *m, uint32_t i, bool reversed, uint32_t target, uint32_t *slot) {
 #define BL_MEET_INDEX(d) (reversed ? m->end[i] - 1 - (d) : m->begin[i] + (d))
     uint32_t left = m->end[i] - m->begin[i]; /* elements still to walk */
     /* Distances from the walk's next element: the answer lies in (behind, ahead]; ahead ==
@@ -308,7 +314,10 @@ static bool bl_meet_seek(bl_meet_t *m, uint32_t i, bool reversed, uint32_t targe
             }
         }
     }
-    if (reversed) m->end[i] -= ahead; else m->begin[i] += ahead;
+    if (reversed)
+        m->end[i] -= ahead;
+    else
+        m->begin[i] += ahead;
     if (ahead == left) return false;
     *slot = bl_meet_at(m, i, BL_MEET_INDEX(0));
 #undef BL_MEET_INDEX
@@ -344,7 +353,10 @@ static bool bl_meet_peek(bl_meet_t *m, bool reversed, uint32_t *slot) {
 /* Past the slot bl_meet_peek gave: it heads every list. */
 static void bl_meet_next(bl_meet_t *m, bool reversed) {
     for (uint32_t i = 0; i < m->count; i++) {
-        if (reversed) m->end[i]--; else m->begin[i]++;
+        if (reversed)
+            m->end[i]--;
+        else
+            m->begin[i]++;
     }
 }
 

@@ -102,7 +102,7 @@ static void bl_ring_wait(bl_ring_t *ring, atomic_uint *parked, bool (*ready)(bl_
         }
         atomic_store_explicit(parked, 1, memory_order_relaxed);
         atomic_thread_fence(memory_order_seq_cst); /* pairs with the fence in bl_ring_wake */
-        if (ready(ring)) { /* the other side may not have seen `parked` */
+        if (ready(ring)) {                         /* the other side may not have seen `parked` */
             atomic_store_explicit(parked, 0, memory_order_relaxed);
             return;
         }

@@ -47,8 +47,8 @@ static uint8_t bl_transfer_check(const bl_transfer_t *t) {
     if (t->flags & ~BL_TRANSFER_FLAGS_KNOWN) return BL_CREATE_TRANSFER_RESERVED_FLAG;
     if (t->id == 0) return BL_CREATE_TRANSFER_ID_MUST_NOT_BE_ZERO;
     if (t->id == BL_U128_MAX) return BL_CREATE_TRANSFER_ID_MUST_NOT_BE_INT_MAX;
-    uint32_t kinds = t->flags & (BL_TRANSFER_PENDING | BL_TRANSFER_POST_PENDING |
-                                 BL_TRANSFER_VOID_PENDING);
+    uint32_t kinds =
+        t->flags & (BL_TRANSFER_PENDING | BL_TRANSFER_POST_PENDING | BL_TRANSFER_VOID_PENDING);
     if (kinds & (kinds - 1)) return BL_CREATE_TRANSFER_FLAGS_ARE_MUTUALLY_EXCLUSIVE;
     if (kinds & (BL_TRANSFER_POST_PENDING | BL_TRANSFER_VOID_PENDING)) {
         if (t->debit_account_id == BL_U128_MAX)
@@ -58,8 +58,7 @@ static uint8_t bl_transfer_check(const bl_transfer_t *t) {
         if (t->debit_account_id != 0 && t->debit_account_id == t->credit_account_id)
             return BL_CREATE_TRANSFER_ACCOUNTS_MUST_BE_DIFFERENT;
         if (t->pending_id == 0) return BL_CREATE_TRANSFER_PENDING_ID_MUST_NOT_BE_ZERO;
-        if (t->pending_id == BL_U128_MAX)
-            return BL_CREATE_TRANSFER_PENDING_ID_MUST_NOT_BE_INT_MAX;
+        if (t->pending_id == BL_U128_MAX) return BL_CREATE_TRANSFER_PENDING_ID_MUST_NOT_BE_INT_MAX;
         if (t->pending_id == t->id) return BL_CREATE_TRANSFER_PENDING_ID_MUST_BE_DIFFERENT;
         if (t->timeout != 0) return BL_CREATE_TRANSFER_TIMEOUT_RESERVED_FOR_PENDING_TRANSFER;
         return BL_CREATE_TRANSFER_OK;
@@ -88,8 +87,8 @@ static uint8_t bl_transfer_check(const bl_transfer_t *t) {
 static inline void bl_route_add(bl_partition_t *part, uint32_t list, uint8_t q, uint32_t i,
                                 uint32_t role, uint64_t hash) {
     uint32_t *count = &part->route_counts[q][list];
-    part->route_lists[((uint64_t)q * BL_LOOKUP_LISTS + list) * part->route_capacity +
-                      (*count)++] = (bl_lookup_t){.hash = hash, .item = i, .role = role};
+    part->route_lists[((uint64_t)q * BL_LOOKUP_LISTS + list) * part->route_capacity + (*count)++] =
+        (bl_lookup_t){.hash = hash, .item = i, .role = role};
 }
 
 /* The request holding item i: the last r with request_first[r] <= i. */
@@ -149,8 +148,7 @@ void bl_route(bl_engine_t *engine, uint32_t p, uint32_t begin, uint32_t end) {
             const bl_account_t *a = block->items[i];
             f->id_hash = bl_hash_id(a->id);
             f->id_partition = (uint8_t)bl_partition_of(f->id_hash, n);
-            bl_route_add(part, BL_LOOKUP_IDS, f->id_partition, i, BL_LOOKUP_ACCOUNT_ID,
-                         f->id_hash);
+            bl_route_add(part, BL_LOOKUP_IDS, f->id_partition, i, BL_LOOKUP_ACCOUNT_ID, f->id_hash);
             break;
         }
         case BL_ITEM_TRANSFER: {
@@ -164,8 +162,7 @@ void bl_route(bl_engine_t *engine, uint32_t p, uint32_t begin, uint32_t end) {
             bl_route_add(part, BL_LOOKUP_IDS, f->id_partition, i, BL_LOOKUP_TRANSFER_ID,
                          f->id_hash);
             bl_route_add(part, BL_LOOKUP_ACCOUNTS, f->dr_partition, i, BL_SIDE_DEBIT, f->dr_hash);
-            bl_route_add(part, BL_LOOKUP_ACCOUNTS, f->cr_partition, i, BL_SIDE_CREDIT,
-                         f->cr_hash);
+            bl_route_add(part, BL_LOOKUP_ACCOUNTS, f->cr_partition, i, BL_SIDE_CREDIT, f->cr_hash);
             break;
         }
         case BL_ITEM_POST_VOID: {

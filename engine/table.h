@@ -24,7 +24,6 @@ enum {
     BL_STATE_EXPIRED = 4,
 };
 
-
 /* ------------------------------------------------------------------------------------------ */
 /* Indexes (table.c).                                                                         */
 
@@ -55,7 +54,7 @@ static inline uint64_t bl_index_filter_bit(uint64_t hash) {
 }
 
 static inline __attribute__((always_inline)) void bl_index_prefetch(const bl_index_t *index,
-                                                                   uint64_t hash) {
+                                                                    uint64_t hash) {
     __builtin_prefetch(&index->buckets[hash & index->mask]);
 }
 
@@ -105,7 +104,6 @@ void bl_index_deinit(bl_index_t *index);
 
 void *bl_table_reserve(uint64_t bytes);
 void bl_table_release(void *memory, uint64_t bytes);
-
 
 /* ------------------------------------------------------------------------------------------ */
 /* Block-local maps (table.c).                                                                */

@@ -50,13 +50,26 @@ static void bl_step_run(bl_engine_t *e, uint32_t step, uint32_t p) {
     uint32_t begin = (uint32_t)((uint64_t)block->items_count * p / n);
     uint32_t end = (uint32_t)((uint64_t)block->items_count * (p + 1) / n);
     switch (step) {
-    case BL_STEP_ROUTE: bl_route(e, p, begin, end); break;
-    case BL_STEP_MERGE: bl_gather_merge(e, begin, end); break;
-    case BL_STEP_GATHER_FIRST: bl_gather_first(e, p); break;
-    case BL_STEP_GATHER_SECOND: bl_gather_second(e, p); break;
-    case BL_STEP_APPLY: bl_apply(e, p); break;
-    case BL_STEP_PREFAULT: bl_prefault_run(e); break;
-    default: BL_ASSERT(!"unknown step");
+    case BL_STEP_ROUTE:
+        bl_route(e, p, begin, end);
+        break;
+    case BL_STEP_MERGE:
+        bl_gather_merge(e, begin, end);
+        break;
+    case BL_STEP_GATHER_FIRST:
+        bl_gather_first(e, p);
+        break;
+    case BL_STEP_GATHER_SECOND:
+        bl_gather_second(e, p);
+        break;
+    case BL_STEP_APPLY:
+        bl_apply(e, p);
+        break;
+    case BL_STEP_PREFAULT:
+        bl_prefault_run(e);
+        break;
+    default:
+        BL_ASSERT(!"unknown step");
     }
 }
 

@@ -19,8 +19,7 @@ static uint64_t bl_frame_header_checksum(const bl_frame_header_t *header) {
 }
 
 void bl_frame_header_build(bl_frame_header_t *header, uint16_t op, uint64_t request_id,
-                           uint32_t status, uint32_t count, const void *body,
-                           uint32_t body_size) {
+                           uint32_t status, uint32_t count, const void *body, uint32_t body_size) {
     memset(header, 0, sizeof(*header));
     memcpy(header->magic, bl_frame_magic, 4);
     header->version = BL_PROTOCOL_VERSION;

@@ -22,8 +22,7 @@
 /* Fills a header for `op`/`request_id`/`status` with a body of `body_size` bytes holding
  * `count` records, computing both checksums. */
 void bl_frame_header_build(bl_frame_header_t *header, uint16_t op, uint64_t request_id,
-                           uint32_t status, uint32_t count, const void *body,
-                           uint32_t body_size);
+                           uint32_t status, uint32_t count, const void *body, uint32_t body_size);
 
 /* The request checks that need only the header: BL_FRAME_OK or the first failing status. */
 uint32_t bl_frame_check_header(const bl_frame_header_t *header);

@@ -104,7 +104,7 @@ typedef enum bl_slot_state {
     BL_SLOT_READING = 0, /* its body is arriving */
     BL_SLOT_READY,       /* its body is in and checked; waiting to go to the node */
     BL_SLOT_AT_NODE,
-    BL_SLOT_DONE,        /* its reply is built */
+    BL_SLOT_DONE, /* its reply is built */
 } bl_slot_state_t;
 
 typedef struct bl_slot {
@@ -114,28 +114,28 @@ typedef struct bl_slot {
     uint64_t request_id;
     uint64_t body_checksum;
     uint16_t op;
-    uint8_t state;        /* bl_slot_state_t */
-    bool closes;          /* after this reply the connection ends */
-    uint32_t count;       /* records in the request body */
-    uint8_t *body;        /* request body (64-byte aligned), until the node is done with it */
+    uint8_t state;  /* bl_slot_state_t */
+    bool closes;    /* after this reply the connection ends */
+    uint32_t count; /* records in the request body */
+    uint8_t *body;  /* request body (64-byte aligned), until the node is done with it */
     uint32_t body_size;
     uint32_t body_have;
-    uint8_t *reply;       /* header and body: `inline_reply`, or an allocation of reply_room */
-    uint32_t reply_room;  /* bytes allocated for the reply (0: inline) */
-    uint32_t reply_size;  /* header + body bytes to write */
+    uint8_t *reply;      /* header and body: `inline_reply`, or an allocation of reply_room */
+    uint32_t reply_room; /* bytes allocated for the reply (0: inline) */
+    uint32_t reply_size; /* header + body bytes to write */
     uint32_t written;
-    uint64_t bytes_held;  /* charged to the connection and the server */
+    uint64_t bytes_held; /* charged to the connection and the server */
     _Alignas(16) uint8_t inline_reply[BL_SLOT_INLINE_BYTES];
 } bl_slot_t;
 
 struct bl_conn {
     int fd;
     bool open;
-    bool read_closed;     /* EOF, a closing frame error, or the server stopping */
-    bool in_turns;        /* in the server's turn queue */
-    uint32_t at_node;     /* slots the node still holds */
+    bool read_closed; /* EOF, a closing frame error, or the server stopping */
+    bool in_turns;    /* in the server's turn queue */
+    uint32_t at_node; /* slots the node still holds */
     uint32_t reads_at_node;
-    uint32_t ready;       /* slots ready for the node */
+    uint32_t ready; /* slots ready for the node */
     uint32_t epoll_events;
     uint64_t frame_started_ns; /* 0 between frames */
     uint64_t active_ns;
@@ -143,11 +143,11 @@ struct bl_conn {
     uint64_t bytes_held;
     uint8_t *input;
     uint32_t input_start, input_end;
-    bl_slot_t *reading;   /* the slot whose body is arriving */
-    uint64_t skip_left;   /* body bytes of a rejected frame still to discard */
+    bl_slot_t *reading; /* the slot whose body is arriving */
+    uint64_t skip_left; /* body bytes of a rejected frame still to discard */
     bl_slot_t *slots[BL_PIPELINE_REQUESTS_MAX];
     uint32_t slots_head, slots_count;
-    uint8_t peer[16];     /* the peer's address, IPv4 as ::ffff:a.b.c.d */
+    uint8_t peer[16]; /* the peer's address, IPv4 as ::ffff:a.b.c.d */
     bl_conn_t *next_free;
     bl_conn_t *turn_prev, *turn_next; /* the turn queue */
 };
@@ -175,12 +175,12 @@ struct bl_server {
     bl_conn_t *free_conns;
     uint32_t conns_open;
     uint64_t bytes_held;
-    bool over_paused;  /* a connection was paused for the server's total: resume when it drops */
-    uint64_t at_node;  /* slots the node holds, over all connections, open or closed */
+    bool over_paused; /* a connection was paused for the server's total: resume when it drops */
+    uint64_t at_node; /* slots the node holds, over all connections, open or closed */
     uint32_t reads_at_node;
     bl_conn_t *turns_head, *turns_tail; /* connections waiting to submit a read */
     bl_peers_t peers;
-    uint64_t refused;  /* connections answered busy at accept */
+    uint64_t refused; /* connections answered busy at accept */
 };
 
 static uint64_t bl_now_ns(void) {
@@ -350,10 +350,14 @@ static void bl_turns_push(bl_server_t *server, bl_conn_t *conn) {
 static void bl_turns_remove(bl_server_t *server, bl_conn_t *conn) {
     if (!conn->in_turns) return;
     conn->in_turns = false;
-    if (conn->turn_prev != NULL) conn->turn_prev->turn_next = conn->turn_next;
-    else server->turns_head = conn->turn_next;
-    if (conn->turn_next != NULL) conn->turn_next->turn_prev = conn->turn_prev;
-    else server->turns_tail = conn->turn_prev;
+    if (conn->turn_prev != NULL)
+        conn->turn_prev->turn_next = conn->turn_next;
+    else
+        server->turns_head = conn->turn_next;
+    if (conn->turn_next != NULL)
+        conn->turn_next->turn_prev = conn->turn_prev;
+    else
+        server->turns_tail = conn->turn_prev;
     conn->turn_prev = conn->turn_next = NULL;
 }
 
@@ -371,8 +375,7 @@ static bool bl_conn_wants_read(bl_server_t *server, const bl_conn_t *conn) {
 static void bl_conn_epoll(bl_server_t *server, bl_conn_t *conn) {
     if (!conn->open) return;
     bool want_read = bl_conn_wants_read(server, conn);
-    bool want_write =
-        conn->slots_count > 0 && conn->slots[conn->slots_head]->state == BL_SLOT_DONE;
+    bool want_write = conn->slots_count > 0 && conn->slots[conn->slots_head]->state == BL_SLOT_DONE;
     /* EPOLLRDHUP only with EPOLLIN: level-triggered, it would fire on every wait while the
      * connection is not being read (after the peer's half-close). */
     uint32_t events = (want_read ? EPOLLIN | EPOLLRDHUP : 0) | (want_write ? EPOLLOUT : 0);
@@ -436,15 +439,18 @@ static void bl_server_node_done(bl_node_request_t *request);
 static void bl_conn_submit(bl_server_t *server, bl_conn_t *conn, bl_slot_t *slot) {
     BL_ASSERT(slot->state == BL_SLOT_READY && conn->ready > 0);
     conn->ready--;
-    uint64_t room = BL_FRAME_HEADER_SIZE + (uint64_t)bl_reply_body_max(slot->op, slot->count,
-                                                                         slot->body);
+    uint64_t room =
+        BL_FRAME_HEADER_SIZE + (uint64_t)bl_reply_body_max(slot->op, slot->count, slot->body);
     if (!bl_slot_reply_room(server, slot, room)) {
         bl_slot_reply(slot, BL_FRAME_BUSY, 0, 0);
         return;
     }
-    slot->request = (bl_node_request_t){.op = slot->op, .count = slot->count, .body = slot->body,
+    slot->request = (bl_node_request_t){.op = slot->op,
+                                        .count = slot->count,
+                                        .body = slot->body,
                                         .reply = slot->reply + BL_FRAME_HEADER_SIZE,
-                                        .done = bl_server_node_done, .ctx = server};
+                                        .done = bl_server_node_done,
+                                        .ctx = server};
     slot->state = BL_SLOT_AT_NODE;
     conn->at_node++;
     server->at_node++;
@@ -650,8 +656,7 @@ static void bl_conn_pump(bl_server_t *server, bl_conn_t *conn) {
          * socket may hold nothing more, so no event would come for them). */
         uint32_t before = conn->slots_count;
         if (!bl_conn_flush(server, conn)) return;
-        if (conn->slots_count < before && conn->input_start < conn->input_end &&
-            !conn->read_closed)
+        if (conn->slots_count < before && conn->input_start < conn->input_end && !conn->read_closed)
             continue;
         break;
     }
@@ -805,7 +810,8 @@ static void bl_server_completions(bl_server_t *server) {
         uint32_t body_size = r->status == BL_FRAME_OK ? r->reply_count * record : 0;
         BL_ASSERT(slot->reply_room == 0 ||
                   BL_FRAME_HEADER_SIZE + (uint64_t)body_size <= slot->reply_room);
-        BL_ASSERT(slot->reply_room != 0 || BL_FRAME_HEADER_SIZE + body_size <= BL_SLOT_INLINE_BYTES);
+        BL_ASSERT(slot->reply_room != 0 ||
+                  BL_FRAME_HEADER_SIZE + body_size <= BL_SLOT_INLINE_BYTES);
         bl_slot_body_free(server, slot);
         bl_slot_reply_shrink(server, slot, BL_FRAME_HEADER_SIZE + body_size);
         bl_slot_reply(slot, r->status, r->reply_count, body_size);
@@ -850,8 +856,8 @@ static void bl_server_timeouts(bl_server_t *server) {
                     now - conn->frame_started_ns > server->config.frame_timeout_ns;
         bool idle = conn->slots_count == 0 && conn->frame_started_ns == 0 &&
                     now - conn->active_ns > server->config.idle_timeout_ns;
-        bool unread = conn->write_wait_ns != 0 &&
-                      now - conn->write_wait_ns > server->config.write_timeout_ns;
+        bool unread =
+            conn->write_wait_ns != 0 && now - conn->write_wait_ns > server->config.write_timeout_ns;
         if (slow || idle || unread) bl_conn_close(server, conn);
     }
 }
@@ -891,7 +897,8 @@ int bl_server_run(bl_server_t *server) {
                     bl_conn_close(server, conn);
                     continue;
                 }
-                if (events[i].events & (EPOLLIN | EPOLLOUT | EPOLLRDHUP)) bl_conn_pump(server, conn);
+                if (events[i].events & (EPOLLIN | EPOLLOUT | EPOLLRDHUP))
+                    bl_conn_pump(server, conn);
             }
         }
         if (accept) bl_server_accept(server);
@@ -921,7 +928,8 @@ int bl_server_run(bl_server_t *server) {
 static int bl_server_listen(bl_server_t *server) {
     char port[8];
     snprintf(port, sizeof(port), "%u", server->config.port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *list = NULL;
     int rc = getaddrinfo(server->config.host, port, &hints, &list);
@@ -936,9 +944,9 @@ static int bl_server_listen(bl_server_t *server) {
             struct sockaddr_storage addr;
             socklen_t len = sizeof(addr);
             getsockname(fd, (struct sockaddr *)&addr, &len);
-            server->port = ntohs(addr.ss_family == AF_INET6
-                                     ? ((struct sockaddr_in6 *)&addr)->sin6_port
-                                     : ((struct sockaddr_in *)&addr)->sin_port);
+            server->port =
+                ntohs(addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
+                                                 : ((struct sockaddr_in *)&addr)->sin_port);
             server->listen_fd = fd;
             rc = 0;
             break;

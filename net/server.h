@@ -43,14 +43,14 @@
 #define BL_SERVER_CONNECTIONS_PER_ADDRESS_MAX_DEFAULT 1024u
 
 typedef struct bl_server_config {
-    const char *host;            /* IPv4 or IPv6 literal, or a name; NULL: 127.0.0.1 */
-    uint16_t port;               /* 0: pick a free port (bl_server_port tells which) */
+    const char *host; /* IPv4 or IPv6 literal, or a name; NULL: 127.0.0.1 */
+    uint16_t port;    /* 0: pick a free port (bl_server_port tells which) */
     bl_node_t *node;
-    uint32_t connections_max;    /* 0: default */
-    uint64_t request_bytes_max;  /* 0: default */
-    uint64_t frame_timeout_ns;   /* 0: default */
-    uint64_t idle_timeout_ns;    /* 0: default */
-    uint64_t write_timeout_ns;   /* 0: default */
+    uint32_t connections_max;      /* 0: default */
+    uint64_t request_bytes_max;    /* 0: default */
+    uint64_t frame_timeout_ns;     /* 0: default */
+    uint64_t idle_timeout_ns;      /* 0: default */
+    uint64_t write_timeout_ns;     /* 0: default */
     uint64_t connection_bytes_max; /* 0: request_bytes_max / BL_SERVER_CONNECTION_BYTES_SHARE;
                                       at most request_bytes_max */
     uint32_t connections_per_address_max; /* 0: default; at most connections_max */

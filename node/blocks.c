@@ -13,14 +13,14 @@
 
 #define BL_BLOCKS_FILE "blocks.hdr"
 
-int bl_blocks_open(bl_blocks_t *blocks, const bl_io_t *io, const char *dir,
-                   bl_blocks_mode_t mode) {
+int bl_blocks_open(bl_blocks_t *blocks, const bl_io_t *io, const char *dir, bl_blocks_mode_t mode) {
     char path[4096];
     if (snprintf(path, sizeof(path), "%s/%s", dir, BL_BLOCKS_FILE) >= (int)sizeof(path))
         return -ENAMETOOLONG;
     blocks->io = io;
-    int flags = mode == BL_BLOCKS_READ ? O_RDONLY : mode == BL_BLOCKS_CREATE ? O_RDWR | O_CREAT
-                                                                             : O_RDWR;
+    int flags = mode == BL_BLOCKS_READ     ? O_RDONLY
+                : mode == BL_BLOCKS_CREATE ? O_RDWR | O_CREAT
+                                           : O_RDWR;
     blocks->fd = io->open(io->ctx, path, flags | O_CLOEXEC, 0644);
     if (blocks->fd < 0) return blocks->fd;
     struct stat st;

@@ -37,8 +37,7 @@ typedef enum bl_blocks_mode {
 } bl_blocks_mode_t;
 
 /* Opens dir/blocks.hdr. 0, -ENOENT or -errno. */
-int bl_blocks_open(bl_blocks_t *blocks, const bl_io_t *io, const char *dir,
-                   bl_blocks_mode_t mode);
+int bl_blocks_open(bl_blocks_t *blocks, const bl_io_t *io, const char *dir, bl_blocks_mode_t mode);
 /* The height of the last entry that is not all zeros (0 for none) in *height: blocks up to it
  * were acknowledged. 0 or -errno. */
 int bl_blocks_acknowledged(bl_blocks_t *blocks, uint64_t *height);

@@ -72,11 +72,11 @@ struct bl_node {
     char dir[BL_NODE_PATH_MAX];
     bl_engine_t *engine;
     bl_log_t *log;
-    bl_blocks_t blocks; /* headers by height, for lookup_blocks; the acknowledged height */
-    bool blocks_dirty;  /* headers written since blocks.hdr was last synced */
+    bl_blocks_t blocks;       /* headers by height, for lookup_blocks; the acknowledged height */
+    bool blocks_dirty;        /* headers written since blocks.hdr was last synced */
     uint64_t blocks_dirty_ns; /* when the first of them was written (monotonic) */
     uint64_t blocks_put_ns;   /* when the last of them was written */
-    int lock_fd;        /* holds the data directory's lock (node/lock.h) */
+    int lock_fd;              /* holds the data directory's lock (node/lock.h) */
     uint64_t started_ns;
 
     /* Shared with submitters. */
@@ -93,11 +93,11 @@ struct bl_node {
     bool read_only;
     uint8_t *block_buffer;
     uint64_t block_buffer_size;
-    bl_block_header_t block_header;        /* the block in flight */
-    bl_node_request_t **block_requests;    /* its requests */
+    bl_block_header_t block_header;     /* the block in flight */
+    bl_node_request_t **block_requests; /* its requests */
     uint32_t block_requests_count;
-    bl_request_t *engine_requests;         /* scratch for executing a block */
-    bl_event_result_t *scratch_results;    /* replay: results nobody reads */
+    bl_request_t *engine_requests;      /* scratch for executing a block */
+    bl_event_result_t *scratch_results; /* replay: results nobody reads */
     uint64_t blocks_since_checkpoint;
     uint64_t log_bytes_since_checkpoint;
     pid_t checkpoint_pid;
@@ -108,7 +108,8 @@ struct bl_node {
     bl_node_stats_t stats;
 };
 
-#define BL_STAT_SET(node, field, value) __atomic_store_n(&(node)->stats.field, (value), __ATOMIC_RELAXED)
+#define BL_STAT_SET(node, field, value) \
+    __atomic_store_n(&(node)->stats.field, (value), __ATOMIC_RELAXED)
 #define BL_STAT_GET(node, field) __atomic_load_n(&(node)->stats.field, __ATOMIC_RELAXED)
 
 static uint64_t bl_clock_realtime_ns(void *ctx) {
@@ -167,7 +168,8 @@ static int bl_node_meta(bl_node_t *node, bool *created) {
     if (rc == 0) {
         if ((engine->accounts_max && engine->accounts_max != capacity.accounts_max) ||
             (engine->transfers_max && engine->transfers_max != capacity.transfers_max)) {
-            fprintf(stderr, "ballast: %s was created with accounts-max %" PRIu64
+            fprintf(stderr,
+                    "ballast: %s was created with accounts-max %" PRIu64
                     " and transfers-max %" PRIu64 "; capacities are fixed at creation\n",
                     node->dir, capacity.accounts_max, capacity.transfers_max);
             return -EINVAL;
@@ -184,9 +186,11 @@ static int bl_node_meta(bl_node_t *node, bool *created) {
     int checkpoints = bl_checkpoint_list(node->io, node->dir, heights, 1, false);
     const char *found = checkpoints != 0 ? "checkpoints" : bl_node_dir_holds_log(node->dir);
     if (found != NULL) {
-        fprintf(stderr, "ballast: %s holds %s but no ballast.meta (the file that says what the "
+        fprintf(stderr,
+                "ballast: %s holds %s but no ballast.meta (the file that says what the "
                 "directory is, with its capacities): it was deleted or lost; restore the data "
-                "directory from a backup\n", node->dir, found);
+                "directory from a backup\n",
+                node->dir, found);
         return -EBADMSG;
     }
     capacity.accounts_max =
@@ -207,7 +211,8 @@ typedef struct bl_node_block_requests {
     uint32_t count;
 } bl_node_block_requests_t;
 
-static int bl_node_block_request_visit(void *ctx, uint16_t op, uint32_t count, const void *records) {
+static int bl_node_block_request_visit(void *ctx, uint16_t op, uint32_t count,
+                                       const void *records) {
     bl_node_block_requests_t *b = ctx;
     if (op != BL_OP_CREATE_ACCOUNTS && op != BL_OP_CREATE_TRANSFERS) return -EBADMSG;
     b->node->engine_requests[b->count++] = (bl_request_t){
@@ -223,8 +228,7 @@ static void bl_node_header_keep(bl_node_t *node, const bl_block_header_t *header
     if (header->height > 1 && header->height - 1 == node->blocks.count &&
         bl_blocks_get(&node->blocks, header->height - 1, &prev) == 0 &&
         memcmp(prev.hash, header->prev_hash, BL_HASH_SIZE) != 0)
-        bl_node_say(node, "block headers file does not chain at height %" PRIu64,
-                    header->height);
+        bl_node_say(node, "block headers file does not chain at height %" PRIu64, header->height);
     int rc = bl_blocks_put(&node->blocks, header);
     node->blocks_put_ns = bl_clock_monotonic_ns();
     if (!node->blocks_dirty) node->blocks_dirty_ns = node->blocks_put_ns;
@@ -239,7 +243,8 @@ static int bl_node_replay(void *ctx, const bl_log_block_t *block) {
     bl_node_t *node = ctx;
     uint32_t events_max = node->config.engine.block_events_max;
     if (block->header->event_count > events_max) {
-        fprintf(stderr, "ballast: log block %" PRIu64 " holds %u events, more than the "
+        fprintf(stderr,
+                "ballast: log block %" PRIu64 " holds %u events, more than the "
                 "block-events-max of %u this server was started with (the log was written "
                 "with larger blocks): start it with --block-events-max %u or more\n",
                 block->header->height, block->header->event_count, events_max,
@@ -253,8 +258,10 @@ static int bl_node_replay(void *ctx, const bl_log_block_t *block) {
     rc = bl_engine_block_execute(node->engine, block->header->timestamp, node->engine_requests,
                                  b.count);
     if (rc != 0) {
-        fprintf(stderr, "ballast: log block %" PRIu64 " cannot be executed (timestamp %" PRIu64
-                " after %" PRIu64 ")\n", block->header->height, block->header->timestamp,
+        fprintf(stderr,
+                "ballast: log block %" PRIu64 " cannot be executed (timestamp %" PRIu64
+                " after %" PRIu64 ")\n",
+                block->header->height, block->header->timestamp,
                 bl_engine_timestamp_last(node->engine));
         return -EBADMSG;
     }
@@ -296,8 +303,10 @@ static void bl_node_block_execute(bl_node_t *node) {
 
 static void bl_node_read_only(bl_node_t *node, int rc) {
     if (!node->read_only)
-        bl_node_say(node, "log write failed (%s): read-only from now on; everything acknowledged "
-                    "is on disk; reads go on", strerror(-rc));
+        bl_node_say(node,
+                    "log write failed (%s): read-only from now on; everything acknowledged "
+                    "is on disk; reads go on",
+                    strerror(-rc));
     node->read_only = true;
     BL_STAT_SET(node, read_only, true);
 }
@@ -349,8 +358,8 @@ static bool bl_node_block_start(bl_node_t *node, bool empty_ok) {
     h->request_count = node->block_requests_count;
     h->event_count = events;
     memcpy(h->prev_hash, bl_log_hash(node->log), BL_HASH_SIZE);
-    uint32_t size = bl_log_record_seal(node->block_buffer, node->block_buffer_size, h,
-                                       (uint32_t)body_size);
+    uint32_t size =
+        bl_log_record_seal(node->block_buffer, node->block_buffer_size, h, (uint32_t)body_size);
     int rc = bl_log_append_submit(node->log, node->block_buffer, size, h);
     if (rc != 0) {
         bl_node_block_done(node, rc);
@@ -401,7 +410,8 @@ static void bl_node_read(bl_node_t *node, bl_node_request_t *request) {
             bl_engine_account_balances(node->engine, request->body, request->reply);
         break;
     case BL_OP_QUERY_ACCOUNTS:
-        request->reply_count = bl_engine_query_accounts(node->engine, request->body, request->reply);
+        request->reply_count =
+            bl_engine_query_accounts(node->engine, request->body, request->reply);
         break;
     case BL_OP_QUERY_TRANSFERS:
         request->reply_count =
@@ -438,15 +448,14 @@ static void bl_node_checkpoint_done(bl_node_t *node, uint64_t height) {
     /* The headers of blocks whose log is about to go must be durable first. */
     int rc = bl_blocks_sync(&node->blocks);
     if (rc != 0) {
-        bl_node_say(node, "cannot sync block headers (%s); old log segments kept",
-                    strerror(-rc));
+        bl_node_say(node, "cannot sync block headers (%s); old log segments kept", strerror(-rc));
         return;
     }
     rc = bl_checkpoint_remove_below(node->io, node->dir, keep);
     if (rc == 0 && keep > 0 && !node->config.log_retain_all)
         rc = bl_log_segments_remove_below(node->log, keep + 1);
-    if (rc != 0) bl_node_say(node, "removing old checkpoints or log segments failed: %s",
-                             strerror(-rc));
+    if (rc != 0)
+        bl_node_say(node, "removing old checkpoints or log segments failed: %s", strerror(-rc));
 }
 
 static void bl_node_checkpoint_reap(bl_node_t *node, bool wait) {
@@ -457,10 +466,11 @@ static void bl_node_checkpoint_reap(bl_node_t *node, bool wait) {
     node->checkpoint_pid = 0;
     if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         BL_STAT_SET(node, checkpoints_failed, node->stats.checkpoints_failed + 1);
-        fprintf(stderr, "ballast: checkpoint at height %" PRIu64 " failed: %s/checkpoint-%020"
-                PRIu64 ".tmp: %s (%" PRIu64 " failed since start); the log still has it all\n",
+        fprintf(stderr,
+                "ballast: checkpoint at height %" PRIu64 " failed: %s/checkpoint-%020" PRIu64
+                ".tmp: %s (%" PRIu64 " failed since start); the log still has it all\n",
                 node->checkpoint_pending_height, node->dir, node->checkpoint_pending_height,
-                pid < 0 ? strerror(errno)
+                pid < 0             ? strerror(errno)
                 : WIFEXITED(status) ? strerror(WEXITSTATUS(status))
                                     : "the writer was killed",
                 node->stats.checkpoints_failed);
@@ -479,7 +489,8 @@ static void bl_node_checkpoint_maybe(bl_node_t *node) {
     uint64_t t0 = bl_clock_monotonic_ns();
     pid_t pid = bl_checkpoint_fork(node->io, node->dir, node->engine, height);
     uint64_t pause = bl_clock_monotonic_ns() - t0;
-    if (pause > node->stats.checkpoint_pause_ns_max) BL_STAT_SET(node, checkpoint_pause_ns_max, pause);
+    if (pause > node->stats.checkpoint_pause_ns_max)
+        BL_STAT_SET(node, checkpoint_pause_ns_max, pause);
     node->blocks_since_checkpoint = 0;
     node->log_bytes_since_checkpoint = 0;
     if (pid < 0) {
@@ -502,13 +513,12 @@ static void bl_node_headers_sync(bl_node_t *node) {
     if (!node->blocks_dirty) return;
     node->blocks_dirty = false;
     int rc = bl_blocks_sync(&node->blocks);
-    if (rc != 0)
-        bl_node_say(node, "cannot sync %s/blocks.hdr: %s", node->dir, strerror(-rc));
+    if (rc != 0) bl_node_say(node, "cannot sync %s/blocks.hdr: %s", node->dir, strerror(-rc));
 }
 
 static void bl_node_take_submissions(bl_node_t *node) {
-    bl_node_request_t *stack = atomic_exchange_explicit(&node->submitted, NULL,
-                                                        memory_order_acquire);
+    bl_node_request_t *stack =
+        atomic_exchange_explicit(&node->submitted, NULL, memory_order_acquire);
     bl_node_request_t *reversed = NULL, *last = stack;
     while (stack != NULL) {
         bl_node_request_t *next = stack->next;
@@ -601,26 +611,33 @@ static void *bl_node_main(void *arg) {
 
 /* Recovery refused (the log said where): say what is lost and how the operator goes on. */
 static void bl_node_refusal_explain(bl_node_t *node, uint64_t valid, uint64_t acknowledged) {
-    fprintf(stderr, "ballast: refusing to start: %s is damaged (the lines above say where); "
-            "nothing was changed.\n", node->dir);
+    fprintf(stderr,
+            "ballast: refusing to start: %s is damaged (the lines above say where); "
+            "nothing was changed.\n",
+            node->dir);
     if (acknowledged > valid) {
         uint64_t events = 0, unknown = 0;
         for (uint64_t h = valid + 1; h <= acknowledged; h++) {
             bl_block_header_t header;
-            if (bl_blocks_get(&node->blocks, h, &header) == 0) events += header.event_count;
-            else unknown++;
+            if (bl_blocks_get(&node->blocks, h, &header) == 0)
+                events += header.event_count;
+            else
+                unknown++;
         }
-        fprintf(stderr, "ballast: blocks %" PRIu64 " to %" PRIu64 " were acknowledged (blocks.hdr "
+        fprintf(stderr,
+                "ballast: blocks %" PRIu64 " to %" PRIu64 " were acknowledged (blocks.hdr "
                 "records them) but are not in the log: %" PRIu64 " block%s, %" PRIu64 " events%s."
-                "\n", valid + 1, acknowledged, acknowledged - valid,
-                acknowledged - valid == 1 ? "" : "s", events,
-                unknown ? " in the blocks whose headers are readable" : "");
+                "\n",
+                valid + 1, acknowledged, acknowledged - valid, acknowledged - valid == 1 ? "" : "s",
+                events, unknown ? " in the blocks whose headers are readable" : "");
     }
     if (valid > 0)
-        fprintf(stderr, "ballast: restore the data directory from a backup, or, to go on without "
-                "every block after height %" PRIu64 ": ballast-log truncate %s --to-height %"
-                PRIu64 " (it needs a checkpoint at or below that height, or the log from block "
-                "1)\n", valid, node->dir, valid);
+        fprintf(stderr,
+                "ballast: restore the data directory from a backup, or, to go on without "
+                "every block after height %" PRIu64 ": ballast-log truncate %s --to-height %" PRIu64
+                " (it needs a checkpoint at or below that height, or the log from block "
+                "1)\n",
+                valid, node->dir, valid);
     else
         fprintf(stderr, "ballast: restore the data directory from a backup.\n");
 }
@@ -652,12 +669,14 @@ static int bl_node_recover(bl_node_t *node, bool created) {
     int rc = bl_blocks_open(&node->blocks, node->io, node->dir,
                             fresh ? BL_BLOCKS_CREATE : BL_BLOCKS_EXISTING);
     if (rc == -ENOENT) {
-        fprintf(stderr, "ballast: %s/blocks.hdr is missing: it records which blocks were "
+        fprintf(stderr,
+                "ballast: %s/blocks.hdr is missing: it records which blocks were "
                 "acknowledged, and without it recovery cannot tell a block torn by a crash from "
                 "acknowledged blocks that were lost. Nothing was changed. If `ballast-log verify "
                 "%s` finds the log's checksums, chain and hashes intact, `ballast-log truncate %s "
                 "--to-height H`, with the last height it reports, recreates it; otherwise restore "
-                "the data directory from a backup\n", node->dir, node->dir, node->dir);
+                "the data directory from a backup\n",
+                node->dir, node->dir, node->dir);
         return -EBADMSG;
     }
     uint64_t acknowledged = 0, valid = 0;
@@ -679,8 +698,10 @@ static int bl_node_recover(bl_node_t *node, bool created) {
     if (rc == 0) /* recovered: what interrupted checkpoints left can go */
         (void)bl_checkpoint_list(node->io, node->dir, heights, BL_CHECKPOINTS_MAX, true);
     if (rc == 0 && (node->stats.replayed_blocks > 0 || from > 1))
-        bl_node_say(node, "recovered to height %" PRIu64 ": replayed %" PRIu64 " blocks (%" PRIu64
-                    " events) in %.3f s", bl_log_height(node->log), node->stats.replayed_blocks,
+        bl_node_say(node,
+                    "recovered to height %" PRIu64 ": replayed %" PRIu64 " blocks (%" PRIu64
+                    " events) in %.3f s",
+                    bl_log_height(node->log), node->stats.replayed_blocks,
                     node->stats.replayed_events, (double)node->stats.replay_ns / 1e9);
     return rc;
 }
@@ -697,10 +718,12 @@ static int bl_node_config_resolve(bl_node_t *node, const bl_node_config_t *confi
     c->dir = node->dir;
     node->io = c->io ? c->io : &bl_io_system;
     if (c->checkpoint_blocks == 0) c->checkpoint_blocks = BL_NODE_CHECKPOINT_BLOCKS_DEFAULT;
-    if (c->checkpoint_log_bytes == 0) c->checkpoint_log_bytes = BL_NODE_CHECKPOINT_LOG_BYTES_DEFAULT;
+    if (c->checkpoint_log_bytes == 0)
+        c->checkpoint_log_bytes = BL_NODE_CHECKPOINT_LOG_BYTES_DEFAULT;
     if (c->requests_max == 0) c->requests_max = BL_NODE_REQUESTS_MAX_DEFAULT;
     if (c->clock_ns == NULL) c->clock_ns = bl_clock_realtime_ns;
-    if (c->engine.block_events_max == 0) c->engine.block_events_max = BL_ENGINE_BLOCK_EVENTS_MAX_DEFAULT;
+    if (c->engine.block_events_max == 0)
+        c->engine.block_events_max = BL_ENGINE_BLOCK_EVENTS_MAX_DEFAULT;
     /* A block must hold the largest request. */
     if (c->engine.block_events_max < BL_BATCH_EVENTS_MAX) {
         fprintf(stderr, "ballast: block-events-max %u is below the largest request, %u events\n",
@@ -724,32 +747,36 @@ int bl_node_open(bl_node_t **out, const bl_node_config_t *config) {
     if (rc == -EBUSY) {
         char who[64] = "its pid is not recorded";
         if (holder > 0) snprintf(who, sizeof(who), "pid %ld", (long)holder);
-        fprintf(stderr, "ballast: %s is in use by another process (%s, per %s/%s); one process "
-                "at a time serves a data directory\n", node->dir, who, node->dir,
-                BL_LOCK_FILE);
+        fprintf(stderr,
+                "ballast: %s is in use by another process (%s, per %s/%s); one process "
+                "at a time serves a data directory\n",
+                node->dir, who, node->dir, BL_LOCK_FILE);
     }
     bool created = false;
     if (rc == 0) rc = bl_node_meta(node, &created);
     uint32_t events_max = node->config.engine.block_events_max;
     if (rc == 0) {
-        node->block_buffer_size = BL_LOG_BODY_OFFSET + (uint64_t)events_max *
-                                  (BL_RECORD_SIZE + BL_LOG_REQUEST_HEADER_SIZE) + BL_LOG_ALIGN;
-        node->block_buffer_size = (node->block_buffer_size + BL_LOG_ALIGN - 1) & ~(uint64_t)(BL_LOG_ALIGN - 1);
+        node->block_buffer_size =
+            BL_LOG_BODY_OFFSET +
+            (uint64_t)events_max * (BL_RECORD_SIZE + BL_LOG_REQUEST_HEADER_SIZE) + BL_LOG_ALIGN;
+        node->block_buffer_size =
+            (node->block_buffer_size + BL_LOG_ALIGN - 1) & ~(uint64_t)(BL_LOG_ALIGN - 1);
         uint64_t segment = node->config.segment_size_bytes ? node->config.segment_size_bytes
                                                            : BL_LOG_SEGMENT_SIZE_DEFAULT;
         struct statvfs fs;
         if (segment < node->block_buffer_size) {
-            fprintf(stderr, "ballast: a log segment of %" PRIu64 " bytes cannot hold a block of "
-                    "%u events (%" PRIu64 " bytes)\n", segment, events_max,
-                    node->block_buffer_size);
+            fprintf(stderr,
+                    "ballast: a log segment of %" PRIu64 " bytes cannot hold a block of "
+                    "%u events (%" PRIu64 " bytes)\n",
+                    segment, events_max, node->block_buffer_size);
             rc = -EINVAL;
-        } else if (statvfs(node->dir, &fs) == 0 &&
-                   (uint64_t)fs.f_bavail * fs.f_frsize < segment) {
+        } else if (statvfs(node->dir, &fs) == 0 && (uint64_t)fs.f_bavail * fs.f_frsize < segment) {
             /* Refused now rather than at the first block that needs a new segment. */
-            fprintf(stderr, "ballast: a log segment of %" PRIu64 " bytes does not fit in the %"
-                    PRIu64 " bytes free on %s's file system: free space, or start with a "
-                    "smaller --segment-size\n", segment,
-                    (uint64_t)fs.f_bavail * fs.f_frsize, node->dir);
+            fprintf(stderr,
+                    "ballast: a log segment of %" PRIu64 " bytes does not fit in the %" PRIu64
+                    " bytes free on %s's file system: free space, or start with a "
+                    "smaller --segment-size\n",
+                    segment, (uint64_t)fs.f_bavail * fs.f_frsize, node->dir);
             rc = -EINVAL;
         }
         if (rc == 0 &&
@@ -785,7 +812,7 @@ void bl_node_submit(bl_node_t *node, bl_node_request_t *request) {
      * closing with nothing unanswered, so a request counted here is either refused below or
      * taken by the thread before it ends. */
     unsigned unanswered = atomic_fetch_add(&node->unanswered, 1);
-    uint32_t refused = atomic_load(&node->closing) ? BL_FRAME_SHUTTING_DOWN
+    uint32_t refused = atomic_load(&node->closing)               ? BL_FRAME_SHUTTING_DOWN
                        : unanswered >= node->config.requests_max ? BL_FRAME_BUSY
                                                                  : BL_FRAME_OK;
     if (refused != BL_FRAME_OK) {
@@ -827,7 +854,8 @@ void bl_node_close(bl_node_t *node) {
         pthread_join(node->thread, NULL); /* it reaped any checkpoint child before ending */
         uint64_t height = bl_log_height(node->log);
         if (node->read_only)
-            bl_node_say(node, "read-only (the log could not be written): no checkpoint is "
+            bl_node_say(node,
+                        "read-only (the log could not be written): no checkpoint is "
                         "written on stop; the log holds everything acknowledged, and the next "
                         "start replays it");
         if (!node->read_only && height > node->stats.checkpoint_height) {
@@ -835,9 +863,10 @@ void bl_node_close(bl_node_t *node) {
             if (rc == 0) {
                 bl_node_checkpoint_done(node, height);
             } else {
-                fprintf(stderr, "ballast: final checkpoint at height %" PRIu64 " failed: %s/"
-                        "checkpoint-%020" PRIu64 ".tmp: %s; the log still has it all\n", height,
-                        node->dir, height, strerror(-rc));
+                fprintf(stderr,
+                        "ballast: final checkpoint at height %" PRIu64 " failed: %s/"
+                        "checkpoint-%020" PRIu64 ".tmp: %s; the log still has it all\n",
+                        height, node->dir, height, strerror(-rc));
             }
         }
     }

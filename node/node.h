@@ -35,18 +35,18 @@
 #define BL_NODE_CHECKPOINT_LOG_BYTES_DEFAULT (4ull << 30)
 
 typedef struct bl_node_config {
-    const char *dir;                      /* data directory; created on first use */
-    bl_engine_config_t engine;            /* capacities 0: take the data directory's */
-    uint64_t segment_size_bytes;          /* 0: BL_LOG_SEGMENT_SIZE_DEFAULT; must hold the
-                                             largest block (-EINVAL otherwise) */
-    uint64_t checkpoint_blocks;           /* checkpoint after this many blocks; 0: default */
-    uint64_t checkpoint_log_bytes;        /* or this many bytes of log; 0: default */
-    uint32_t requests_max;                /* unanswered requests before busy; 0: default */
-    bool log_retain_all;                  /* never remove log segments (audit, replay tests) */
-    const bl_io_t *io;                    /* NULL: the real disk */
-    uint64_t (*clock_ns)(void *ctx);      /* NULL: CLOCK_REALTIME */
+    const char *dir;                 /* data directory; created on first use */
+    bl_engine_config_t engine;       /* capacities 0: take the data directory's */
+    uint64_t segment_size_bytes;     /* 0: BL_LOG_SEGMENT_SIZE_DEFAULT; must hold the
+                                        largest block (-EINVAL otherwise) */
+    uint64_t checkpoint_blocks;      /* checkpoint after this many blocks; 0: default */
+    uint64_t checkpoint_log_bytes;   /* or this many bytes of log; 0: default */
+    uint32_t requests_max;           /* unanswered requests before busy; 0: default */
+    bool log_retain_all;             /* never remove log segments (audit, replay tests) */
+    const bl_io_t *io;               /* NULL: the real disk */
+    uint64_t (*clock_ns)(void *ctx); /* NULL: CLOCK_REALTIME */
     void *clock_ctx;
-    bool quiet;                           /* no log lines on stderr */
+    bool quiet; /* no log lines on stderr */
 } bl_node_config_t;
 
 typedef struct bl_node_request bl_node_request_t;
@@ -72,7 +72,7 @@ typedef struct bl_node_stats {
     uint64_t checkpoints;
     uint64_t checkpoint_pause_ns_max; /* longest fork() */
     uint64_t checkpoint_height;
-    uint64_t checkpoints_failed;      /* each also said on stderr, with the file and errno */
+    uint64_t checkpoints_failed; /* each also said on stderr, with the file and errno */
     uint64_t replayed_blocks;
     uint64_t replayed_events;
     uint64_t replay_ns;

@@ -32,8 +32,8 @@
 #include "ballast/client.h"
 #include "bench/loadgen.h"
 #include "net/server.h"
-#include "wal/log.h"
 #include "node/node.h"
+#include "wal/log.h"
 
 #define ADDR_DEFAULT "127.0.0.1:3410"
 #define DATA_DEFAULT "./ballast-data"
@@ -49,11 +49,16 @@ static bool parse_u128(const char *text, bl_u128_t *out) {
     if (*text == '\0') return false;
     for (; *text; text++) {
         int digit;
-        if (*text >= '0' && *text <= '9') digit = *text - '0';
-        else if (base == 16 && *text >= 'a' && *text <= 'f') digit = *text - 'a' + 10;
-        else if (base == 16 && *text >= 'A' && *text <= 'F') digit = *text - 'A' + 10;
-        else if (*text == '_') continue;
-        else return false;
+        if (*text >= '0' && *text <= '9')
+            digit = *text - '0';
+        else if (base == 16 && *text >= 'a' && *text <= 'f')
+            digit = *text - 'a' + 10;
+        else if (base == 16 && *text >= 'A' && *text <= 'F')
+            digit = *text - 'A' + 10;
+        else if (*text == '_')
+            continue;
+        else
+            return false;
         if (value > (BL_U128_MAX - (bl_u128_t)digit) / (bl_u128_t)base) return false;
         value = value * (bl_u128_t)base + (bl_u128_t)digit;
     }
@@ -172,12 +177,18 @@ static int cmd_start(int argc, char **argv) {
         .engine = {.partitions = partitions_default(), .partition_threads = true}};
     bl_server_config_t server_config = {0};
     static const struct option options[] = {
-        {"data", required_argument, 0, 'd'},          {"listen", required_argument, 0, 'l'},
-        {"partitions", required_argument, 0, 'p'},    {"accounts-max", required_argument, 0, 'a'},
-        {"transfers-max", required_argument, 0, 't'}, {"block-events-max", required_argument, 0, 'b'},
-        {"segment-size", required_argument, 0, 's'},  {"checkpoint-blocks", required_argument, 0, 'c'},
-        {"connections-max", required_argument, 0, 'n'}, {"requests-max", required_argument, 0, 'r'},
-        {"pin-cpus", no_argument, 0, 'P'},            {"help", no_argument, 0, 'h'},
+        {"data", required_argument, 0, 'd'},
+        {"listen", required_argument, 0, 'l'},
+        {"partitions", required_argument, 0, 'p'},
+        {"accounts-max", required_argument, 0, 'a'},
+        {"transfers-max", required_argument, 0, 't'},
+        {"block-events-max", required_argument, 0, 'b'},
+        {"segment-size", required_argument, 0, 's'},
+        {"checkpoint-blocks", required_argument, 0, 'c'},
+        {"connections-max", required_argument, 0, 'n'},
+        {"requests-max", required_argument, 0, 'r'},
+        {"pin-cpus", no_argument, 0, 'P'},
+        {"help", no_argument, 0, 'h'},
         {"connections-per-address-max", required_argument, 0, 'A'},
         {"connection-bytes-max", required_argument, 0, 'B'},
         {"write-timeout-ms", required_argument, 0, 'W'},
@@ -187,22 +198,66 @@ static int cmd_start(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
         bool ok = true;
         switch (c) {
-        case 'd': data = optarg; break;
-        case 'l': listen = optarg; break;
-        case 'p': ok = parse_u64(optarg, BL_PARTITIONS_MAX, &v) && v >= 1; node_config.engine.partitions = (uint32_t)v; break;
-        case 'a': ok = parse_u64(optarg, BL_ACCOUNTS_MAX_LIMIT, &v) && v >= 1; node_config.engine.accounts_max = v; break;
-        case 't': ok = parse_u64(optarg, BL_TRANSFERS_MAX_LIMIT, &v) && v >= 1; node_config.engine.transfers_max = v; break;
-        case 'b': ok = parse_u64(optarg, BL_BLOCK_EVENTS_MAX_LIMIT, &v) && v >= BL_BATCH_EVENTS_MAX; node_config.engine.block_events_max = (uint32_t)v; break;
-        case 's': ok = parse_u64(optarg, UINT32_MAX, &v) && v >= BL_LOG_SEGMENT_SIZE_MIN && v % BL_LOG_ALIGN == 0; node_config.segment_size_bytes = v; break;
-        case 'c': ok = parse_u64(optarg, UINT64_MAX, &v) && v >= 1; node_config.checkpoint_blocks = v; break;
-        case 'n': ok = parse_u64(optarg, 1u << 20, &v) && v >= 1; server_config.connections_max = (uint32_t)v; break;
-        case 'r': ok = parse_u64(optarg, 1u << 24, &v) && v >= 1; node_config.requests_max = (uint32_t)v; break;
-        case 'A': ok = parse_u64(optarg, 1u << 20, &v) && v >= 1; server_config.connections_per_address_max = (uint32_t)v; break;
-        case 'B': ok = parse_u64(optarg, BL_SERVER_REQUEST_BYTES_MAX_DEFAULT, &v) && v >= CONNECTION_BYTES_MIN; server_config.connection_bytes_max = v; break;
-        case 'W': ok = parse_u64(optarg, WRITE_TIMEOUT_MS_MAX, &v) && v >= 1; server_config.write_timeout_ns = v * 1000000ull; break;
-        case 'P': node_config.engine.pin_cpus = true; break;
-        case 'h': start_usage(stdout); return 0;
-        default: ok = false;
+        case 'd':
+            data = optarg;
+            break;
+        case 'l':
+            listen = optarg;
+            break;
+        case 'p':
+            ok = parse_u64(optarg, BL_PARTITIONS_MAX, &v) && v >= 1;
+            node_config.engine.partitions = (uint32_t)v;
+            break;
+        case 'a':
+            ok = parse_u64(optarg, BL_ACCOUNTS_MAX_LIMIT, &v) && v >= 1;
+            node_config.engine.accounts_max = v;
+            break;
+        case 't':
+            ok = parse_u64(optarg, BL_TRANSFERS_MAX_LIMIT, &v) && v >= 1;
+            node_config.engine.transfers_max = v;
+            break;
+        case 'b':
+            ok = parse_u64(optarg, BL_BLOCK_EVENTS_MAX_LIMIT, &v) && v >= BL_BATCH_EVENTS_MAX;
+            node_config.engine.block_events_max = (uint32_t)v;
+            break;
+        case 's':
+            ok = parse_u64(optarg, UINT32_MAX, &v) && v >= BL_LOG_SEGMENT_SIZE_MIN &&
+                 v % BL_LOG_ALIGN == 0;
+            node_config.segment_size_bytes = v;
+            break;
+        case 'c':
+            ok = parse_u64(optarg, UINT64_MAX, &v) && v >= 1;
+            node_config.checkpoint_blocks = v;
+            break;
+        case 'n':
+            ok = parse_u64(optarg, 1u << 20, &v) && v >= 1;
+            server_config.connections_max = (uint32_t)v;
+            break;
+        case 'r':
+            ok = parse_u64(optarg, 1u << 24, &v) && v >= 1;
+            node_config.requests_max = (uint32_t)v;
+            break;
+        case 'A':
+            ok = parse_u64(optarg, 1u << 20, &v) && v >= 1;
+            server_config.connections_per_address_max = (uint32_t)v;
+            break;
+        case 'B':
+            ok = parse_u64(optarg, BL_SERVER_REQUEST_BYTES_MAX_DEFAULT, &v) &&
+                 v >= CONNECTION_BYTES_MIN;
+            server_config.connection_bytes_max = v;
+            break;
+        case 'W':
+            ok = parse_u64(optarg, WRITE_TIMEOUT_MS_MAX, &v) && v >= 1;
+            server_config.write_timeout_ns = v * 1000000ull;
+            break;
+        case 'P':
+            node_config.engine.pin_cpus = true;
+            break;
+        case 'h':
+            start_usage(stdout);
+            return 0;
+        default:
+            ok = false;
         }
         if (!ok) {
             fprintf(stderr, "ballast: bad option or value: %s\n", argv[optind - 1]);
@@ -273,16 +328,18 @@ static void print_account(const cli_t *cli, const bl_account_t *a) {
                "\"flags\":%u,\"timestamp\":%" PRIu64 "}\n",
                u128_text(a->id, id), u128_text(a->debits_pending, dp),
                u128_text(a->debits_posted, dpo), u128_text(a->credits_pending, cp),
-               u128_text(a->credits_posted, cpo), u128_text(a->user_data_128, ud),
-               a->user_data_64, a->user_data_32, a->ledger, a->code, a->flags, a->timestamp);
+               u128_text(a->credits_posted, cpo), u128_text(a->user_data_128, ud), a->user_data_64,
+               a->user_data_32, a->ledger, a->code, a->flags, a->timestamp);
         return;
     }
     printf("account %s  ledger %u  code %u  flags %s%s%s%s\n"
            "  debits  pending %s  posted %s\n  credits pending %s  posted %s\n"
            "  user_data %s / %" PRIu64 " / %u  timestamp %" PRIu64 "\n",
            u128_text(a->id, id), a->ledger, a->code, a->flags ? "" : "none",
-           a->flags & BL_ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS ? "debits_must_not_exceed_credits " : "",
-           a->flags & BL_ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS ? "credits_must_not_exceed_debits " : "",
+           a->flags & BL_ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS ? "debits_must_not_exceed_credits "
+                                                                : "",
+           a->flags & BL_ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS ? "credits_must_not_exceed_debits "
+                                                                : "",
            a->flags & BL_ACCOUNT_HISTORY ? "history" : "", u128_text(a->debits_pending, dp),
            u128_text(a->debits_posted, dpo), u128_text(a->credits_pending, cp),
            u128_text(a->credits_posted, cpo), u128_text(a->user_data_128, ud), a->user_data_64,
@@ -302,9 +359,8 @@ static void print_transfer(const cli_t *cli, const bl_transfer_t *t) {
                "\"code\":%u,\"flags\":%u,\"timestamp\":%" PRIu64 "}\n",
                u128_text(t->id, id), u128_text(t->debit_account_id, dr),
                u128_text(t->credit_account_id, cr), u128_text(t->amount, amount),
-               u128_text(t->pending_id, pending), u128_text(t->user_data_128, ud),
-               t->user_data_64, t->user_data_32, t->timeout, t->ledger, t->code, t->flags,
-               t->timestamp);
+               u128_text(t->pending_id, pending), u128_text(t->user_data_128, ud), t->user_data_64,
+               t->user_data_32, t->timeout, t->ledger, t->code, t->flags, t->timestamp);
         return;
     }
     printf("transfer %s  %s  %s -> %s  amount %s  ledger %u  code %u\n"
@@ -320,8 +376,8 @@ static void print_transfer(const cli_t *cli, const bl_transfer_t *t) {
 static int print_results(const cli_t *cli, bool accounts, const bl_event_result_t *results,
                          uint32_t count) {
     uint32_t code = count ? results[0].result : 0;
-    const char *name = accounts ? bl_create_account_result_name(code)
-                                : bl_create_transfer_result_name(code);
+    const char *name =
+        accounts ? bl_create_account_result_name(code) : bl_create_transfer_result_name(code);
     if (cli->json) {
         printf("{\"result\":\"%s\",\"code\":%u}\n", name ? name : "unknown", code);
     } else {
@@ -400,28 +456,40 @@ static int cli_reads(cli_t *cli, const char *command, const reads_t *r, uint32_t
     for (;;) {
         uint32_t count = 0;
         if (by_account) {
-            bl_account_filter_t f = {.account_id = r->account_id, .user_data_128 = r->user_data_128,
-                                     .user_data_64 = r->user_data_64, .user_data_32 = r->user_data_32,
-                                     .code = r->code, .timestamp_min = min, .timestamp_max = max,
+            bl_account_filter_t f = {.account_id = r->account_id,
+                                     .user_data_128 = r->user_data_128,
+                                     .user_data_64 = r->user_data_64,
+                                     .user_data_32 = r->user_data_32,
+                                     .code = r->code,
+                                     .timestamp_min = min,
+                                     .timestamp_max = max,
                                      .limit = r->limit};
             f.flags = (r->sides ? r->sides : BL_FILTER_DEBITS | BL_FILTER_CREDITS) |
                       (r->reversed ? BL_FILTER_REVERSED : 0);
             rc = balances ? bl_client_get_account_balances(cli->client, &f, out, &count, status)
                           : bl_client_get_account_transfers(cli->client, &f, out, &count, status);
         } else {
-            bl_query_filter_t f = {.user_data_128 = r->user_data_128, .user_data_64 = r->user_data_64,
-                                   .user_data_32 = r->user_data_32, .ledger = r->ledger,
-                                   .code = r->code, .timestamp_min = min, .timestamp_max = max,
-                                   .limit = r->limit, .flags = r->reversed ? BL_QUERY_REVERSED : 0};
+            bl_query_filter_t f = {.user_data_128 = r->user_data_128,
+                                   .user_data_64 = r->user_data_64,
+                                   .user_data_32 = r->user_data_32,
+                                   .ledger = r->ledger,
+                                   .code = r->code,
+                                   .timestamp_min = min,
+                                   .timestamp_max = max,
+                                   .limit = r->limit,
+                                   .flags = r->reversed ? BL_QUERY_REVERSED : 0};
             rc = accounts ? bl_client_query_accounts(cli->client, &f, out, &count, status)
                           : bl_client_query_transfers(cli->client, &f, out, &count, status);
         }
         if (rc != 0 || *status != BL_FRAME_OK) break;
         for (uint32_t i = 0; i < count; i++) {
             const uint8_t *record = (const uint8_t *)out + (size_t)i * BL_RECORD_SIZE;
-            if (balances) print_balance(cli, (const bl_account_balance_t *)record);
-            else if (accounts) print_account(cli, (const bl_account_t *)record);
-            else print_transfer(cli, (const bl_transfer_t *)record);
+            if (balances)
+                print_balance(cli, (const bl_account_balance_t *)record);
+            else if (accounts)
+                print_account(cli, (const bl_account_t *)record);
+            else
+                print_transfer(cli, (const bl_transfer_t *)record);
         }
         shown += count;
         if (count < r->limit || !r->all) break;
@@ -431,7 +499,9 @@ static int cli_reads(cli_t *cli, const char *command, const reads_t *r, uint32_t
                            offsetof(bl_transfer_t, timestamp) == 120,
                        "record timestamps");
         uint64_t last;
-        memcpy(&last, (const uint8_t *)out + (size_t)(count - 1) * BL_RECORD_SIZE + (balances ? 64 : 120), 8);
+        memcpy(&last,
+               (const uint8_t *)out + (size_t)(count - 1) * BL_RECORD_SIZE + (balances ? 64 : 120),
+               8);
         if (r->reversed) {
             if (last <= 1) break;
             max = last - 1;
@@ -440,7 +510,8 @@ static int cli_reads(cli_t *cli, const char *command, const reads_t *r, uint32_t
             min = last + 1;
         }
     }
-    if (rc == 0 && *status == BL_FRAME_OK && !cli->json && shown == 0) fprintf(stderr, "ballast: none\n");
+    if (rc == 0 && *status == BL_FRAME_OK && !cli->json && shown == 0)
+        fprintf(stderr, "ballast: none\n");
     free(out);
     return rc;
 }
@@ -469,8 +540,8 @@ static int cli_blocks(cli_t *cli, uint64_t from, uint32_t count, uint32_t *statu
     uint32_t found = 0;
     int rc = bl_client_lookup_blocks(cli->client, heights, count, headers, &found, status);
     uint32_t broken = 0;
-    bool chained = rc == 0 && *status == BL_FRAME_OK &&
-                   bl_client_blocks_verify(headers, found, &broken) == 0;
+    bool chained =
+        rc == 0 && *status == BL_FRAME_OK && bl_client_blocks_verify(headers, found, &broken) == 0;
     for (uint32_t i = 0; rc == 0 && *status == BL_FRAME_OK && i < found; i++) {
         const bl_block_header_t *h = &headers[i];
         char hash[65], prev[65];
@@ -565,10 +636,9 @@ static int cli_cmd_create(cli_args_t *a, uint32_t *status) {
     if (rc != 0) return rc;
     bl_event_result_t result[1];
     uint32_t count;
-    rc = accounts ? bl_client_create_accounts(a->cli.client, &a->account, 1, result, &count,
-                                              status)
-                  : bl_client_create_transfers(a->cli.client, &a->transfer, 1, result, &count,
-                                               status);
+    rc = accounts
+             ? bl_client_create_accounts(a->cli.client, &a->account, 1, result, &count, status)
+             : bl_client_create_transfers(a->cli.client, &a->transfer, 1, result, &count, status);
     if (rc == 0 && *status == BL_FRAME_OK) return print_results(&a->cli, accounts, result, count);
     return rc;
 }
@@ -592,8 +662,10 @@ static int cli_cmd_lookup(cli_args_t *a, uint32_t *status) {
         rc = acc ? bl_client_lookup_accounts(a->cli.client, ids, n, out, &count, status)
                  : bl_client_lookup_transfers(a->cli.client, ids, n, out, &count, status);
     for (uint32_t i = 0; rc == 0 && *status == BL_FRAME_OK && i < count; i++) {
-        if (acc) print_account(&a->cli, (bl_account_t *)out + i);
-        else print_transfer(&a->cli, (bl_transfer_t *)out + i);
+        if (acc)
+            print_account(&a->cli, (bl_account_t *)out + i);
+        else
+            print_transfer(&a->cli, (bl_transfer_t *)out + i);
     }
     if (rc == 0 && *status == BL_FRAME_OK && count < n && !a->cli.json)
         fprintf(stderr, "ballast: %u of %u not found\n", n - count, n);
@@ -625,9 +697,9 @@ static int cli_cmd_blocks(cli_args_t *a, uint32_t *status) {
 }
 
 _Static_assert(READS_LIMIT_DEFAULT == 100u && BL_FILTER_LIMIT_MAX == 8192u, "CLI_FILTERS says so");
-#define CLI_FILTERS                                                                           \
-    "[--user-data-128 N] [--user-data-64 N] [--user-data-32 N] [--code N]\n"                   \
-    "    [--timestamp-min NS] [--timestamp-max NS] (inclusive) [--reversed]\n"                \
+#define CLI_FILTERS                                                            \
+    "[--user-data-128 N] [--user-data-64 N] [--user-data-32 N] [--code N]\n"   \
+    "    [--timestamp-min NS] [--timestamp-max NS] (inclusive) [--reversed]\n" \
     "    [--limit N] (rows per page, default 100, at most 8192) [--all] (every page)"
 
 static const cli_command_t g_commands[] = {
@@ -649,17 +721,20 @@ static const cli_command_t g_commands[] = {
      "Prints the accounts with these ids (at most 8192); missing ones are skipped."},
     {"lookup-transfer", cli_cmd_lookup, "print transfers by id", "ID...",
      "Prints the transfers with these ids (at most 8192); missing ones are skipped."},
-    {"history", cli_cmd_reads, "an account's transfers (get_account_transfers)", "ACCOUNT [--debits] [--credits] " CLI_FILTERS,
+    {"history", cli_cmd_reads, "an account's transfers (get_account_transfers)",
+     "ACCOUNT [--debits] [--credits] " CLI_FILTERS,
      "The account's transfers, oldest first (get_account_transfers); both sides by\n"
      "default."},
-    {"balances", cli_cmd_reads, "an account's balances after each change", "ACCOUNT [--debits] [--credits] " CLI_FILTERS,
+    {"balances", cli_cmd_reads, "an account's balances after each change",
+     "ACCOUNT [--debits] [--credits] " CLI_FILTERS,
      "The account's balances after each change (get_account_balances; accounts\n"
      "created with --history only)."},
-    {"query-accounts", cli_cmd_reads, "accounts matching every filter given", "[--ledger N] " CLI_FILTERS,
-     "The accounts matching every filter given (query_accounts)."},
-    {"query-transfers", cli_cmd_reads, "transfers matching every filter given", "[--ledger N] " CLI_FILTERS,
-     "The transfers matching every filter given (query_transfers)."},
-    {"blocks", cli_cmd_blocks, "block headers, and a check that they chain", "[--from HEIGHT] [--count N]",
+    {"query-accounts", cli_cmd_reads, "accounts matching every filter given",
+     "[--ledger N] " CLI_FILTERS, "The accounts matching every filter given (query_accounts)."},
+    {"query-transfers", cli_cmd_reads, "transfers matching every filter given",
+     "[--ledger N] " CLI_FILTERS, "The transfers matching every filter given (query_transfers)."},
+    {"blocks", cli_cmd_blocks, "block headers, and a check that they chain",
+     "[--from HEIGHT] [--count N]",
      "Block headers (default: the last 10, at most 8192), and a check that they\n"
      "chain (exit status 1 if not)."},
 };
@@ -674,12 +749,15 @@ static const cli_command_t *cli_command_find(const char *name) {
 
 /* Every command with the first line of what it does: the table's, and the three others. */
 static void cli_usage(FILE *out) {
-    fprintf(out, "usage: ballast COMMAND [--addr HOST:PORT] [--json] [options]; "
+    fprintf(out,
+            "usage: ballast COMMAND [--addr HOST:PORT] [--json] [options]; "
             "ballast COMMAND --help for its options\n"
-            "  %-18s run the server (ballast start --help)\n", "start");
+            "  %-18s run the server (ballast start --help)\n",
+            "start");
     for (size_t i = 0; i < CLI_COMMANDS_COUNT; i++)
         fprintf(out, "  %-18s %s\n", g_commands[i].name, g_commands[i].summary);
-    fprintf(out, "  %-18s read commands line by line on one connection\n"
+    fprintf(out,
+            "  %-18s read commands line by line on one connection\n"
             "  %-18s measure a server: throughput, latency, a verified ledger\n"
             "--addr defaults to %s. Numbers: decimal or 0x hex, up to 128 bits.\n"
             "Exit status: 0 ok, 1 refused or failed, 2 usage, 3 no connection.\n",
@@ -697,33 +775,75 @@ static bool cli_positional_ok(const cli_args_t *a) {
 static void cli_command_usage(const cli_command_t *command, FILE *out) {
     fprintf(out, "usage: ballast %s [--addr HOST:PORT] [--json]%s%s\n%s\n", command->name,
             *command->synopsis ? " " : "", command->synopsis, command->help);
-    fprintf(out, "--addr defaults to %s. Numbers: decimal or 0x hex, up to 128 bits.\n"
-            "Exit status: 0 ok, 1 refused or failed, 2 usage, 3 no connection.\n", ADDR_DEFAULT);
+    fprintf(out,
+            "--addr defaults to %s. Numbers: decimal or 0x hex, up to 128 bits.\n"
+            "Exit status: 0 ok, 1 refused or failed, 2 usage, 3 no connection.\n",
+            ADDR_DEFAULT);
 }
 
 /* Parses a client command's options into `a`: 0, 2 (usage) or -1 (--help was answered). */
 static int cli_options(cli_args_t *a, const cli_command_t *command) {
-    enum { O_ADDR = 1000, O_JSON, O_ID, O_LEDGER, O_CODE, O_UD128, O_UD64, O_UD32, O_DMNEC,
-           O_CMNED, O_HISTORY, O_DEBIT, O_CREDIT, O_AMOUNT, O_PENDING, O_TIMEOUT, O_POST,
-           O_VOID, O_LINKED, O_DEBITS, O_CREDITS, O_REVERSED, O_LIMIT, O_TS_MIN, O_TS_MAX,
-           O_ALL, O_FROM, O_COUNT };
+    enum {
+        O_ADDR = 1000,
+        O_JSON,
+        O_ID,
+        O_LEDGER,
+        O_CODE,
+        O_UD128,
+        O_UD64,
+        O_UD32,
+        O_DMNEC,
+        O_CMNED,
+        O_HISTORY,
+        O_DEBIT,
+        O_CREDIT,
+        O_AMOUNT,
+        O_PENDING,
+        O_TIMEOUT,
+        O_POST,
+        O_VOID,
+        O_LINKED,
+        O_DEBITS,
+        O_CREDITS,
+        O_REVERSED,
+        O_LIMIT,
+        O_TS_MIN,
+        O_TS_MAX,
+        O_ALL,
+        O_FROM,
+        O_COUNT
+    };
     static const struct option options[] = {
-        {"addr", required_argument, 0, O_ADDR}, {"json", no_argument, 0, O_JSON},
-        {"id", required_argument, 0, O_ID}, {"ledger", required_argument, 0, O_LEDGER},
-        {"code", required_argument, 0, O_CODE}, {"user-data-128", required_argument, 0, O_UD128},
-        {"user-data-64", required_argument, 0, O_UD64}, {"user-data-32", required_argument, 0, O_UD32},
+        {"addr", required_argument, 0, O_ADDR},
+        {"json", no_argument, 0, O_JSON},
+        {"id", required_argument, 0, O_ID},
+        {"ledger", required_argument, 0, O_LEDGER},
+        {"code", required_argument, 0, O_CODE},
+        {"user-data-128", required_argument, 0, O_UD128},
+        {"user-data-64", required_argument, 0, O_UD64},
+        {"user-data-32", required_argument, 0, O_UD32},
         {"debits-must-not-exceed-credits", no_argument, 0, O_DMNEC},
         {"credits-must-not-exceed-debits", no_argument, 0, O_CMNED},
-        {"history", no_argument, 0, O_HISTORY}, {"debit", required_argument, 0, O_DEBIT},
-        {"credit", required_argument, 0, O_CREDIT}, {"amount", required_argument, 0, O_AMOUNT},
-        {"pending", no_argument, 0, O_PENDING}, {"timeout", required_argument, 0, O_TIMEOUT},
-        {"post", required_argument, 0, O_POST}, {"void", required_argument, 0, O_VOID},
-        {"linked", no_argument, 0, O_LINKED}, {"debits", no_argument, 0, O_DEBITS},
-        {"credits", no_argument, 0, O_CREDITS}, {"reversed", no_argument, 0, O_REVERSED},
-        {"limit", required_argument, 0, O_LIMIT}, {"timestamp-min", required_argument, 0, O_TS_MIN},
-        {"timestamp-max", required_argument, 0, O_TS_MAX}, {"all", no_argument, 0, O_ALL},
-        {"from", required_argument, 0, O_FROM}, {"count", required_argument, 0, O_COUNT},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"history", no_argument, 0, O_HISTORY},
+        {"debit", required_argument, 0, O_DEBIT},
+        {"credit", required_argument, 0, O_CREDIT},
+        {"amount", required_argument, 0, O_AMOUNT},
+        {"pending", no_argument, 0, O_PENDING},
+        {"timeout", required_argument, 0, O_TIMEOUT},
+        {"post", required_argument, 0, O_POST},
+        {"void", required_argument, 0, O_VOID},
+        {"linked", no_argument, 0, O_LINKED},
+        {"debits", no_argument, 0, O_DEBITS},
+        {"credits", no_argument, 0, O_CREDITS},
+        {"reversed", no_argument, 0, O_REVERSED},
+        {"limit", required_argument, 0, O_LIMIT},
+        {"timestamp-min", required_argument, 0, O_TS_MIN},
+        {"timestamp-max", required_argument, 0, O_TS_MAX},
+        {"all", no_argument, 0, O_ALL},
+        {"from", required_argument, 0, O_FROM},
+        {"count", required_argument, 0, O_COUNT},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     bl_account_t *account = &a->account;
     bl_transfer_t *transfer = &a->transfer;
     reads_t *reads = &a->reads;
@@ -734,36 +854,108 @@ static int cli_options(cli_args_t *a, const cli_command_t *command) {
         bool ok = true;
         if (optarg != NULL && c != O_ADDR) ok = parse_u128(optarg, &v);
         switch (c) {
-        case O_ADDR: ok = parse_addr(optarg, a->cli.host, sizeof(a->cli.host), &a->cli.port); break;
-        case O_JSON: a->cli.json = true; break;
-        case O_ID: account->id = transfer->id = v; break;
-        case O_LEDGER: ok = ok && v <= UINT32_MAX; account->ledger = transfer->ledger = (uint32_t)v; break;
-        case O_CODE: ok = ok && v <= UINT16_MAX; account->code = transfer->code = (uint16_t)v; break;
-        case O_UD128: account->user_data_128 = transfer->user_data_128 = v; break;
-        case O_UD64: ok = ok && v <= UINT64_MAX; account->user_data_64 = transfer->user_data_64 = (uint64_t)v; break;
-        case O_UD32: ok = ok && v <= UINT32_MAX; account->user_data_32 = transfer->user_data_32 = (uint32_t)v; break;
-        case O_DMNEC: account->flags |= BL_ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS; break;
-        case O_CMNED: account->flags |= BL_ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS; break;
-        case O_HISTORY: account->flags |= BL_ACCOUNT_HISTORY; break;
-        case O_DEBIT: transfer->debit_account_id = v; break;
-        case O_CREDIT: transfer->credit_account_id = v; break;
-        case O_AMOUNT: transfer->amount = v; break;
-        case O_PENDING: transfer->flags |= BL_TRANSFER_PENDING; break;
-        case O_TIMEOUT: ok = ok && v <= UINT32_MAX; transfer->timeout = (uint32_t)v; break;
-        case O_POST: transfer->flags |= BL_TRANSFER_POST_PENDING; transfer->pending_id = v; break;
-        case O_VOID: transfer->flags |= BL_TRANSFER_VOID_PENDING; transfer->pending_id = v; break;
-        case O_LINKED: transfer->flags |= BL_TRANSFER_LINKED; account->flags |= BL_ACCOUNT_LINKED; break;
-        case O_DEBITS: reads->sides |= BL_FILTER_DEBITS; break;
-        case O_CREDITS: reads->sides |= BL_FILTER_CREDITS; break;
-        case O_REVERSED: reads->reversed = true; break;
-        case O_LIMIT: ok = ok && v >= 1 && v <= BL_FILTER_LIMIT_MAX; reads->limit = (uint32_t)v; break;
-        case O_TS_MIN: ok = ok && v <= UINT64_MAX; reads->timestamp_min = (uint64_t)v; break;
-        case O_TS_MAX: ok = ok && v <= UINT64_MAX; reads->timestamp_max = (uint64_t)v; break;
-        case O_ALL: reads->all = true; break;
-        case O_FROM: ok = ok && v >= 1 && v <= UINT64_MAX; a->blocks_from = (uint64_t)v; break;
-        case O_COUNT: ok = ok && v >= 1 && v <= BL_BATCH_EVENTS_MAX; a->blocks_count = (uint32_t)v; break;
-        case 'h': cli_command_usage(command, stdout); return -1;
-        default: ok = false;
+        case O_ADDR:
+            ok = parse_addr(optarg, a->cli.host, sizeof(a->cli.host), &a->cli.port);
+            break;
+        case O_JSON:
+            a->cli.json = true;
+            break;
+        case O_ID:
+            account->id = transfer->id = v;
+            break;
+        case O_LEDGER:
+            ok = ok && v <= UINT32_MAX;
+            account->ledger = transfer->ledger = (uint32_t)v;
+            break;
+        case O_CODE:
+            ok = ok && v <= UINT16_MAX;
+            account->code = transfer->code = (uint16_t)v;
+            break;
+        case O_UD128:
+            account->user_data_128 = transfer->user_data_128 = v;
+            break;
+        case O_UD64:
+            ok = ok && v <= UINT64_MAX;
+            account->user_data_64 = transfer->user_data_64 = (uint64_t)v;
+            break;
+        case O_UD32:
+            ok = ok && v <= UINT32_MAX;
+            account->user_data_32 = transfer->user_data_32 = (uint32_t)v;
+            break;
+        case O_DMNEC:
+            account->flags |= BL_ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS;
+            break;
+        case O_CMNED:
+            account->flags |= BL_ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS;
+            break;
+        case O_HISTORY:
+            account->flags |= BL_ACCOUNT_HISTORY;
+            break;
+        case O_DEBIT:
+            transfer->debit_account_id = v;
+            break;
+        case O_CREDIT:
+            transfer->credit_account_id = v;
+            break;
+        case O_AMOUNT:
+            transfer->amount = v;
+            break;
+        case O_PENDING:
+            transfer->flags |= BL_TRANSFER_PENDING;
+            break;
+        case O_TIMEOUT:
+            ok = ok && v <= UINT32_MAX;
+            transfer->timeout = (uint32_t)v;
+            break;
+        case O_POST:
+            transfer->flags |= BL_TRANSFER_POST_PENDING;
+            transfer->pending_id = v;
+            break;
+        case O_VOID:
+            transfer->flags |= BL_TRANSFER_VOID_PENDING;
+            transfer->pending_id = v;
+            break;
+        case O_LINKED:
+            transfer->flags |= BL_TRANSFER_LINKED;
+            account->flags |= BL_ACCOUNT_LINKED;
+            break;
+        case O_DEBITS:
+            reads->sides |= BL_FILTER_DEBITS;
+            break;
+        case O_CREDITS:
+            reads->sides |= BL_FILTER_CREDITS;
+            break;
+        case O_REVERSED:
+            reads->reversed = true;
+            break;
+        case O_LIMIT:
+            ok = ok && v >= 1 && v <= BL_FILTER_LIMIT_MAX;
+            reads->limit = (uint32_t)v;
+            break;
+        case O_TS_MIN:
+            ok = ok && v <= UINT64_MAX;
+            reads->timestamp_min = (uint64_t)v;
+            break;
+        case O_TS_MAX:
+            ok = ok && v <= UINT64_MAX;
+            reads->timestamp_max = (uint64_t)v;
+            break;
+        case O_ALL:
+            reads->all = true;
+            break;
+        case O_FROM:
+            ok = ok && v >= 1 && v <= UINT64_MAX;
+            a->blocks_from = (uint64_t)v;
+            break;
+        case O_COUNT:
+            ok = ok && v >= 1 && v <= BL_BATCH_EVENTS_MAX;
+            a->blocks_count = (uint32_t)v;
+            break;
+        case 'h':
+            cli_command_usage(command, stdout);
+            return -1;
+        default:
+            ok = false;
         }
         if (!ok) {
             fprintf(stderr, "ballast: bad value: %s\n", optarg ? optarg : "");
@@ -782,8 +974,12 @@ static int cli_run(cli_t *cli_in, int argc, char **argv) {
         cli_usage(stderr);
         return 2;
     }
-    cli_args_t a = {.cli = *cli_in, .command = command->name, .reads = {.limit = READS_LIMIT_DEFAULT},
-                    .blocks_count = 10, .argc = argc, .argv = argv};
+    cli_args_t a = {.cli = *cli_in,
+                    .command = command->name,
+                    .reads = {.limit = READS_LIMIT_DEFAULT},
+                    .blocks_count = 10,
+                    .argc = argc,
+                    .argv = argv};
     int rc = cli_options(&a, command);
     if (rc != 0) return rc < 0 ? 0 : rc;
     if (!cli_positional_ok(&a)) {
@@ -821,7 +1017,8 @@ static int cmd_repl(cli_t *cli) {
         if (fgets(line, sizeof(line), stdin) == NULL) break;
         char *argv[130] = {"ballast"};
         int argc = 1;
-        for (char *word = strtok(line, " \t\r\n"); word && argc < 129; word = strtok(NULL, " \t\r\n"))
+        for (char *word = strtok(line, " \t\r\n"); word && argc < 129;
+             word = strtok(NULL, " \t\r\n"))
             argv[argc++] = word;
         if (argc == 1) continue;
         if (!strcmp(argv[1], "quit") || !strcmp(argv[1], "exit")) break;

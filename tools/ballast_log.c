@@ -37,8 +37,8 @@
 #include "node/blocks.h"
 #include "node/checkpoint.h"
 #include "node/lock.h"
-#include "wal/log.h"
 #include "node/meta.h"
+#include "wal/log.h"
 
 enum { EXIT_DAMAGED = 1, EXIT_USAGE = 2, EXIT_NOT_DATA = 3, EXIT_IN_USE = 4 };
 
@@ -52,17 +52,17 @@ typedef struct tool {
     uint32_t partitions;
     uint32_t block_events_max;
     bl_meta_capacity_t capacity;
-    bl_blocks_t headers;     /* blocks.hdr */
+    bl_blocks_t headers; /* blocks.hdr */
     bool blocks_held;
-    uint64_t acknowledged;   /* per blocks.hdr */
-    uint64_t checkpoint;     /* the height the log is read from, minus one */
+    uint64_t acknowledged; /* per blocks.hdr */
+    uint64_t checkpoint;   /* the height the log is read from, minus one */
     bl_engine_t *engine;
     bl_request_t *requests;
     bl_event_result_t *results;
     uint32_t requests_count;
     uint64_t blocks, events, hash_mismatches;
     uint64_t above_blocks, above_events; /* truncate: blocks above the cut, as the log holds */
-    bool rewriting;          /* truncate's second pass: headers are written back */
+    bool rewriting;                      /* truncate's second pass: headers are written back */
     int rewrite_rc;
 } tool_t;
 
@@ -98,15 +98,16 @@ static void u128_hex(bl_u128_t value, char out[33]) {
 
 static int tool_collect(void *ctx, uint16_t op, uint32_t count, const void *records) {
     tool_t *tool = ctx;
-    tool->requests[tool->requests_count++] = (bl_request_t){
-        .op = op, .count = count, .events = records, .results = tool->results};
+    tool->requests[tool->requests_count++] =
+        (bl_request_t){.op = op, .count = count, .events = records, .results = tool->results};
     return 0;
 }
 
 static int tool_replay_block(tool_t *tool, const bl_log_block_t *block) {
     const bl_block_header_t *h = block->header;
     if (h->event_count > tool->block_events_max) {
-        fprintf(stderr, "ballast-log: block %" PRIu64 " holds %u events, more than "
+        fprintf(stderr,
+                "ballast-log: block %" PRIu64 " holds %u events, more than "
                 "--block-events-max %u: run again with --block-events-max %u or more\n",
                 h->height, h->event_count, tool->block_events_max, h->event_count);
         return -EBADMSG;
@@ -117,9 +118,10 @@ static int tool_replay_block(tool_t *tool, const bl_log_block_t *block) {
         rc = bl_engine_block_execute(tool->engine, h->timestamp, tool->requests,
                                      tool->requests_count);
     if (rc != 0) {
-        fprintf(stderr, "ballast-log: block %" PRIu64 " cannot be executed (timestamp %" PRIu64
-                " after %" PRIu64 ")\n", h->height, h->timestamp,
-                bl_engine_timestamp_last(tool->engine));
+        fprintf(stderr,
+                "ballast-log: block %" PRIu64 " cannot be executed (timestamp %" PRIu64
+                " after %" PRIu64 ")\n",
+                h->height, h->timestamp, bl_engine_timestamp_last(tool->engine));
         return -EBADMSG;
     }
     return 0;
@@ -135,15 +137,17 @@ static int tool_block(void *ctx, const bl_log_block_t *block) {
         if (h->height < tool->from || h->height > tool->to) break;
         char hash[65];
         hex(h->hash, 32, hash);
-        printf("%" PRIu64 "\t%" PRIu64 "\t%u\t%u\t%s\n", h->height, h->timestamp,
-               h->request_count, h->event_count, hash);
+        printf("%" PRIu64 "\t%" PRIu64 "\t%u\t%u\t%s\n", h->height, h->timestamp, h->request_count,
+               h->event_count, hash);
         break;
     }
     case CMD_VERIFY: {
         uint8_t hash[BL_HASH_SIZE];
         if (bl_log_block_hash(block, hash) != 0 || memcmp(hash, h->hash, BL_HASH_SIZE) != 0) {
-            fprintf(stderr, "ballast-log: block %" PRIu64 ": stored hash does not match its "
-                    "contents\n", h->height);
+            fprintf(stderr,
+                    "ballast-log: block %" PRIu64 ": stored hash does not match its "
+                    "contents\n",
+                    h->height);
             tool->hash_mismatches++;
         }
         break;
@@ -173,8 +177,10 @@ static int tool_dir_check(tool_t *tool) {
     }
     int rc = bl_meta_read(&bl_io_system, tool->dir, &tool->capacity);
     if (rc == -ENOENT) {
-        fprintf(stderr, "ballast-log: %s is not a ballast data directory (it has no "
-                "ballast.meta)\n", tool->dir);
+        fprintf(stderr,
+                "ballast-log: %s is not a ballast data directory (it has no "
+                "ballast.meta)\n",
+                tool->dir);
         return EXIT_NOT_DATA;
     }
     if (rc != 0) {
@@ -197,8 +203,7 @@ static bl_engine_config_t tool_engine_config(const tool_t *tool) {
  * loads, and for truncate at or below the cut). 0, or an exit status. */
 static int tool_checkpoint_find(tool_t *tool) {
     uint64_t heights[BL_CHECKPOINTS_MAX];
-    int count = bl_checkpoint_list(&bl_io_system, tool->dir, heights, BL_CHECKPOINTS_MAX,
-                                   false);
+    int count = bl_checkpoint_list(&bl_io_system, tool->dir, heights, BL_CHECKPOINTS_MAX, false);
     if (count < 0) {
         fprintf(stderr, "ballast-log: cannot list the checkpoints of %s: %s\n", tool->dir,
                 strerror(-count));
@@ -217,15 +222,20 @@ static int tool_checkpoint_find(tool_t *tool) {
             }
         }
         if (rc != 0) {
-            fprintf(stderr, "ballast-log: checkpoint-%020" PRIu64 ".img is unusable (%s); "
-                    "trying an older one\n", heights[i], strerror(-rc));
+            fprintf(stderr,
+                    "ballast-log: checkpoint-%020" PRIu64 ".img is unusable (%s); "
+                    "trying an older one\n",
+                    heights[i], strerror(-rc));
             continue;
         }
         tool->checkpoint = heights[i];
-        fprintf(stderr, "ballast-log: starting from the checkpoint at height %" PRIu64
-                " (checkpoint-%020" PRIu64 ".img)%s\n", heights[i], heights[i],
+        fprintf(stderr,
+                "ballast-log: starting from the checkpoint at height %" PRIu64
+                " (checkpoint-%020" PRIu64 ".img)%s\n",
+                heights[i], heights[i],
                 tool->command == CMD_REPLAY || tool->command == CMD_TRUNCATE
-                    ? "" : "; every block the log holds is read");
+                    ? ""
+                    : "; every block the log holds is read");
         return 0;
     }
     if (count > 0 && tool->command != CMD_TRUNCATE)
@@ -249,8 +259,10 @@ static void tool_blocks_open(tool_t *tool, bl_blocks_mode_t mode) {
     if (rc == 0) rc = bl_blocks_acknowledged(&tool->headers, &tool->acknowledged);
     tool->blocks_held = rc == 0;
     if (rc != 0 && mode != BL_BLOCKS_CREATE)
-        fprintf(stderr, "ballast-log: %s/blocks.hdr: %s; which blocks were acknowledged is "
-                "unknown\n", tool->dir, strerror(-rc));
+        fprintf(stderr,
+                "ballast-log: %s/blocks.hdr: %s; which blocks were acknowledged is "
+                "unknown\n",
+                tool->dir, strerror(-rc));
 }
 
 static double seconds_since(const struct timespec *t0) {
@@ -287,29 +299,33 @@ static int tool_truncate(tool_t *tool) {
     uint64_t valid = 0;
     bl_log_config_t config = {.dir = tool->dir, .read_only = true, .height_valid = &valid};
     bl_log_t *log = NULL;
-    if (status == 0 && (rc = bl_log_open(&log, &config, tool->checkpoint + 1, tool_block,
-                                         tool)) != 0 &&
+    if (status == 0 &&
+        (rc = bl_log_open(&log, &config, tool->checkpoint + 1, tool_block, tool)) != 0 &&
         valid < tool->truncate_to) {
-        fprintf(stderr, "ballast-log: the log's valid blocks end at height %" PRIu64 ", below "
-                "%" PRIu64 ": nothing was changed\n", valid, tool->truncate_to);
+        fprintf(stderr,
+                "ballast-log: the log's valid blocks end at height %" PRIu64 ", below "
+                "%" PRIu64 ": nothing was changed\n",
+                valid, tool->truncate_to);
         status = EXIT_DAMAGED;
     }
     bl_log_close(log);
     if (status == 0 && rc == 0 && valid < tool->truncate_to) {
-        fprintf(stderr, "ballast-log: the log ends at height %" PRIu64 ", below %" PRIu64
-                ": nothing to drop, nothing was changed\n", valid, tool->truncate_to);
+        fprintf(stderr,
+                "ballast-log: the log ends at height %" PRIu64 ", below %" PRIu64
+                ": nothing to drop, nothing was changed\n",
+                valid, tool->truncate_to);
         status = EXIT_DAMAGED;
     }
     if (status != 0) {
         close(lock_fd);
         return status;
     }
-    uint64_t acknowledged_dropped = tool->acknowledged > tool->truncate_to
-                                        ? tool->acknowledged - tool->truncate_to : 0;
+    uint64_t acknowledged_dropped =
+        tool->acknowledged > tool->truncate_to ? tool->acknowledged - tool->truncate_to : 0;
     printf("dropping every block after height %" PRIu64 ": %" PRIu64 " blocks (%" PRIu64
            " events) in the log; %" PRIu64 " acknowledged blocks (%" PRIu64 " events) per "
-           "blocks.hdr\n", tool->truncate_to, tool->above_blocks, tool->above_events,
-           acknowledged_dropped,
+           "blocks.hdr\n",
+           tool->truncate_to, tool->above_blocks, tool->above_events, acknowledged_dropped,
            tool_events_recorded(tool, tool->truncate_to, tool->acknowledged));
 
     uint64_t heights[BL_CHECKPOINTS_MAX];
@@ -328,10 +344,10 @@ static int tool_truncate(tool_t *tool) {
     if (status == 0 && count > 0) (void)bl_io_dir_sync(&bl_io_system, tool->dir);
 
     tool->rewriting = true;
-    config = (bl_log_config_t){.dir = tool->dir, .truncate_to_height = tool->truncate_to,
-                               .replay_all = true};
-    if (status == 0 && (rc = bl_log_open(&log, &config, tool->checkpoint + 1, tool_block,
-                                         tool)) != 0) {
+    config = (bl_log_config_t){
+        .dir = tool->dir, .truncate_to_height = tool->truncate_to, .replay_all = true};
+    if (status == 0 &&
+        (rc = bl_log_open(&log, &config, tool->checkpoint + 1, tool_block, tool)) != 0) {
         fprintf(stderr, "ballast-log: cannot cut the log: %s\n", strerror(-rc));
         status = EXIT_DAMAGED;
     }
@@ -358,8 +374,10 @@ static int tool_read(tool_t *tool) {
     int lock_fd;
     pid_t holder;
     if (bl_dir_lock(tool->dir, false, &lock_fd, &holder) == -EBUSY)
-        fprintf(stderr, "ballast-log: note: a running server holds %s; its newest block may "
-                "still be being written\n", tool->dir);
+        fprintf(stderr,
+                "ballast-log: note: a running server holds %s; its newest block may "
+                "still be being written\n",
+                tool->dir);
     else if (lock_fd >= 0)
         close(lock_fd); /* held no longer than the look: a server may start meanwhile */
     if (tool->command == CMD_REPLAY && tool_engine_create(tool) != 0) return EXIT_DAMAGED;
@@ -382,13 +400,15 @@ static int tool_read(tool_t *tool) {
         fprintf(stderr, "ballast-log: %s: %s\n", tool->dir,
                 rc == -EBADMSG ? "damaged (see above)" : strerror(-rc));
         if (rc == -EBADMSG && valid > 0)
-            fprintf(stderr, "ballast-log: the log's valid blocks end at height %" PRIu64
-                    "; blocks.hdr records blocks up to %" PRIu64 " as acknowledged\n", valid,
-                    tool->acknowledged);
+            fprintf(stderr,
+                    "ballast-log: the log's valid blocks end at height %" PRIu64
+                    "; blocks.hdr records blocks up to %" PRIu64 " as acknowledged\n",
+                    valid, tool->acknowledged);
         return EXIT_DAMAGED;
     }
     if (bl_log_torn_offset(log) != UINT64_MAX)
-        fprintf(stderr, "ballast-log: the last segment ends in a block that was never "
+        fprintf(stderr,
+                "ballast-log: the last segment ends in a block that was never "
                 "acknowledged, torn at offset %" PRIu64 " (the server cuts it on start)\n",
                 bl_log_torn_offset(log));
     if (!tool->blocks_held) status = EXIT_DAMAGED;
@@ -408,9 +428,9 @@ static int tool_read(tool_t *tool) {
                "\nstate_digest %s\nreplayed %" PRIu64 " blocks, %" PRIu64 " events in %.3f s "
                "(%.2f M events/s, partitions %u) after the checkpoint at height %" PRIu64 "\n",
                bl_log_height(log), bl_engine_accounts_count(tool->engine),
-               bl_engine_transfers_count(tool->engine), digest, tool->blocks, tool->events,
-               seconds, seconds > 0 ? (double)tool->events / seconds / 1e6 : 0.0,
-               tool->partitions, tool->checkpoint);
+               bl_engine_transfers_count(tool->engine), digest, tool->blocks, tool->events, seconds,
+               seconds > 0 ? (double)tool->events / seconds / 1e6 : 0.0, tool->partitions,
+               tool->checkpoint);
     }
     bl_log_close(log);
     return status;
@@ -421,13 +441,19 @@ int main(int argc, char **argv) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : 0;
     }
-    tool_t tool = {.from = 0, .to = UINT64_MAX, .partitions = 1,
+    tool_t tool = {.from = 0,
+                   .to = UINT64_MAX,
+                   .partitions = 1,
                    .block_events_max = BL_ENGINE_BLOCK_EVENTS_MAX_DEFAULT};
     tool.headers.fd = -1;
-    if (!strcmp(argv[1], "print")) tool.command = CMD_PRINT;
-    else if (!strcmp(argv[1], "verify")) tool.command = CMD_VERIFY;
-    else if (!strcmp(argv[1], "replay")) tool.command = CMD_REPLAY;
-    else if (!strcmp(argv[1], "truncate")) tool.command = CMD_TRUNCATE;
+    if (!strcmp(argv[1], "print"))
+        tool.command = CMD_PRINT;
+    else if (!strcmp(argv[1], "verify"))
+        tool.command = CMD_VERIFY;
+    else if (!strcmp(argv[1], "replay"))
+        tool.command = CMD_REPLAY;
+    else if (!strcmp(argv[1], "truncate"))
+        tool.command = CMD_TRUNCATE;
     else {
         usage(stderr);
         return EXIT_USAGE;
@@ -452,12 +478,16 @@ int main(int argc, char **argv) {
             usage(stderr);
             return EXIT_USAGE;
         }
-        if (c == 'f') tool.from = value;
-        else if (c == 't') tool.to = value;
-        else if (c == 'p' && value >= 1 && value <= BL_PARTITIONS_MAX) tool.partitions = (uint32_t)value;
+        if (c == 'f')
+            tool.from = value;
+        else if (c == 't')
+            tool.to = value;
+        else if (c == 'p' && value >= 1 && value <= BL_PARTITIONS_MAX)
+            tool.partitions = (uint32_t)value;
         else if (c == 'b' && value >= BL_BATCH_EVENTS_MAX && value <= BL_BLOCK_EVENTS_MAX_LIMIT)
             tool.block_events_max = (uint32_t)value;
-        else if (c == 'H' && tool.command == CMD_TRUNCATE && value >= 1) tool.truncate_to = value;
+        else if (c == 'H' && tool.command == CMD_TRUNCATE && value >= 1)
+            tool.truncate_to = value;
         else {
             usage(stderr);
             return EXIT_USAGE;
@@ -469,7 +499,8 @@ int main(int argc, char **argv) {
     }
     tool.dir = argv[optind];
     int status = tool_dir_check(&tool);
-    if (status == 0) status = tool.command == CMD_TRUNCATE ? tool_truncate(&tool) : tool_read(&tool);
+    if (status == 0)
+        status = tool.command == CMD_TRUNCATE ? tool_truncate(&tool) : tool_read(&tool);
     bl_blocks_close(&tool.headers);
     bl_engine_destroy(tool.engine);
     free(tool.requests);

@@ -15,11 +15,11 @@
 #include "wal/log.h"
 
 #include <dirent.h>
-#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <liburing.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,7 +114,8 @@ static int bl_log_hash_request(void *ctx, uint16_t op, uint32_t count, const voi
     memcpy(head, &op, 2);
     memcpy(head + 4, &count, 4);
     crypto_generichash_update(ctx, head, sizeof(head));
-    crypto_generichash_update(ctx, records, (uint64_t)count * (uint64_t)bl_op_request_record_size(op));
+    crypto_generichash_update(ctx, records,
+                              (uint64_t)count * (uint64_t)bl_op_request_record_size(op));
     return 0;
 }
 
@@ -166,7 +167,8 @@ int bl_log_record_check(const uint8_t *record, uint64_t available) {
     const bl_log_record_header_t *h = (const bl_log_record_header_t *)record;
     if (!bl_log_header_plausible(h, available)) return -EBADMSG;
     if (h->checksum != bl_log_checksum(record, h->body_size)) return -EBADMSG;
-    const bl_block_header_t *block = (const bl_block_header_t *)(record + BL_LOG_RECORD_HEADER_SIZE);
+    const bl_block_header_t *block =
+        (const bl_block_header_t *)(record + BL_LOG_RECORD_HEADER_SIZE);
     if (block->height != h->height) return -EBADMSG;
     return 0;
 }
@@ -254,8 +256,8 @@ static int bl_log_segment_open(bl_log_t *log, uint64_t first_height, int flags) 
 }
 
 static void bl_log_next_path(const bl_log_t *log, char path[BL_LOG_PATH_MAX]) {
-    int n = snprintf(path, BL_LOG_PATH_MAX, "%.*s/log-next.tmp", (int)(BL_LOG_PATH_MAX - 32),
-                     log->dir);
+    int n =
+        snprintf(path, BL_LOG_PATH_MAX, "%.*s/log-next.tmp", (int)(BL_LOG_PATH_MAX - 32), log->dir);
     BL_ASSERT(n > 0 && n < (int)BL_LOG_PATH_MAX);
 }
 
@@ -269,8 +271,8 @@ static void *bl_log_prepare(void *arg) {
     if (fd == -EINVAL) fd = log->io->open(log->io->ctx, path, O_RDWR | O_CREAT | O_TRUNC, 0644);
     int rc = fd < 0 ? fd : log->io->fallocate(log->io->ctx, fd, (off_t)log->segment_size);
     for (uint64_t at = 0; rc == 0 && at < log->segment_size; at += BL_LOG_SCAN_CHUNK) {
-        uint64_t n = log->segment_size - at < BL_LOG_SCAN_CHUNK ? log->segment_size - at
-                                                                : BL_LOG_SCAN_CHUNK;
+        uint64_t n =
+            log->segment_size - at < BL_LOG_SCAN_CHUNK ? log->segment_size - at : BL_LOG_SCAN_CHUNK;
         rc = bl_io_pwrite_all(log->io, fd, log->zeros, n, (off_t)at);
     }
     if (rc == 0) rc = log->io->fsync(log->io->ctx, fd);
@@ -362,7 +364,8 @@ static int bl_log_buffer_reserve(bl_log_t *log, uint64_t size) {
     uint64_t want = bl_align_up(size > 2 * log->buffer_size ? size : 2 * log->buffer_size);
     void *buffer = NULL;
     if (posix_memalign(&buffer, BL_LOG_ALIGN, want) != 0) return -ENOMEM;
-    if (log->buffer_size > 0) memcpy(buffer, log->buffer, log->buffer_size); /* keep what was read */
+    if (log->buffer_size > 0)
+        memcpy(buffer, log->buffer, log->buffer_size); /* keep what was read */
     free(log->buffer);
     log->buffer = buffer;
     log->buffer_size = want;
@@ -443,8 +446,7 @@ static int bl_log_find_later(bl_log_t *log, uint32_t s, uint32_t s_end, uint64_t
 
 /* No valid block at (segment s, offset). If a valid later block follows it, anywhere up to
  * segment s_end, the log is corrupt in the middle: say where and refuse. */
-static int bl_log_check_nothing_later(bl_log_t *log, uint32_t s, uint32_t s_end,
-                                      uint64_t offset) {
+static int bl_log_check_nothing_later(bl_log_t *log, uint32_t s, uint32_t s_end, uint64_t offset) {
     uint32_t later_s = 0;
     uint64_t later_offset = 0;
     int rc = bl_log_find_later(log, s, s_end, offset + BL_LOG_ALIGN, log->height, &later_s,
@@ -456,13 +458,16 @@ static int bl_log_check_nothing_later(bl_log_t *log, uint32_t s, uint32_t s_end,
     bl_log_segment_path(log, log->height + 1, missing);
     /* Segments are named after their first block: a gap in the names is a missing file. */
     if (later_s == s + 1 && log->segments[s + 1] > log->height + 1)
-        fprintf(stderr, "ballast: log corrupt: %s is missing: %s ends after block %" PRIu64
-                " (at offset %" PRIu64 ") and the next segment, %s, starts at block %" PRIu64
-                "\n", missing, bad, log->height, offset, good, log->segments[s + 1]);
+        fprintf(stderr,
+                "ballast: log corrupt: %s is missing: %s ends after block %" PRIu64
+                " (at offset %" PRIu64 ") and the next segment, %s, starts at block %" PRIu64 "\n",
+                missing, bad, log->height, offset, good, log->segments[s + 1]);
     else
-        fprintf(stderr, "ballast: log corrupt: %s at offset %" PRIu64 " holds no valid block "
+        fprintf(stderr,
+                "ballast: log corrupt: %s at offset %" PRIu64 " holds no valid block "
                 "after height %" PRIu64 ", but %s at offset %" PRIu64 " holds a valid later "
-                "block\n", bad, offset, log->height, good, later_offset);
+                "block\n",
+                bad, offset, log->height, good, later_offset);
     return -EBADMSG;
 }
 
@@ -496,9 +501,10 @@ static int bl_log_truncate(bl_log_t *log, uint32_t s, uint64_t offset, bool whol
     char path[BL_LOG_PATH_MAX];
     bl_log_segment_path(log, log->segments[s], path);
     if (rc == 0 && zeroed > 0)
-        fprintf(stderr, "ballast: log: cut %s at offset %" PRIu64 ", after block %" PRIu64
-                ": zeroed %" PRIu64 " bytes up to offset %" PRIu64 "%s\n", path, offset,
-                log->height, zeroed, zero_end,
+        fprintf(stderr,
+                "ballast: log: cut %s at offset %" PRIu64 ", after block %" PRIu64
+                ": zeroed %" PRIu64 " bytes up to offset %" PRIu64 "%s\n",
+                path, offset, log->height, zeroed, zero_end,
                 whole ? "" : " (a block that was being written and never acknowledged)");
     for (uint32_t later = s + 1; later < log->segments_count && rc == 0; later++) {
         bl_log_segment_path(log, log->segments[later], path);
@@ -536,8 +542,10 @@ static void bl_log_describe(bl_log_t *log, uint32_t s, uint64_t offset, char *ou
     } else if (zero) {
         snprintf(out, size, "only zeros");
     } else if (n >= (ssize_t)sizeof(*h) && memcmp(h->magic, BL_LOG_MAGIC, 4) == 0) {
-        snprintf(out, size, "a record of height %" PRIu64 " that fails its checks (damaged, or "
-                 "cut short: the file is %" PRId64 " bytes)", h->height, file_size);
+        snprintf(out, size,
+                 "a record of height %" PRIu64 " that fails its checks (damaged, or "
+                 "cut short: the file is %" PRId64 " bytes)",
+                 h->height, file_size);
     } else {
         snprintf(out, size, "bytes that are not a log record");
     }
@@ -549,8 +557,10 @@ static int bl_log_refuse_short(bl_log_t *log, uint32_t s, uint64_t offset, uint6
                                const char *why) {
     char path[BL_LOG_PATH_MAX], what[256];
     if (log->segments_count == 0) {
-        fprintf(stderr, "ballast: log damaged: %s holds no log segment, but it must reach "
-                "height %" PRIu64 " (%s)\n", log->dir, need, why);
+        fprintf(stderr,
+                "ballast: log damaged: %s holds no log segment, but it must reach "
+                "height %" PRIu64 " (%s)\n",
+                log->dir, need, why);
         return -EBADMSG;
     }
     bl_log_segment_path(log, log->segments[s], path);
@@ -559,13 +569,16 @@ static int bl_log_refuse_short(bl_log_t *log, uint32_t s, uint64_t offset, uint6
     if (s + 1 == log->segments_count) { /* where the block went if it did not fit here */
         char missing[BL_LOG_PATH_MAX];
         bl_log_segment_path(log, log->height + 1, missing);
-        snprintf(next, sizeof(next), ", and %s, where it would be had it not fit there, "
-                 "does not exist", missing);
+        snprintf(next, sizeof(next),
+                 ", and %s, where it would be had it not fit there, "
+                 "does not exist",
+                 missing);
     }
-    fprintf(stderr, "ballast: log damaged: it must reach height %" PRIu64 " (%s), but %s at "
+    fprintf(stderr,
+            "ballast: log damaged: it must reach height %" PRIu64 " (%s), but %s at "
             "offset %" PRIu64 ", where block %" PRIu64 " belongs, holds %s%s; the log's valid "
-            "blocks end at height %" PRIu64 "\n", need, why, path, offset, log->height + 1, what,
-            next, log->height);
+            "blocks end at height %" PRIu64 "\n",
+            need, why, path, offset, log->height + 1, what, next, log->height);
     return -EBADMSG;
 }
 
@@ -593,22 +606,26 @@ static int bl_log_accept(bl_log_t *log, uint32_t s, uint64_t offset, uint64_t fr
     char path[BL_LOG_PATH_MAX];
     bl_log_segment_path(log, log->segments[s], path);
     if (first && block.header->height > from_height) {
-        fprintf(stderr, "ballast: log starts at height %" PRIu64 " (%s) but recovery needs "
+        fprintf(stderr,
+                "ballast: log starts at height %" PRIu64 " (%s) but recovery needs "
                 "height %" PRIu64 ": the log segments holding heights %" PRIu64 "..%" PRIu64
-                " are missing, and no checkpoint covers them\n", block.header->height, path,
-                from_height, from_height, block.header->height - 1);
+                " are missing, and no checkpoint covers them\n",
+                block.header->height, path, from_height, from_height, block.header->height - 1);
         return -EBADMSG;
     }
     if (!first && (block.header->height != log->height + 1 ||
                    memcmp(block.header->prev_hash, log->hash, BL_HASH_SIZE) != 0)) {
-        fprintf(stderr, "ballast: log chain broken: %s at offset %" PRIu64 ": block %" PRIu64
-                " does not follow block %" PRIu64 "\n", path, offset, block.header->height,
-                log->height);
+        fprintf(stderr,
+                "ballast: log chain broken: %s at offset %" PRIu64 ": block %" PRIu64
+                " does not follow block %" PRIu64 "\n",
+                path, offset, block.header->height, log->height);
         return -EBADMSG;
     }
     if (bl_log_block_requests(&block, NULL, NULL) != 0) {
-        fprintf(stderr, "ballast: log corrupt: %s at offset %" PRIu64 ": block %" PRIu64
-                " has a malformed body\n", path, offset, block.header->height);
+        fprintf(stderr,
+                "ballast: log corrupt: %s at offset %" PRIu64 ": block %" PRIu64
+                " has a malformed body\n",
+                path, offset, block.header->height);
         return -EBADMSG;
     }
     if ((block.header->height >= from_height || log->replay_all) && replay != NULL) {
@@ -626,8 +643,8 @@ static int bl_log_page_is_zero(bl_log_t *log, uint32_t s, uint64_t offset) {
     int fd = bl_log_segment_open(log, log->segments[s], O_RDONLY);
     if (fd < 0) return fd;
     int rc = bl_log_buffer_reserve(log, BL_LOG_ALIGN);
-    ssize_t n = rc == 0 ? bl_io_pread_all(log->io, fd, log->buffer, BL_LOG_ALIGN, (off_t)offset)
-                        : rc;
+    ssize_t n =
+        rc == 0 ? bl_io_pread_all(log->io, fd, log->buffer, BL_LOG_ALIGN, (off_t)offset) : rc;
     log->io->close(log->io->ctx, fd);
     if (n < 0) return (int)n;
     return bl_bytes_zero(log->buffer, (size_t)n);
@@ -661,21 +678,21 @@ static int bl_log_recover(bl_log_t *log, uint64_t from_height, bl_log_replay_t r
 
         /* No valid block at `offset`. If the next segment starts right after the last block,
          * this segment was simply full: the rest of it must hold nothing valid. */
-        bool rolled = !first && s + 1 < log->segments_count &&
-                      log->segments[s + 1] == log->height + 1;
+        bool rolled =
+            !first && s + 1 < log->segments_count && log->segments[s + 1] == log->height + 1;
         if (rolled) {
             if ((rc = bl_log_check_nothing_later(log, s, s + 1, offset)) != 0) return rc;
             continue;
         }
         /* Otherwise the log ends here: a torn tail, unless a valid later block follows. */
-        if ((rc = bl_log_check_nothing_later(log, s, log->segments_count, offset)) != 0)
-            return rc;
+        if ((rc = bl_log_check_nothing_later(log, s, log->segments_count, offset)) != 0) return rc;
         /* Only what was never acknowledged may be cut. */
         if ((rc = bl_log_end_check(log, s, offset, from_height)) != 0) return rc;
         if (log->truncate_to_height != 0) {
-            fprintf(stderr, "ballast: log: its valid blocks end at height %" PRIu64
-                    ", below the height %" PRIu64 " to truncate to\n", log->height,
-                    log->truncate_to_height);
+            fprintf(stderr,
+                    "ballast: log: its valid blocks end at height %" PRIu64
+                    ", below the height %" PRIu64 " to truncate to\n",
+                    log->height, log->truncate_to_height);
             return -ERANGE;
         }
         if (log->read_only) { /* report, do not truncate; zeros are unused space, not torn */
@@ -694,17 +711,16 @@ static int bl_log_recover(bl_log_t *log, uint64_t from_height, bl_log_replay_t r
 
 int bl_log_open(bl_log_t **out, const bl_log_config_t *config, uint64_t from_height,
                 bl_log_replay_t replay, void *ctx) {
-    if (config->segment_size_bytes != 0 &&
-        (config->segment_size_bytes % BL_LOG_ALIGN != 0 ||
-         config->segment_size_bytes < BL_LOG_SEGMENT_SIZE_MIN))
+    if (config->segment_size_bytes != 0 && (config->segment_size_bytes % BL_LOG_ALIGN != 0 ||
+                                            config->segment_size_bytes < BL_LOG_SEGMENT_SIZE_MIN))
         return -EINVAL;
     if (strlen(config->dir) + 32 >= BL_LOG_PATH_MAX) return -ENAMETOOLONG;
     bl_log_t *log = calloc(1, sizeof(*log));
     if (log == NULL) return -ENOMEM;
     log->io = config->io ? config->io : &bl_io_system;
     strcpy(log->dir, config->dir);
-    log->segment_size = config->segment_size_bytes ? config->segment_size_bytes
-                                                   : BL_LOG_SEGMENT_SIZE_DEFAULT;
+    log->segment_size =
+        config->segment_size_bytes ? config->segment_size_bytes : BL_LOG_SEGMENT_SIZE_DEFAULT;
     log->fd = -1;
     log->event_fd = -1;
     log->prepared_fd = -1;

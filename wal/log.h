@@ -114,15 +114,15 @@ int bl_log_record_check(const uint8_t *record, uint64_t available);
 
 typedef struct bl_log_config {
     const char *dir;
-    bool read_only;              /* inspect only: never truncate, write or append */
+    bool read_only;               /* inspect only: never truncate, write or append */
     uint64_t acknowledged_height; /* blocks up to here were durable: never cut; 0: none known */
-    uint64_t truncate_to_height; /* not 0: drop every block after this height (the operator's
-                                    cut; the log must reach it) */
-    bool replay_all;             /* call replay for every block held, also below from_height */
-    uint64_t *height_valid;      /* out, when not NULL: the height the log's valid blocks reach,
-                                    set also when bl_log_open fails */
-    uint64_t segment_size_bytes; /* 0: BL_LOG_SEGMENT_SIZE_DEFAULT; a multiple of 4,096 */
-    const bl_io_t *io;           /* NULL: the real system calls */
+    uint64_t truncate_to_height;  /* not 0: drop every block after this height (the operator's
+                                     cut; the log must reach it) */
+    bool replay_all;              /* call replay for every block held, also below from_height */
+    uint64_t *height_valid;       /* out, when not NULL: the height the log's valid blocks reach,
+                                     set also when bl_log_open fails */
+    uint64_t segment_size_bytes;  /* 0: BL_LOG_SEGMENT_SIZE_DEFAULT; a multiple of 4,096 */
+    const bl_io_t *io;            /* NULL: the real system calls */
 } bl_log_config_t;
 
 typedef struct bl_log bl_log_t;
@@ -155,7 +155,7 @@ const uint8_t *bl_log_hash(const bl_log_t *log); /* of the last block, 32 bytes 
 int bl_log_append_submit(bl_log_t *log, const uint8_t *record, uint32_t record_size,
                          const bl_block_header_t *header);
 int bl_log_append_wait(bl_log_t *log, int64_t timeout_ns); /* -ETIME when not done in time */
-int bl_log_append_poll(bl_log_t *log); /* -EAGAIN while in flight */
+int bl_log_append_poll(bl_log_t *log);                     /* -EAGAIN while in flight */
 bool bl_log_append_in_flight(const bl_log_t *log);
 int bl_log_ring_fd(const bl_log_t *log);
 

@@ -54,9 +54,9 @@ int bl_client_status(bl_client_t *client, bl_server_status_t *server_status, uin
 int bl_client_create_accounts(bl_client_t *client, const bl_account_t *accounts, uint32_t count,
                               bl_event_result_t *results, uint32_t *results_count,
                               uint32_t *status);
-int bl_client_create_transfers(bl_client_t *client, const bl_transfer_t *transfers,
-                               uint32_t count, bl_event_result_t *results,
-                               uint32_t *results_count, uint32_t *status);
+int bl_client_create_transfers(bl_client_t *client, const bl_transfer_t *transfers, uint32_t count,
+                               bl_event_result_t *results, uint32_t *results_count,
+                               uint32_t *status);
 /* Found records in request order; room for `count`. */
 int bl_client_lookup_accounts(bl_client_t *client, const bl_u128_t *ids, uint32_t count,
                               bl_account_t *accounts, uint32_t *found, uint32_t *status);

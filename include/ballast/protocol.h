@@ -31,27 +31,27 @@ typedef unsigned __int128 bl_u128_t;
 #define BL_PORT_DEFAULT 3410
 #define BL_FRAME_HEADER_SIZE 64
 #define BL_FRAME_BODY_SIZE_MAX (1024u * 1024u)
-#define BL_BATCH_EVENTS_MAX 8192u     /* events of one create or lookup request */
-#define BL_FILTER_LIMIT_MAX 8192u     /* AccountFilter.limit, QueryFilter.limit */
-#define BL_PIPELINE_REQUESTS_MAX 64u  /* requests in flight per connection */
+#define BL_BATCH_EVENTS_MAX 8192u    /* events of one create or lookup request */
+#define BL_FILTER_LIMIT_MAX 8192u    /* AccountFilter.limit, QueryFilter.limit */
+#define BL_PIPELINE_REQUESTS_MAX 64u /* requests in flight per connection */
 #define BL_NS_PER_S 1000000000ull
-#define BL_RECORD_SIZE 128u           /* Account, Transfer, filters, BlockHeader, ServerStatus */
-#define BL_HASH_SIZE 32u              /* BLAKE2b-256: a block's hash and prev_hash */
+#define BL_RECORD_SIZE 128u /* Account, Transfer, filters, BlockHeader, ServerStatus */
+#define BL_HASH_SIZE 32u    /* BLAKE2b-256: a block's hash and prev_hash */
 
 /* ------------------------------------------------------------------------------------------ */
 /* Operations: code, name, request record size (0: empty body), reply record size.            */
 
-#define BL_OPS(X)                                           \
-    X(1, PING, ping, 0, 0)                                  \
-    X(2, STATUS, status, 0, 128)                            \
-    X(16, CREATE_ACCOUNTS, create_accounts, 128, 8)         \
-    X(17, CREATE_TRANSFERS, create_transfers, 128, 8)       \
-    X(18, LOOKUP_ACCOUNTS, lookup_accounts, 16, 128)        \
-    X(19, LOOKUP_TRANSFERS, lookup_transfers, 16, 128)      \
+#define BL_OPS(X)                                                 \
+    X(1, PING, ping, 0, 0)                                        \
+    X(2, STATUS, status, 0, 128)                                  \
+    X(16, CREATE_ACCOUNTS, create_accounts, 128, 8)               \
+    X(17, CREATE_TRANSFERS, create_transfers, 128, 8)             \
+    X(18, LOOKUP_ACCOUNTS, lookup_accounts, 16, 128)              \
+    X(19, LOOKUP_TRANSFERS, lookup_transfers, 16, 128)            \
     X(20, GET_ACCOUNT_TRANSFERS, get_account_transfers, 128, 128) \
     X(21, GET_ACCOUNT_BALANCES, get_account_balances, 128, 128)   \
-    X(22, QUERY_ACCOUNTS, query_accounts, 128, 128)         \
-    X(23, QUERY_TRANSFERS, query_transfers, 128, 128)       \
+    X(22, QUERY_ACCOUNTS, query_accounts, 128, 128)               \
+    X(23, QUERY_TRANSFERS, query_transfers, 128, 128)             \
     X(24, LOOKUP_BLOCKS, lookup_blocks, 8, 128)
 
 typedef enum bl_op {
@@ -63,19 +63,19 @@ typedef enum bl_op {
 /* ------------------------------------------------------------------------------------------ */
 /* Frame errors (the frame header's status field in replies).                                 */
 
-#define BL_FRAME_STATUSES(X)            \
-    X(0, OK, ok)                        \
-    X(1, BAD_MAGIC, bad_magic)          \
-    X(2, BAD_VERSION, bad_version)      \
+#define BL_FRAME_STATUSES(X)                       \
+    X(0, OK, ok)                                   \
+    X(1, BAD_MAGIC, bad_magic)                     \
+    X(2, BAD_VERSION, bad_version)                 \
     X(3, BAD_HEADER_CHECKSUM, bad_header_checksum) \
-    X(4, BODY_TOO_LARGE, body_too_large) \
-    X(5, BAD_BODY_CHECKSUM, bad_body_checksum) \
-    X(6, BAD_OP, bad_op)                \
-    X(7, BAD_BODY_SIZE, bad_body_size)  \
-    X(8, TOO_MANY_EVENTS, too_many_events) \
-    X(9, RESERVED_NONZERO, reserved_nonzero) \
-    X(10, BUSY, busy)                   \
-    X(11, READ_ONLY, read_only)         \
+    X(4, BODY_TOO_LARGE, body_too_large)           \
+    X(5, BAD_BODY_CHECKSUM, bad_body_checksum)     \
+    X(6, BAD_OP, bad_op)                           \
+    X(7, BAD_BODY_SIZE, bad_body_size)             \
+    X(8, TOO_MANY_EVENTS, too_many_events)         \
+    X(9, RESERVED_NONZERO, reserved_nonzero)       \
+    X(10, BUSY, busy)                              \
+    X(11, READ_ONLY, read_only)                    \
     X(12, SHUTTING_DOWN, shutting_down)
 
 typedef enum bl_frame_status {
@@ -87,21 +87,21 @@ typedef enum bl_frame_status {
 /* ------------------------------------------------------------------------------------------ */
 /* Result codes of create_accounts, in precedence order.                                      */
 
-#define BL_CREATE_ACCOUNT_RESULTS(X)                          \
-    X(0, OK, ok)                                              \
-    X(1, LINKED_EVENT_FAILED, linked_event_failed)            \
-    X(2, LINKED_EVENT_CHAIN_OPEN, linked_event_chain_open)    \
-    X(3, TIMESTAMP_MUST_BE_ZERO, timestamp_must_be_zero)      \
-    X(4, RESERVED_FIELD, reserved_field)                      \
-    X(5, RESERVED_FLAG, reserved_flag)                        \
-    X(6, ID_MUST_NOT_BE_ZERO, id_must_not_be_zero)            \
-    X(7, ID_MUST_NOT_BE_INT_MAX, id_must_not_be_int_max)      \
-    X(8, FLAGS_ARE_MUTUALLY_EXCLUSIVE, flags_are_mutually_exclusive) \
-    X(9, BALANCES_MUST_BE_ZERO, balances_must_be_zero)        \
-    X(10, LEDGER_MUST_NOT_BE_ZERO, ledger_must_not_be_zero)   \
-    X(11, CODE_MUST_NOT_BE_ZERO, code_must_not_be_zero)       \
+#define BL_CREATE_ACCOUNT_RESULTS(X)                                  \
+    X(0, OK, ok)                                                      \
+    X(1, LINKED_EVENT_FAILED, linked_event_failed)                    \
+    X(2, LINKED_EVENT_CHAIN_OPEN, linked_event_chain_open)            \
+    X(3, TIMESTAMP_MUST_BE_ZERO, timestamp_must_be_zero)              \
+    X(4, RESERVED_FIELD, reserved_field)                              \
+    X(5, RESERVED_FLAG, reserved_flag)                                \
+    X(6, ID_MUST_NOT_BE_ZERO, id_must_not_be_zero)                    \
+    X(7, ID_MUST_NOT_BE_INT_MAX, id_must_not_be_int_max)              \
+    X(8, FLAGS_ARE_MUTUALLY_EXCLUSIVE, flags_are_mutually_exclusive)  \
+    X(9, BALANCES_MUST_BE_ZERO, balances_must_be_zero)                \
+    X(10, LEDGER_MUST_NOT_BE_ZERO, ledger_must_not_be_zero)           \
+    X(11, CODE_MUST_NOT_BE_ZERO, code_must_not_be_zero)               \
     X(12, EXISTS_WITH_DIFFERENT_FIELDS, exists_with_different_fields) \
-    X(13, EXISTS, exists)                                     \
+    X(13, EXISTS, exists)                                             \
     X(14, CAPACITY_EXHAUSTED, capacity_exhausted)
 
 typedef enum bl_create_account_result {
@@ -113,57 +113,57 @@ typedef enum bl_create_account_result {
 /* ------------------------------------------------------------------------------------------ */
 /* Result codes of create_transfers, in precedence order for plain and pending transfers.     */
 
-#define BL_CREATE_TRANSFER_RESULTS(X)                                               \
-    X(0, OK, ok)                                                                    \
-    X(1, LINKED_EVENT_FAILED, linked_event_failed)                                  \
-    X(2, LINKED_EVENT_CHAIN_OPEN, linked_event_chain_open)                          \
-    X(3, TIMESTAMP_MUST_BE_ZERO, timestamp_must_be_zero)                            \
-    X(4, RESERVED_FLAG, reserved_flag)                                              \
-    X(5, ID_MUST_NOT_BE_ZERO, id_must_not_be_zero)                                  \
-    X(6, ID_MUST_NOT_BE_INT_MAX, id_must_not_be_int_max)                            \
-    X(7, FLAGS_ARE_MUTUALLY_EXCLUSIVE, flags_are_mutually_exclusive)                \
-    X(8, DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO, debit_account_id_must_not_be_zero)      \
-    X(9, DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX, debit_account_id_must_not_be_int_max) \
-    X(10, CREDIT_ACCOUNT_ID_MUST_NOT_BE_ZERO, credit_account_id_must_not_be_zero)   \
+#define BL_CREATE_TRANSFER_RESULTS(X)                                                   \
+    X(0, OK, ok)                                                                        \
+    X(1, LINKED_EVENT_FAILED, linked_event_failed)                                      \
+    X(2, LINKED_EVENT_CHAIN_OPEN, linked_event_chain_open)                              \
+    X(3, TIMESTAMP_MUST_BE_ZERO, timestamp_must_be_zero)                                \
+    X(4, RESERVED_FLAG, reserved_flag)                                                  \
+    X(5, ID_MUST_NOT_BE_ZERO, id_must_not_be_zero)                                      \
+    X(6, ID_MUST_NOT_BE_INT_MAX, id_must_not_be_int_max)                                \
+    X(7, FLAGS_ARE_MUTUALLY_EXCLUSIVE, flags_are_mutually_exclusive)                    \
+    X(8, DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO, debit_account_id_must_not_be_zero)          \
+    X(9, DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX, debit_account_id_must_not_be_int_max)    \
+    X(10, CREDIT_ACCOUNT_ID_MUST_NOT_BE_ZERO, credit_account_id_must_not_be_zero)       \
     X(11, CREDIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX, credit_account_id_must_not_be_int_max) \
-    X(12, ACCOUNTS_MUST_BE_DIFFERENT, accounts_must_be_different)                   \
-    X(13, PENDING_ID_MUST_BE_ZERO, pending_id_must_be_zero)                         \
-    X(14, PENDING_ID_MUST_NOT_BE_ZERO, pending_id_must_not_be_zero)                 \
-    X(15, PENDING_ID_MUST_NOT_BE_INT_MAX, pending_id_must_not_be_int_max)           \
-    X(16, PENDING_ID_MUST_BE_DIFFERENT, pending_id_must_be_different)               \
+    X(12, ACCOUNTS_MUST_BE_DIFFERENT, accounts_must_be_different)                       \
+    X(13, PENDING_ID_MUST_BE_ZERO, pending_id_must_be_zero)                             \
+    X(14, PENDING_ID_MUST_NOT_BE_ZERO, pending_id_must_not_be_zero)                     \
+    X(15, PENDING_ID_MUST_NOT_BE_INT_MAX, pending_id_must_not_be_int_max)               \
+    X(16, PENDING_ID_MUST_BE_DIFFERENT, pending_id_must_be_different)                   \
     X(17, TIMEOUT_RESERVED_FOR_PENDING_TRANSFER, timeout_reserved_for_pending_transfer) \
-    X(18, AMOUNT_MUST_NOT_BE_ZERO, amount_must_not_be_zero)                         \
-    X(19, LEDGER_MUST_NOT_BE_ZERO, ledger_must_not_be_zero)                         \
-    X(20, CODE_MUST_NOT_BE_ZERO, code_must_not_be_zero)                             \
-    X(21, EXISTS_WITH_DIFFERENT_FIELDS, exists_with_different_fields)               \
-    X(22, EXISTS, exists)                                                           \
-    X(23, DEBIT_ACCOUNT_NOT_FOUND, debit_account_not_found)                         \
-    X(24, CREDIT_ACCOUNT_NOT_FOUND, credit_account_not_found)                       \
-    X(25, ACCOUNTS_MUST_HAVE_THE_SAME_LEDGER, accounts_must_have_the_same_ledger)   \
-    X(26, TRANSFER_MUST_HAVE_THE_SAME_LEDGER_AS_ACCOUNTS,                           \
-      transfer_must_have_the_same_ledger_as_accounts)                               \
-    X(27, PENDING_TRANSFER_NOT_FOUND, pending_transfer_not_found)                   \
-    X(28, PENDING_TRANSFER_NOT_PENDING, pending_transfer_not_pending)               \
-    X(29, PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID,                          \
-      pending_transfer_has_different_debit_account_id)                              \
-    X(30, PENDING_TRANSFER_HAS_DIFFERENT_CREDIT_ACCOUNT_ID,                         \
-      pending_transfer_has_different_credit_account_id)                             \
+    X(18, AMOUNT_MUST_NOT_BE_ZERO, amount_must_not_be_zero)                             \
+    X(19, LEDGER_MUST_NOT_BE_ZERO, ledger_must_not_be_zero)                             \
+    X(20, CODE_MUST_NOT_BE_ZERO, code_must_not_be_zero)                                 \
+    X(21, EXISTS_WITH_DIFFERENT_FIELDS, exists_with_different_fields)                   \
+    X(22, EXISTS, exists)                                                               \
+    X(23, DEBIT_ACCOUNT_NOT_FOUND, debit_account_not_found)                             \
+    X(24, CREDIT_ACCOUNT_NOT_FOUND, credit_account_not_found)                           \
+    X(25, ACCOUNTS_MUST_HAVE_THE_SAME_LEDGER, accounts_must_have_the_same_ledger)       \
+    X(26, TRANSFER_MUST_HAVE_THE_SAME_LEDGER_AS_ACCOUNTS,                               \
+      transfer_must_have_the_same_ledger_as_accounts)                                   \
+    X(27, PENDING_TRANSFER_NOT_FOUND, pending_transfer_not_found)                       \
+    X(28, PENDING_TRANSFER_NOT_PENDING, pending_transfer_not_pending)                   \
+    X(29, PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID,                              \
+      pending_transfer_has_different_debit_account_id)                                  \
+    X(30, PENDING_TRANSFER_HAS_DIFFERENT_CREDIT_ACCOUNT_ID,                             \
+      pending_transfer_has_different_credit_account_id)                                 \
     X(31, PENDING_TRANSFER_HAS_DIFFERENT_LEDGER, pending_transfer_has_different_ledger) \
-    X(32, PENDING_TRANSFER_HAS_DIFFERENT_CODE, pending_transfer_has_different_code) \
-    X(33, EXCEEDS_PENDING_TRANSFER_AMOUNT, exceeds_pending_transfer_amount)         \
+    X(32, PENDING_TRANSFER_HAS_DIFFERENT_CODE, pending_transfer_has_different_code)     \
+    X(33, EXCEEDS_PENDING_TRANSFER_AMOUNT, exceeds_pending_transfer_amount)             \
     X(34, PENDING_TRANSFER_HAS_DIFFERENT_AMOUNT, pending_transfer_has_different_amount) \
-    X(35, PENDING_TRANSFER_ALREADY_POSTED, pending_transfer_already_posted)         \
-    X(36, PENDING_TRANSFER_ALREADY_VOIDED, pending_transfer_already_voided)         \
-    X(37, PENDING_TRANSFER_EXPIRED, pending_transfer_expired)                       \
-    X(38, OVERFLOWS_DEBITS_PENDING, overflows_debits_pending)                       \
-    X(39, OVERFLOWS_CREDITS_PENDING, overflows_credits_pending)                     \
-    X(40, OVERFLOWS_DEBITS_POSTED, overflows_debits_posted)                         \
-    X(41, OVERFLOWS_CREDITS_POSTED, overflows_credits_posted)                       \
-    X(42, OVERFLOWS_DEBITS, overflows_debits)                                       \
-    X(43, OVERFLOWS_CREDITS, overflows_credits)                                     \
-    X(44, OVERFLOWS_TIMEOUT, overflows_timeout)                                     \
-    X(45, EXCEEDS_CREDITS, exceeds_credits)                                         \
-    X(46, EXCEEDS_DEBITS, exceeds_debits)                                           \
+    X(35, PENDING_TRANSFER_ALREADY_POSTED, pending_transfer_already_posted)             \
+    X(36, PENDING_TRANSFER_ALREADY_VOIDED, pending_transfer_already_voided)             \
+    X(37, PENDING_TRANSFER_EXPIRED, pending_transfer_expired)                           \
+    X(38, OVERFLOWS_DEBITS_PENDING, overflows_debits_pending)                           \
+    X(39, OVERFLOWS_CREDITS_PENDING, overflows_credits_pending)                         \
+    X(40, OVERFLOWS_DEBITS_POSTED, overflows_debits_posted)                             \
+    X(41, OVERFLOWS_CREDITS_POSTED, overflows_credits_posted)                           \
+    X(42, OVERFLOWS_DEBITS, overflows_debits)                                           \
+    X(43, OVERFLOWS_CREDITS, overflows_credits)                                         \
+    X(44, OVERFLOWS_TIMEOUT, overflows_timeout)                                         \
+    X(45, EXCEEDS_CREDITS, exceeds_credits)                                             \
+    X(46, EXCEEDS_DEBITS, exceeds_debits)                                               \
     X(47, CAPACITY_EXHAUSTED, capacity_exhausted)
 
 typedef enum bl_create_transfer_result {
@@ -508,7 +508,8 @@ BL_LAYOUT(bl_server_status_t, uptime_ns, 40);
 BL_LAYOUT(bl_server_status_t, state_digest, 48);
 BL_LAYOUT(bl_server_status_t, reserved, 64);
 
-_Static_assert(BL_FRAME_BODY_SIZE_MAX / BL_RECORD_SIZE == BL_BATCH_EVENTS_MAX, "8192 records fit a body");
+_Static_assert(BL_FRAME_BODY_SIZE_MAX / BL_RECORD_SIZE == BL_BATCH_EVENTS_MAX,
+               "8192 records fit a body");
 
 #undef BL_LAYOUT
 

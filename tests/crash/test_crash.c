@@ -31,8 +31,8 @@
 #include <cmocka.h>
 
 #include "common/hash.h"
-#include "tests/common/util.h"
 #include "node/node.h"
+#include "tests/common/util.h"
 
 #define ACCOUNTS 100u
 #define IDS_PER_ROUND 10000000ull /* each child run takes its ids from its own range */
@@ -105,8 +105,7 @@ static void child_done(bl_node_request_t *request) {
     slot_t *slot = request->ctx;
     if (request->status == BL_FRAME_OK) {
         if (request->reply_count != 0) _exit(4); /* every transfer here must succeed */
-        child_send(slot->child->pipe_fd, MSG_ACK, (uint64_t)slot->transfers[0].id,
-                   request->count);
+        child_send(slot->child->pipe_fd, MSG_ACK, (uint64_t)slot->transfers[0].id, request->count);
     }
     atomic_store(&slot->busy, false);
 }
@@ -127,9 +126,12 @@ static void *child_submitter(void *arg) {
             pthread_mutex_unlock(&child->id_lock);
             for (uint32_t i = 0; i < count; i++) transfer_of(first + i, &slot->transfers[i]);
             slot->child = child;
-            slot->request = (bl_node_request_t){.op = BL_OP_CREATE_TRANSFERS, .count = count,
-                                                .body = slot->transfers, .reply = slot->results,
-                                                .done = child_done, .ctx = slot};
+            slot->request = (bl_node_request_t){.op = BL_OP_CREATE_TRANSFERS,
+                                                .count = count,
+                                                .body = slot->transfers,
+                                                .reply = slot->results,
+                                                .done = child_done,
+                                                .ctx = slot};
             atomic_store(&slot->busy, true);
             child_send(child->pipe_fd, MSG_ATTEMPT, first, count);
             bl_node_submit(child->node, &slot->request);
@@ -152,8 +154,8 @@ static void child_main(int pipe_fd, uint32_t round, uint32_t partitions) {
         accounts[i].ledger = 1;
         accounts[i].code = 1;
     }
-    bl_node_request_t request = {.op = BL_OP_CREATE_ACCOUNTS, .count = ACCOUNTS, .body = accounts,
-                                 .reply = results};
+    bl_node_request_t request = {
+        .op = BL_OP_CREATE_ACCOUNTS, .count = ACCOUNTS, .body = accounts, .reply = results};
     if (bl_node_call(child.node, &request) != BL_FRAME_OK) _exit(5); /* ok or exists */
     pthread_t threads[SUBMITTERS];
     for (int k = 0; k < SUBMITTERS; k++) pthread_create(&threads[k], NULL, child_submitter, &child);
@@ -177,9 +179,12 @@ static void parent_read(int fd) {
     while ((n = read(fd, &m, sizeof(m))) == sizeof(m)) {
         range_t r = {m.first_id, m.count};
         assert_true(g_attempted_count < ATTEMPTS_MAX && g_acked_count < ATTEMPTS_MAX);
-        if (m.kind == MSG_ATTEMPT) g_attempted[g_attempted_count++] = r;
-        else if (m.kind == MSG_ACK) g_acked[g_acked_count++] = r;
-        else fail_msg("bad message kind %u", m.kind);
+        if (m.kind == MSG_ATTEMPT)
+            g_attempted[g_attempted_count++] = r;
+        else if (m.kind == MSG_ACK)
+            g_acked[g_acked_count++] = r;
+        else
+            fail_msg("bad message kind %u", m.kind);
     }
     assert_true(n == 0 || (n < 0 && errno == EAGAIN));
 }
@@ -187,8 +192,8 @@ static void parent_read(int fd) {
 static uint32_t lookup_range(bl_node_t *node, uint64_t first, uint32_t count, bl_transfer_t *out) {
     static bl_u128_t ids[BATCH_MAX];
     for (uint32_t i = 0; i < count; i++) ids[i] = first + i;
-    bl_node_request_t request = {.op = BL_OP_LOOKUP_TRANSFERS, .count = count, .body = ids,
-                                 .reply = out};
+    bl_node_request_t request = {
+        .op = BL_OP_LOOKUP_TRANSFERS, .count = count, .body = ids, .reply = out};
     assert_int_equal(bl_node_call(node, &request), BL_FRAME_OK);
     return request.reply_count;
 }
@@ -242,8 +247,8 @@ static void verify(uint32_t round) {
     bl_u128_t ids[ACCOUNTS];
     bl_account_t accounts[ACCOUNTS];
     for (uint32_t i = 0; i < ACCOUNTS; i++) ids[i] = i + 1;
-    bl_node_request_t request = {.op = BL_OP_LOOKUP_ACCOUNTS, .count = ACCOUNTS, .body = ids,
-                                 .reply = accounts};
+    bl_node_request_t request = {
+        .op = BL_OP_LOOKUP_ACCOUNTS, .count = ACCOUNTS, .body = ids, .reply = accounts};
     assert_int_equal(bl_node_call(node, &request), BL_FRAME_OK);
     /* A kill can land before the first child made its accounts durable: they are one block,
      * so all are there or none, and without them no transfer can be. */

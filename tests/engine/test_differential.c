@@ -19,8 +19,8 @@
  *             far more expiries in one block than block_events_max (the engine's rounds).
  *
  * The same blocks go to the model and to engines with N = 1, 2, 3 and 8 partitions (N = 3 without
- * query indexes and account transfer lists, so its filter reads take the scanning path). After every
- * block the test compares every request's results, the counts and the last timestamp, the
+ * query indexes and account transfer lists, so its filter reads take the scanning path). After
+ * every block the test compares every request's results, the counts and the last timestamp, the
  * engines' digests, and looks up every id the block named. Every 32 blocks or more (spaced so
  * the cost stays linear in the run) it looks up every id ever used, with duplicates and ids that
  * never existed mixed in, and compares the model's digest, recomputed from scratch. Any
@@ -34,10 +34,10 @@
  * they match: an account that took part in a transfer (mostly one with the history flag), its
  * own transfers' user_data and code, real objects' user_data, ledger and code (the generator
  * repeats user_data_128 values for this; user_data_64 and _32 fall either side of 65536, where
- * the engine's indexes change from tables to hashed keys), ranges whose bounds are real timestamps (exact, one
- * bound, just inside), both sides or one, reversed or not, limits 1..8192 (mostly small). One
- * filter of each read per round is made invalid, by each rule of PROTOCOL.md in turn. A walk
- * pages through a filter's matches to the end (next page at the last timestamp + 1, or - 1
+ * the engine's indexes change from tables to hashed keys), ranges whose bounds are real timestamps
+ * (exact, one bound, just inside), both sides or one, reversed or not, limits 1..8192 (mostly
+ * small). One filter of each read per round is made invalid, by each rule of PROTOCOL.md in turn. A
+ * walk pages through a filter's matches to the end (next page at the last timestamp + 1, or - 1
  * when reversed) and checks that the model's pages put together are its reply at once. The
  * model's replies are also checked for order, range and limit. The filters draw on a random
  * stream of their own, so turning a read's comparison on or off (DIFF_COMPARE_*) changes

@@ -34,8 +34,7 @@ static void accounts_setup(bl_engine_t *engine) {
     for (int i = 0; i < 4; i++) assert_ar(codes[i], BL_CREATE_ACCOUNT_OK);
 }
 
-static uint32_t account_transfers(bl_engine_t *engine, bl_account_filter_t f,
-                                  bl_transfer_t *out) {
+static uint32_t account_transfers(bl_engine_t *engine, bl_account_filter_t f, bl_transfer_t *out) {
     uint32_t n = bl_engine_account_transfers(engine, &f, out);
     assert_true(n <= f.limit);
     return n;
@@ -57,7 +56,8 @@ static void test_sides_and_order(void **state) {
     for (int k = 0; k < 9; k++) assert_tr(codes[k], BL_CREATE_TRANSFER_OK);
 
     bl_transfer_t out[16];
-    uint32_t n = account_transfers(engine, filter_make(1, BL_FILTER_DEBITS | BL_FILTER_CREDITS, 16), out);
+    uint32_t n =
+        account_transfers(engine, filter_make(1, BL_FILTER_DEBITS | BL_FILTER_CREDITS, 16), out);
     assert_int_equal(n, 9);
     for (uint32_t i = 0; i < n; i++) {
         bl_transfer_t expected = transfer_must_get(engine, 100 + i);
@@ -165,8 +165,8 @@ static void test_invalid_filters(void **state) {
     }
 }
 
-static void balance_assert(const bl_account_balance_t *b, bl_u128_t dp, bl_u128_t dpo,
-                           bl_u128_t cp, bl_u128_t cpo, uint64_t timestamp) {
+static void balance_assert(const bl_account_balance_t *b, bl_u128_t dp, bl_u128_t dpo, bl_u128_t cp,
+                           bl_u128_t cpo, uint64_t timestamp) {
     assert_u128_equal(b->debits_pending, dp);
     assert_u128_equal(b->debits_posted, dpo);
     assert_u128_equal(b->credits_pending, cp);
@@ -238,10 +238,12 @@ static void test_balances(void **state) {
 static void test_post_and_void_entries(void **state) {
     bl_engine_t *engine = *state;
     accounts_setup(engine);
-    assert_tr(transfer_create(engine, transfer_make(300, 1, 2, 9, LEDGER, CODE, BL_TRANSFER_PENDING)),
-              BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(engine, transfer_make(301, 2, 1, 4, LEDGER, CODE, BL_TRANSFER_PENDING)),
-              BL_CREATE_TRANSFER_OK);
+    assert_tr(
+        transfer_create(engine, transfer_make(300, 1, 2, 9, LEDGER, CODE, BL_TRANSFER_PENDING)),
+        BL_CREATE_TRANSFER_OK);
+    assert_tr(
+        transfer_create(engine, transfer_make(301, 2, 1, 4, LEDGER, CODE, BL_TRANSFER_PENDING)),
+        BL_CREATE_TRANSFER_OK);
     assert_tr(transfer_create(engine, transfer_resolve(302, 300, 6, BL_TRANSFER_POST_PENDING)),
               BL_CREATE_TRANSFER_OK);
     assert_tr(transfer_create(engine, transfer_resolve(303, 301, 0, BL_TRANSFER_VOID_PENDING)),
@@ -310,12 +312,8 @@ static void test_image_round_trip(void **state) {
 int main(void) {
 #define T(name) cmocka_unit_test_setup_teardown(name, engine_setup, engine_teardown)
     const struct CMUnitTest tests[] = {
-        T(test_sides_and_order),
-        T(test_paging_and_ranges),
-        T(test_invalid_filters),
-        T(test_balances),
-        T(test_post_and_void_entries),
-        T(test_image_round_trip),
+        T(test_sides_and_order), T(test_paging_and_ranges),     T(test_invalid_filters),
+        T(test_balances),        T(test_post_and_void_entries), T(test_image_round_trip),
     };
     int failed = 0;
     g_partitions = 1;
@@ -323,7 +321,7 @@ int main(void) {
     g_partitions = 4;
     failed += cmocka_run_group_tests_name("history, 4 partitions", tests, NULL, NULL);
     g_indexes_off = true;
-    failed += cmocka_run_group_tests_name("history, 4 partitions, no transfer lists (scans)",
-                                          tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("history, 4 partitions, no transfer lists (scans)", tests,
+                                          NULL, NULL);
     return failed;
 }

@@ -20,8 +20,8 @@
 
 #include <cmocka.h>
 
-#include "tests/common/util.h"
 #include "engine/engine.h"
+#include "tests/common/util.h"
 
 #define ACCOUNTS 200u
 #define ACCOUNTS_MAX 512u
@@ -68,8 +68,8 @@ static void block_run(bl_engine_t **engines, int engines_count, uint64_t *next_i
     uint32_t first_count = 0;
     for (int k = 0; k < engines_count; k++) {
         bl_event_result_t *out = results[k == 0 ? 0 : 1];
-        bl_request_t request = {.op = BL_OP_CREATE_TRANSFERS, .count = BATCH, .events = events,
-                                .results = out};
+        bl_request_t request = {
+            .op = BL_OP_CREATE_TRANSFERS, .count = BATCH, .events = events, .results = out};
         assert_int_equal(bl_engine_block_execute(engines[k], timestamp, &request, 1), 0);
         if (k == 0) {
             first_count = request.results_count;
@@ -90,8 +90,8 @@ static void accounts_create(bl_engine_t *engine) {
         accounts[i].code = 1;
         accounts[i].user_data_64 = rng();
     }
-    bl_request_t request = {.op = BL_OP_CREATE_ACCOUNTS, .count = ACCOUNTS, .events = accounts,
-                            .results = results};
+    bl_request_t request = {
+        .op = BL_OP_CREATE_ACCOUNTS, .count = ACCOUNTS, .events = accounts, .results = results};
     assert_int_equal(bl_engine_block_execute(engine, 1000, &request, 1), 0);
     assert_int_equal(request.results_count, 0);
 }
@@ -191,8 +191,9 @@ static void test_image_damage_is_refused(void **state) {
         bl_engine_t *restored = engine_new(2);
         uint64_t height;
         int rc = bl_engine_image_read(restored, fd, &height);
-        if (rc != -EBADMSG) print_error("offset %lld: rc %d, seed %llu\n", (long long)offset, rc,
-                                        (unsigned long long)g_seed);
+        if (rc != -EBADMSG)
+            print_error("offset %lld: rc %d, seed %llu\n", (long long)offset, rc,
+                        (unsigned long long)g_seed);
         assert_int_equal(rc, -EBADMSG);
         bl_engine_destroy(restored);
         assert_int_equal(pwrite(fd, &byte, 1, offset), 1);
@@ -218,8 +219,10 @@ static void test_image_capacity_must_match(void **state) {
     bl_engine_t *original = engine_new(1);
     accounts_create(original);
     int fd = image_file(original, 1);
-    bl_engine_config_t config = {.partitions = 1, .accounts_max = ACCOUNTS_MAX + 1,
-                                 .transfers_max = TRANSFERS_MAX, .block_events_max = BATCH};
+    bl_engine_config_t config = {.partitions = 1,
+                                 .accounts_max = ACCOUNTS_MAX + 1,
+                                 .transfers_max = TRANSFERS_MAX,
+                                 .block_events_max = BATCH};
     bl_engine_t *other = NULL;
     assert_int_equal(bl_engine_create(&other, &config), 0);
     uint64_t height;

@@ -18,7 +18,9 @@
 #define POOL_SHARES 3u
 
 /* The element a list holds at index i: the list and the index, so order is checkable. */
-static uint32_t pool_element(uint32_t list, uint32_t i) { return list << 20 | i; }
+static uint32_t pool_element(uint32_t list, uint32_t i) {
+    return list << 20 | i;
+}
 
 /* Capacity of a block of slots holding n of them (n >= 2). */
 static uint64_t pool_capacity(uint64_t n) {
@@ -36,8 +38,7 @@ static void pool_own(uint8_t *owner, uint64_t used, uint64_t offset, uint64_t ca
     for (uint64_t line = offset / 64; line <= (end - 1) / 64; line++) {
         if (owner[line] != 0 && owner[line] != share + 1)
             fail_msg("line %llu holds blocks of shares %u and %u (seed %llu)",
-                     (unsigned long long)line, owner[line] - 1, share,
-                     (unsigned long long)g_seed);
+                     (unsigned long long)line, owner[line] - 1, share, (unsigned long long)g_seed);
         owner[line] = share + 1;
     }
 }
@@ -54,8 +55,7 @@ static void pool_own_list(const bl_pool_t *pool, const bl_list_t *list, uint8_t 
     /* the directory: the fewest slots (2^k >= 4) holding 8 bytes per chunk */
     pool_own(owner, used, list->offset, pool_capacity(2 * chunks), share);
     const uint64_t *directory = (const uint64_t *)(pool->base + list->offset);
-    for (uint64_t c = 0; c < chunks; c++)
-        pool_own(owner, used, directory[c], BL_LIST_CHUNK, share);
+    for (uint64_t c = 0; c < chunks; c++) pool_own(owner, used, directory[c], BL_LIST_CHUNK, share);
 }
 
 /* Appends `appends` slots to `lists` lists, list l through share l % POOL_SHARES; list 0

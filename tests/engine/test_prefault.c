@@ -51,8 +51,10 @@ static void prefault_load(bl_engine_t *engine) {
     static bl_event_result_t results[PREFAULT_TRANSFERS];
     for (uint32_t i = 0; i < PREFAULT_ACCOUNTS; i++)
         accounts[i] = (bl_account_t){.id = i + 1, .ledger = 1, .code = 1};
-    bl_request_t request = {.op = BL_OP_CREATE_ACCOUNTS, .count = PREFAULT_ACCOUNTS,
-                            .events = accounts, .results = results};
+    bl_request_t request = {.op = BL_OP_CREATE_ACCOUNTS,
+                            .count = PREFAULT_ACCOUNTS,
+                            .events = accounts,
+                            .results = results};
     assert_int_equal(bl_engine_block_execute(engine, 1, &request, 1), 0);
     assert_int_equal(request.results_count, 0);
     for (uint32_t i = 0; i < PREFAULT_TRANSFERS; i++) {
@@ -63,13 +65,12 @@ static void prefault_load(bl_engine_t *engine) {
                                        .ledger = 1,
                                        .code = 1};
     }
-    request = (bl_request_t){.op = BL_OP_CREATE_TRANSFERS, .count = 1000,
-                             .events = transfers, .results = results};
+    request = (bl_request_t){
+        .op = BL_OP_CREATE_TRANSFERS, .count = 1000, .events = transfers, .results = results};
     for (uint32_t b = 0; b < PREFAULT_TRANSFERS / 1000; b++) {
         request.events = &transfers[b * 1000];
         assert_int_equal(
-            bl_engine_block_execute(engine, bl_engine_timestamp_last(engine) + 1, &request, 1),
-            0);
+            bl_engine_block_execute(engine, bl_engine_timestamp_last(engine) + 1, &request, 1), 0);
         assert_int_equal(request.results_count, 0);
     }
     assert_int_equal(bl_engine_transfers_count(engine), PREFAULT_TRANSFERS);

@@ -8,7 +8,8 @@
  * counts are checked by hand, as are the answers for hundreds of values that share buckets.
  * The groups run with 1 and 4 partitions, with 4 once more with the values moved either side
  * of 65536 (small values are kept in tables, others hashed), and once without indexes (the
- * engine's scanning path). The randomized comparison with the reference model is in test_differential.c.
+ * engine's scanning path). The randomized comparison with the reference model is in
+ * test_differential.c.
  */
 #include <stdlib.h>
 #include <unistd.h>
@@ -62,7 +63,7 @@ static void accounts_setup(bl_engine_t *engine) {
  *   user_data_32 = k / 100 + 1; code = 9 for k % 50 == 3 (12 transfers), else 2.
  * Created in blocks of 1, 7, 50 and the rest, so lists grow across blocks. */
 static bl_transfer_t transfer_at(uint32_t k) {
-    bl_u128_t dr = 1 + 2 * (k % 8);                 /* ledger 7: odd ids */
+    bl_u128_t dr = 1 + 2 * (k % 8); /* ledger 7: odd ids */
     bl_u128_t cr = 1 + 2 * ((k + 3) % 8);
     if (k % 3 == 0) {
         dr += 1; /* ledger 8: even ids */
@@ -71,7 +72,7 @@ static bl_transfer_t transfer_at(uint32_t k) {
     bl_transfer_t t = transfer_make(1000 + k, dr, cr, 1 + k, (uint32_t)wide(k % 3 == 0 ? 8 : 7),
                                     k % 50 == 3 ? 9 : 2, 0);
     t.user_data_64 = wide(k % 15 == 0 ? 42 : k % 7 + 1);
-    t.user_data_128 = k == 5                                 ? wide(77)
+    t.user_data_128 = k == 5                             ? wide(77)
                       : (k % 100 == 10 || k % 100 == 11) ? (bl_u128_t)(k / 100 + 1) << 100
                                                          : 0;
     t.user_data_32 = (uint32_t)wide(k / 100 + 1);
@@ -99,8 +100,8 @@ static void setup_all(bl_engine_t *engine) {
 }
 
 /* The plain scan: the matches of `f` among `records` (in creation order = timestamp order). */
-static bool fields_match(const bl_query_filter_t *f, bl_u128_t ud128, uint64_t ud64,
-                         uint32_t ud32, uint32_t ledger, uint16_t code, uint64_t timestamp) {
+static bool fields_match(const bl_query_filter_t *f, bl_u128_t ud128, uint64_t ud64, uint32_t ud32,
+                         uint32_t ledger, uint16_t code, uint64_t timestamp) {
     uint64_t max = f->timestamp_max == 0 ? UINT64_MAX : f->timestamp_max;
     return (f->user_data_128 == 0 || f->user_data_128 == ud128) &&
            (f->user_data_64 == 0 || f->user_data_64 == ud64) &&
@@ -114,8 +115,8 @@ static uint32_t expect_transfers(const bl_query_filter_t *f, bl_transfer_t *out)
     uint32_t n = 0;
     for (uint32_t i = 0; i < TRANSFERS && n < f->limit; i++) {
         const bl_transfer_t *t = &g_transfers[reversed ? TRANSFERS - 1 - i : i];
-        if (fields_match(f, t->user_data_128, t->user_data_64, t->user_data_32, t->ledger,
-                         t->code, t->timestamp))
+        if (fields_match(f, t->user_data_128, t->user_data_64, t->user_data_32, t->ledger, t->code,
+                         t->timestamp))
             out[n++] = *t;
     }
     return n;
@@ -126,8 +127,8 @@ static uint32_t expect_accounts(const bl_query_filter_t *f, bl_account_t *out) {
     uint32_t n = 0;
     for (uint32_t i = 0; i < ACCOUNTS && n < f->limit; i++) {
         const bl_account_t *a = &g_accounts[reversed ? ACCOUNTS - 1 - i : i];
-        if (fields_match(f, a->user_data_128, a->user_data_64, a->user_data_32, a->ledger,
-                         a->code, a->timestamp))
+        if (fields_match(f, a->user_data_128, a->user_data_64, a->user_data_32, a->ledger, a->code,
+                         a->timestamp))
             out[n++] = *a;
     }
     return n;
@@ -278,7 +279,10 @@ static void test_ranges_order_and_paging(void **state) {
             memcpy(all + total, page, n * sizeof(page[0]));
             total += n;
             uint64_t last = page[n - 1].timestamp;
-            if (reversed) f.timestamp_max = last - 1; else f.timestamp_min = last + 1;
+            if (reversed)
+                f.timestamp_max = last - 1;
+            else
+                f.timestamp_min = last + 1;
         }
         f = query_make(BL_FILTER_LIMIT_MAX);
         f.code = 2;
@@ -388,12 +392,8 @@ static void test_shared_values_in_shared_buckets(void **state) {
 int main(void) {
 #define T(name) cmocka_unit_test_setup_teardown(name, engine_setup, engine_teardown)
     const struct CMUnitTest tests[] = {
-        T(test_each_field),
-        T(test_fields_together),
-        T(test_ranges_order_and_paging),
-        T(test_invalid_filters),
-        T(test_image_round_trip),
-        T(test_shared_values_in_shared_buckets),
+        T(test_each_field),      T(test_fields_together),  T(test_ranges_order_and_paging),
+        T(test_invalid_filters), T(test_image_round_trip), T(test_shared_values_in_shared_buckets),
     };
     int failed = 0;
     g_partitions = 1;
@@ -401,10 +401,10 @@ int main(void) {
     g_partitions = 4;
     failed += cmocka_run_group_tests_name("query, 4 partitions", tests, NULL, NULL);
     g_wide = 65531;
-    failed += cmocka_run_group_tests_name("query, 4 partitions, values either side of 65536",
-                                          tests, NULL, NULL);
+    failed += cmocka_run_group_tests_name("query, 4 partitions, values either side of 65536", tests,
+                                          NULL, NULL);
     g_indexes_off = true;
-    failed += cmocka_run_group_tests_name("query, 4 partitions, no indexes (scans)", tests, NULL,
-                                          NULL);
+    failed +=
+        cmocka_run_group_tests_name("query, 4 partitions, no indexes (scans)", tests, NULL, NULL);
     return failed;
 }

@@ -40,9 +40,9 @@
 
 #include <cmocka.h>
 
+#include "node/node.h"
 #include "tests/common/util.h"
 #include "wal/log.h"
-#include "node/node.h"
 
 #define ACCOUNTS 64u
 #define BATCH 4096u
@@ -98,13 +98,14 @@ static void pristine_write(int pipe_fd) {
     static bl_event_result_t results[BATCH];
     for (uint32_t i = 0; i < ACCOUNTS; i++)
         accounts[i] = (bl_account_t){.id = i + 1, .ledger = 1, .code = 1};
-    bl_node_request_t request = {.op = BL_OP_CREATE_ACCOUNTS, .count = ACCOUNTS,
-                                 .body = accounts, .reply = results};
+    bl_node_request_t request = {
+        .op = BL_OP_CREATE_ACCOUNTS, .count = ACCOUNTS, .body = accounts, .reply = results};
     if (bl_node_call(node, &request) != BL_FRAME_OK || request.reply_count != 0) _exit(3);
     for (uint32_t b = 0; b < TRANSFER_BLOCKS; b++) {
-        for (uint32_t i = 0; i < BATCH; i++) transfer_of((uint64_t)b * BATCH + i + 1, &transfers[i]);
-        request = (bl_node_request_t){.op = BL_OP_CREATE_TRANSFERS, .count = BATCH,
-                                      .body = transfers, .reply = results};
+        for (uint32_t i = 0; i < BATCH; i++)
+            transfer_of((uint64_t)b * BATCH + i + 1, &transfers[i]);
+        request = (bl_node_request_t){
+            .op = BL_OP_CREATE_TRANSFERS, .count = BATCH, .body = transfers, .reply = results};
         if (bl_node_call(node, &request) != BL_FRAME_OK || request.reply_count != 0) _exit(4);
     }
     bl_node_stats_t stats;
@@ -222,8 +223,8 @@ static bool node_exact(bl_node_t *node, char *why, size_t why_size) {
     static bl_transfer_t found[BATCH];
     for (uint64_t first = 1; first <= (uint64_t)TRANSFER_BLOCKS * BATCH; first += BATCH) {
         for (uint32_t i = 0; i < BATCH; i++) ids[i] = first + i;
-        request = (bl_node_request_t){.op = BL_OP_LOOKUP_TRANSFERS, .count = BATCH, .body = ids,
-                                      .reply = found};
+        request = (bl_node_request_t){
+            .op = BL_OP_LOOKUP_TRANSFERS, .count = BATCH, .body = ids, .reply = found};
         assert_int_equal(bl_node_call(node, &request), BL_FRAME_OK);
         for (uint32_t i = 0; i < BATCH; i++) {
             bl_transfer_t want;
@@ -245,8 +246,7 @@ static void case_judge(const char *dir, const char *label, const char *names) {
     bl_node_t *node = NULL;
     int rc = node_open_captured(&node, &config, message);
     g_tally.cases++;
-    if (getenv("BL_VERBOSE") != NULL)
-        printf("%s: %s\n", label, rc == 0 ? "started" : "refused");
+    if (getenv("BL_VERBOSE") != NULL) printf("%s: %s\n", label, rc == 0 ? "started" : "refused");
     if (rc != 0) {
         if (strstr(message, names) != NULL && strstr(message, "ballast: ") != NULL) {
             g_tally.refused++;
@@ -342,14 +342,14 @@ static void test_storage_fault_matrix(void **state) {
         assert_true(p->size > 0);
         uint64_t body_end = BL_LOG_BODY_OFFSET + p->body_size;
         uint64_t offsets[] = {
-            8,                                                   /* record_size */
-            16,                                                  /* height */
-            24,                                                  /* checksum */
-            BL_LOG_RECORD_HEADER_SIZE + 8,                       /* block timestamp */
-            BL_LOG_RECORD_HEADER_SIZE + 40,                      /* prev_hash */
-            BL_LOG_BODY_OFFSET + 4,                              /* first request's count */
-            BL_LOG_BODY_OFFSET + rng() % p->body_size,           /* a record in the body */
-            body_end - 1,                                        /* the body's last byte */
+            8,                                         /* record_size */
+            16,                                        /* height */
+            24,                                        /* checksum */
+            BL_LOG_RECORD_HEADER_SIZE + 8,             /* block timestamp */
+            BL_LOG_RECORD_HEADER_SIZE + 40,            /* prev_hash */
+            BL_LOG_BODY_OFFSET + 4,                    /* first request's count */
+            BL_LOG_BODY_OFFSET + rng() % p->body_size, /* a record in the body */
+            body_end - 1,                              /* the body's last byte */
             body_end < p->size ? body_end + rng() % (p->size - body_end) : body_end - 2,
         };
         for (uint32_t i = 0; i < sizeof(offsets) / sizeof(offsets[0]); i++)
@@ -404,8 +404,8 @@ static void test_storage_torn_writes_recover(void **state) {
         static bl_event_result_t results[BATCH];
         for (uint32_t t = 0; t < BATCH; t++)
             transfer_of((uint64_t)TRANSFER_BLOCKS * BATCH + t + 1, &transfers[t]);
-        bl_node_request_t request = {.op = BL_OP_CREATE_TRANSFERS, .count = BATCH,
-                                     .body = transfers, .reply = results};
+        bl_node_request_t request = {
+            .op = BL_OP_CREATE_TRANSFERS, .count = BATCH, .body = transfers, .reply = results};
         assert_int_equal(bl_node_call(node, &request), BL_FRAME_READ_ONLY); /* not acknowledged */
         bl_node_close(node);
         snprintf(label, sizeof(label), "torn append of %" PRId64 " bytes", sizes[i]);
@@ -419,8 +419,8 @@ static void test_storage_torn_writes_recover(void **state) {
 static void test_storage_tally(void **state) {
     (void)state;
     printf("storage faults: %u cases, %u recovered exactly, %u refused naming the damage, "
-           "%u refused without naming it, %u silently lost\n", g_tally.cases, g_tally.exact,
-           g_tally.refused, g_tally.unnamed, g_tally.lost);
+           "%u refused without naming it, %u silently lost\n",
+           g_tally.cases, g_tally.exact, g_tally.refused, g_tally.unnamed, g_tally.lost);
     assert_int_equal(g_tally.lost, 0);
     assert_int_equal(g_tally.unnamed, 0);
     /* The matrix must have hit both outcomes: a run with no refusal would mean no acknowledged

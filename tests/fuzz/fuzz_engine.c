@@ -18,8 +18,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define EVENTS_MAX 64u
 
 static bl_engine_t *engine_new(uint32_t partitions) {
-    bl_engine_config_t config = {.partitions = partitions, .accounts_max = 16,
-                                 .transfers_max = 64, .block_events_max = BL_BATCH_EVENTS_MAX};
+    bl_engine_config_t config = {.partitions = partitions,
+                                 .accounts_max = 16,
+                                 .transfers_max = 64,
+                                 .block_events_max = BL_BATCH_EVENTS_MAX};
     bl_engine_t *engine = NULL;
     if (bl_engine_create(&engine, &config) != 0) abort();
     return engine;
@@ -52,8 +54,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 bl_account_t *a = (bl_account_t *)events + i;
                 fold_u128(&a->id, s);
                 if (s & 2) a->flags &= 0xF, a->timestamp = 0, a->reserved = 0;
-                if (s & 4) a->debits_pending = a->debits_posted = 0, a->credits_pending = 0,
-                           a->credits_posted = 0, a->ledger = 1 + (a->ledger & 1), a->code = 1;
+                if (s & 4)
+                    a->debits_pending = a->debits_posted = 0, a->credits_pending = 0,
+                    a->credits_posted = 0, a->ledger = 1 + (a->ledger & 1), a->code = 1;
             } else {
                 bl_transfer_t *t = (bl_transfer_t *)events + i;
                 fold_u128(&t->id, s);
@@ -67,8 +70,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         uint32_t results_count[2];
         for (int k = 0; k < 2; k++) {
-            bl_request_t request = {.op = op, .count = count, .events = events,
-                                    .results = results[k]};
+            bl_request_t request = {
+                .op = op, .count = count, .events = events, .results = results[k]};
             if (bl_engine_block_execute(engines[k], timestamp, &request, 1) != 0) abort();
             results_count[k] = request.results_count;
         }

@@ -51,14 +51,15 @@ static int group_setup(void **state) {
     setrlimit(RLIMIT_NOFILE, &limit);
     dir_make(g_dir, "bl_test_server");
     bl_node_config_t node_config = {.dir = g_dir,
-                                    .engine = {.partitions = 2, .accounts_max = 4096,
+                                    .engine = {.partitions = 2,
+                                               .accounts_max = 4096,
                                                .transfers_max = 1 << 20,
                                                .partition_threads = true},
                                     .segment_size_bytes = 8 << 20,
                                     .quiet = true};
     if (bl_node_open(&g_node, &node_config) != 0) return -1;
-    bl_server_config_t config = {.host = "127.0.0.1", .port = 0, .node = g_node,
-                                 .frame_timeout_ns = 2000000000ull};
+    bl_server_config_t config = {
+        .host = "127.0.0.1", .port = 0, .node = g_node, .frame_timeout_ns = 2000000000ull};
     if (bl_server_open(&g_server, &config) != 0) return -1;
     g_port = bl_server_port(g_server);
     return pthread_create(&g_thread, NULL, server_main, NULL);
@@ -163,7 +164,8 @@ static void test_server_filter_ops(void **state) {
         transfer_make(&transfers[i], 5000 + i, 21, 22);
         transfers[i].user_data_64 = 9000 + i % 3;
     }
-    assert_int_equal(bl_client_create_transfers(client, transfers, 300, results, &count, &status), 0);
+    assert_int_equal(bl_client_create_transfers(client, transfers, 300, results, &count, &status),
+                     0);
     assert_int_equal(count, 0);
 
     static bl_transfer_t out[BL_FILTER_LIMIT_MAX];
@@ -257,9 +259,8 @@ static void test_server_pipelining_in_order(void **state) {
     for (uint32_t r = 0; r < 64; r++) {
         if (r % 2 == 0) { /* a create ... */
             transfer_make(&transfers[r / 2], 2000000 + r, 1, 2);
-            assert_int_equal(bl_client_send(client, BL_OP_CREATE_TRANSFERS, &transfers[r / 2], 1,
-                                            &ids[r]),
-                             0);
+            assert_int_equal(
+                bl_client_send(client, BL_OP_CREATE_TRANSFERS, &transfers[r / 2], 1, &ids[r]), 0);
         } else { /* ... and a lookup of it, sent before the create was answered */
             bl_u128_t id = 2000000 + r - 1;
             assert_int_equal(bl_client_send(client, BL_OP_LOOKUP_TRANSFERS, &id, 1, &ids[r]), 0);
@@ -285,7 +286,8 @@ static void test_server_pipelining_in_order(void **state) {
 
 static int raw_connect(void) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(g_port),
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons(g_port),
                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
     struct timeval tv = {.tv_sec = 5};
@@ -570,8 +572,8 @@ static void test_server_reconnect_and_resend(void **state) {
     bl_server_stop(g_server);
     pthread_join(g_thread, NULL);
     bl_server_close(g_server);
-    bl_server_config_t config = {.host = "127.0.0.1", .port = g_port, .node = g_node,
-                                 .frame_timeout_ns = 2000000000ull};
+    bl_server_config_t config = {
+        .host = "127.0.0.1", .port = g_port, .node = g_node, .frame_timeout_ns = 2000000000ull};
     assert_int_equal(bl_server_open(&g_server, &config), 0);
     assert_int_equal(pthread_create(&g_thread, NULL, server_main, NULL), 0);
 
@@ -769,8 +771,10 @@ static void test_server_costly_reads_take_turns(void **state) {
     dir_make(dir, "bl_test_server_costly");
     enum { ACCOUNTS = 1 << 20 };
     bl_node_config_t node_config = {.dir = dir,
-                                    .engine = {.partitions = 1, .accounts_max = ACCOUNTS,
-                                               .transfers_max = 1024, .indexes_off = true},
+                                    .engine = {.partitions = 1,
+                                               .accounts_max = ACCOUNTS,
+                                               .transfers_max = 1024,
+                                               .indexes_off = true},
                                     .segment_size_bytes = 64 << 20,
                                     .quiet = true};
     bl_node_t *node;
@@ -793,8 +797,8 @@ static void test_server_costly_reads_take_turns(void **state) {
             a->user_data_64 = (base + i) % 2 ? 0 : 1;
         }
         uint32_t count, status;
-        assert_int_equal(bl_client_create_accounts(client, accounts, BL_BATCH_EVENTS_MAX,
-                                                   results, &count, &status),
+        assert_int_equal(bl_client_create_accounts(client, accounts, BL_BATCH_EVENTS_MAX, results,
+                                                   &count, &status),
                          0);
         assert_int_equal(count, 0);
     }
@@ -825,7 +829,8 @@ static void test_server_costly_reads_take_turns(void **state) {
     double one_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     long deadline_s = 2 + (long)(32 * one_s);
     printf("costly reads: one takes %.3f s alone; a new ping must be answered within %ld s "
-           "(512 queued would take %.1f s)\n", one_s, deadline_s, 512 * one_s);
+           "(512 queued would take %.1f s)\n",
+           one_s, deadline_s, 512 * one_s);
     for (int i = 0; i < HOGS; i++) {
         hogs[i] = raw_connect_port(aux.port);
         send_64(hogs[i], BL_OP_QUERY_ACCOUNTS, &filter, 1, sizeof(filter));

@@ -21,9 +21,9 @@
 
 #include <cmocka.h>
 
+#include "node/node.h"
 #include "tests/common/util.h"
 #include "wal/log.h"
-#include "node/node.h"
 
 #define ACCOUNTS 64u
 
@@ -61,8 +61,8 @@ static uint32_t create_accounts(bl_node_t *node, uint32_t count) {
         accounts[i].ledger = 1;
         accounts[i].code = 1;
     }
-    bl_node_request_t request = {.op = BL_OP_CREATE_ACCOUNTS, .count = count, .body = accounts,
-                                 .reply = results};
+    bl_node_request_t request = {
+        .op = BL_OP_CREATE_ACCOUNTS, .count = count, .body = accounts, .reply = results};
     uint32_t status = bl_node_call(node, &request);
     if (status == BL_FRAME_OK) assert_int_equal(request.reply_count, 0);
     return status;
@@ -82,8 +82,8 @@ static void transfer_make(bl_transfer_t *t, uint64_t id, uint16_t flags, uint32_
 
 static uint32_t create_transfers(bl_node_t *node, bl_transfer_t *transfers, uint32_t count,
                                  bl_event_result_t *results, uint32_t *results_count) {
-    bl_node_request_t request = {.op = BL_OP_CREATE_TRANSFERS, .count = count, .body = transfers,
-                                 .reply = results};
+    bl_node_request_t request = {
+        .op = BL_OP_CREATE_TRANSFERS, .count = count, .body = transfers, .reply = results};
     uint32_t status = bl_node_call(node, &request);
     *results_count = request.reply_count;
     return status;
@@ -116,8 +116,8 @@ static bl_server_status_t status_get(bl_node_t *node) {
 
 static uint32_t lookup_transfers(bl_node_t *node, const bl_u128_t *ids, uint32_t count,
                                  bl_transfer_t *out) {
-    bl_node_request_t request = {.op = BL_OP_LOOKUP_TRANSFERS, .count = count, .body = ids,
-                                 .reply = out};
+    bl_node_request_t request = {
+        .op = BL_OP_LOOKUP_TRANSFERS, .count = count, .body = ids, .reply = out};
     assert_int_equal(bl_node_call(node, &request), BL_FRAME_OK);
     return request.reply_count;
 }
@@ -200,7 +200,8 @@ static void test_node_replay_deterministic_across_partitions(void **state) {
                 memset(&transfers[i], 0, sizeof(transfers[i]));
                 transfers[i].id = id - 1;
                 transfers[i].pending_id = id - 2 - rng() % 20;
-                transfers[i].flags = rng() & 1 ? BL_TRANSFER_POST_PENDING : BL_TRANSFER_VOID_PENDING;
+                transfers[i].flags =
+                    rng() & 1 ? BL_TRANSFER_POST_PENDING : BL_TRANSFER_VOID_PENDING;
             }
         }
         assert_int_equal(create_transfers(node, transfers, 256, results, &results_count),
@@ -268,9 +269,12 @@ static void *submitter_main(void *arg) {
             t->ledger = 1;
             t->code = 1;
         }
-        requests[r] = (bl_node_request_t){.op = BL_OP_CREATE_TRANSFERS, .count = SUBMITTER_EVENTS,
-                                          .body = transfers[r], .reply = results[r],
-                                          .done = submitter_done, .ctx = s->done};
+        requests[r] = (bl_node_request_t){.op = BL_OP_CREATE_TRANSFERS,
+                                          .count = SUBMITTER_EVENTS,
+                                          .body = transfers[r],
+                                          .reply = results[r],
+                                          .done = submitter_done,
+                                          .ctx = s->done};
         bl_node_submit(s->node, &requests[r]);
     }
     while (atomic_load(s->done) < SUBMITTER_REQUESTS) usleep(1000);
@@ -381,8 +385,8 @@ static void blocks_check(bl_node_t *node, uint64_t height) {
     heights[n++] = 0;
     for (uint64_t h = 1; h <= height + 2; h++) heights[n++] = h;
     heights[n++] = 1;
-    bl_node_request_t request = {.op = BL_OP_LOOKUP_BLOCKS, .count = n, .body = heights,
-                                 .reply = headers};
+    bl_node_request_t request = {
+        .op = BL_OP_LOOKUP_BLOCKS, .count = n, .body = heights, .reply = headers};
     assert_int_equal(bl_node_call(node, &request), BL_FRAME_OK);
     assert_int_equal(request.reply_count, height + 1);
     static const uint8_t zeros[32];
@@ -594,8 +598,7 @@ static void test_node_block_larger_than_events_max(void **state) {
     for (uint32_t r = 0; r < requests; r++) {
         bl_log_request_header_t request = {.op = BL_OP_CREATE_TRANSFERS,
                                            .count = BL_BATCH_EVENTS_MAX};
-        memcpy(buffer + BL_LOG_BODY_OFFSET + r * (body_size / requests), &request,
-               sizeof(request));
+        memcpy(buffer + BL_LOG_BODY_OFFSET + r * (body_size / requests), &request, sizeof(request));
     }
     bl_log_config_t log_config = {.dir = dir, .segment_size_bytes = config.segment_size_bytes};
     bl_log_t *log = NULL;

@@ -20,8 +20,8 @@
 
 #include <cmocka.h>
 
-#include "tests/common/util.h"
 #include "common/hash.h"
+#include "tests/common/util.h"
 #include "tests/common/vectors.h"
 #include "wal/log.h"
 
@@ -75,9 +75,8 @@ static int append_one(bl_log_t *log, appended_t *appended, uint32_t events) {
     rc = bl_log_append_wait(log, -1);
     if (rc == 0 && appended != NULL) {
         appended->headers[header.height] = header;
-        appended->body_hash[header.height] =
-            bl_hash64(g_buffer + BL_LOG_BODY_OFFSET,
-                      BL_LOG_REQUEST_HEADER_SIZE + (uint64_t)events * 128);
+        appended->body_hash[header.height] = bl_hash64(
+            g_buffer + BL_LOG_BODY_OFFSET, BL_LOG_REQUEST_HEADER_SIZE + (uint64_t)events * 128);
         appended->count = header.height;
     }
     return rc;
@@ -91,8 +90,10 @@ typedef struct replayed {
 static int replay_check(void *ctx, const bl_log_block_t *block) {
     replayed_t *r = ctx;
     uint64_t h = block->header->height;
-    if (r->count == 0) r->first = h;
-    else assert_int_equal(h, r->last + 1);
+    if (r->count == 0)
+        r->first = h;
+    else
+        assert_int_equal(h, r->last + 1);
     assert_true(h <= r->expected->count);
     assert_memory_equal(block->header, &r->expected->headers[h], sizeof(bl_block_header_t));
     assert_int_equal(bl_hash64(block->body, block->body_size), r->expected->body_hash[h]);
@@ -134,7 +135,8 @@ static void test_log_segments_roll_and_remove(void **state) {
     dir_make(dir, "bl_test_log");
     appended_t appended = {0};
     bl_log_t *log = log_open(dir, BL_LOG_SEGMENT_SIZE_MIN, NULL, 1, NULL, NULL, 0);
-    for (int b = 0; b < 60; b++) assert_int_equal(append_one(log, &appended, 1000 + rng() % 1000), 0);
+    for (int b = 0; b < 60; b++)
+        assert_int_equal(append_one(log, &appended, 1000 + rng() % 1000), 0);
     bl_log_close(log);
 
     replayed_t r = {.expected = &appended};
@@ -296,8 +298,8 @@ static void test_log_truncate_to_height(void **state) {
     bl_log_t *log = log_open(dir, BL_LOG_SEGMENT_SIZE_MIN, NULL, 1, NULL, NULL, 0);
     for (int b = 0; b < 40; b++) assert_int_equal(append_one(log, &appended, EVENTS_MAX), 0);
     bl_log_close(log);
-    bl_log_config_t config = {.dir = dir, .segment_size_bytes = BL_LOG_SEGMENT_SIZE_MIN,
-                              .truncate_to_height = 50};
+    bl_log_config_t config = {
+        .dir = dir, .segment_size_bytes = BL_LOG_SEGMENT_SIZE_MIN, .truncate_to_height = 50};
     assert_int_equal(bl_log_open(&log, &config, 1, NULL, NULL), -ERANGE); /* beyond the log */
     config.truncate_to_height = 13;
     assert_int_equal(bl_log_open(&log, &config, 1, NULL, NULL), 0);
@@ -341,9 +343,9 @@ static void test_log_block_hash_vector(void **state) {
 /* Injected faults.                                                                           */
 
 typedef struct faults {
-    int appends;        /* appends seen */
-    int fail_at;        /* the append that fails (1-based) */
-    int64_t fail_with;  /* its fault: -errno, or a byte count for a torn write */
+    int appends;       /* appends seen */
+    int fail_at;       /* the append that fails (1-based) */
+    int64_t fail_with; /* its fault: -errno, or a byte count for a torn write */
     int fallocate_error;
 } faults_t;
 
