@@ -242,7 +242,7 @@ static inline bool bl_add3_overflows(bl_u128_t a, bl_u128_t b, bl_u128_t c) {
 /* The stored transfer with the event's id, from the table or from this block; NULL if none. */
 static const bl_transfer_t *bl_transfer_existing(bl_engine_t *engine, const bl_fact_t *f) {
     bl_block_t *block = &engine->block;
-    if (f->id_slot != BL_SLOT_NONE) return &engine->transfers[f->id_slot];
+    if (f->id_slot != BL_SLOT_NONE) return bl_transfer_get(engine, f->id_slot);
     uint32_t slot = bl_block_created(block, f->id_prev);
     return slot != BL_SLOT_NONE ? block->transfers_new_source[slot - block->transfers_base]
                                 : NULL; /* its timestamp unset: not compared */
@@ -311,7 +311,7 @@ static uint32_t bl_decide_post_void(bl_engine_t *engine, uint32_t i, uint64_t ti
     uint8_t *state;
     uint32_t undo_kind, undo_index, dr, cr;
     if (f->pending_slot != BL_SLOT_NONE) {
-        p = &engine->transfers[f->pending_slot];
+        p = bl_transfer_get(engine, f->pending_slot);
         state = &block->pending[f->pending_ov].state;
         undo_kind = BL_UNDO_PENDING;
         undo_index = f->pending_ov;
@@ -584,7 +584,7 @@ void bl_decide_expiries(bl_engine_t *engine) {
         bl_overlay_pending_t *pending = &block->pending[f->pending_ov];
         if (pending->state != BL_STATE_PENDING) continue; /* posted or voided in time */
         uint64_t timestamp = block->timestamp_next++;
-        const bl_transfer_t *p = &engine->transfers[f->pending_slot];
+        const bl_transfer_t *p = bl_transfer_get(engine, f->pending_slot);
         uint32_t dr = f->dr, cr = f->cr;
         bl_overlay_touch(block, dr);
         bl_overlay_touch(block, cr);

@@ -156,15 +156,30 @@ int bl_engine_create(bl_engine_t **out, const bl_engine_config_t *config) {
     /* Records, and the chain link of each record. */
     e->accounts = bl_table_reserve(c.accounts_max * sizeof(bl_account_t));
     e->accounts_records.next = bl_table_reserve(c.accounts_max * sizeof(uint32_t));
-    e->transfers = bl_table_reserve(c.transfers_max * sizeof(bl_transfer_t));
+    e->store.fd = -1;
+    if (c.transfers_in_file) {
+        uint8_t *records = NULL;
+        int rc_store = bl_store_open(&e->store, c.transfers_fd, c.transfers_path, c.transfers_max,
+                                     c.hot_transfers, &records);
+        if (rc_store != 0) {
+            bl_engine_destroy(e);
+            return rc_store;
+        }
+        e->transfers = (bl_transfer_t *)records;
+        e->transfers_records.store = &e->store;
+    } else {
+        e->transfers = bl_table_reserve(c.transfers_max * sizeof(bl_transfer_t));
+    }
     e->transfers_records.next = bl_table_reserve(c.transfers_max * sizeof(uint32_t));
+    e->transfers_records.fingerprints = bl_table_reserve(c.transfers_max * sizeof(uint32_t));
     /* The pending state of each transfer slot; each account's record hash and lists. */
     e->transfer_state = bl_table_reserve(c.transfers_max);
     e->account_aux = bl_table_reserve(c.accounts_max * sizeof(bl_account_aux_t));
     e->account_balances = bl_table_reserve(c.accounts_max * sizeof(bl_list_t));
     e->account_mark = bl_table_reserve(c.accounts_max * sizeof(uint64_t));
     if (!e->accounts || !e->accounts_records.next || !e->transfers || !e->transfers_records.next ||
-        !e->transfer_state || !e->account_aux || !e->account_balances || !e->account_mark)
+        !e->transfers_records.fingerprints || !e->transfer_state || !e->account_aux ||
+        !e->account_balances || !e->account_mark)
         goto fail;
     e->accounts_records.base = (uint8_t *)e->accounts;
     e->accounts_records.shift = 7;
@@ -188,7 +203,8 @@ int bl_engine_create(bl_engine_t **out, const bl_engine_config_t *config) {
                      2 * (4 * c.accounts_max + 2 * 4 * c.transfers_max), c.partitions) != 0)
         goto fail;
     if (!c.indexes_off && bl_keys_init(e) != 0) goto fail;
-    transfers_bytes += c.transfers_max * (sizeof(bl_transfer_t) + sizeof(uint32_t) + 1);
+    transfers_bytes += c.transfers_max * ((c.transfers_in_file ? 0 : sizeof(bl_transfer_t)) +
+                                          2 * sizeof(uint32_t) + 1);
     /* Expiry queue: every transfer joins it at most once. */
     if (bl_expiry_init(&e->expiry, c.transfers_max) != 0) goto fail;
     transfers_bytes += c.transfers_max * sizeof(bl_expiry_entry_t);
@@ -238,8 +254,12 @@ void bl_engine_destroy(bl_engine_t *e) {
     }
     bl_table_release(e->accounts, c->accounts_max * sizeof(bl_account_t));
     bl_table_release(e->accounts_records.next, c->accounts_max * sizeof(uint32_t));
-    bl_table_release(e->transfers, c->transfers_max * sizeof(bl_transfer_t));
+    if (c->transfers_in_file)
+        bl_store_close(&e->store);
+    else
+        bl_table_release(e->transfers, c->transfers_max * sizeof(bl_transfer_t));
     bl_table_release(e->transfers_records.next, c->transfers_max * sizeof(uint32_t));
+    bl_table_release(e->transfers_records.fingerprints, c->transfers_max * sizeof(uint32_t));
     bl_table_release(e->transfer_state, c->transfers_max);
     bl_table_release(e->account_aux, c->accounts_max * sizeof(bl_account_aux_t));
     bl_table_release(e->account_balances, c->accounts_max * sizeof(bl_list_t));
@@ -343,9 +363,33 @@ static bool bl_engine_block_valid(const bl_engine_t *e, uint64_t timestamp,
     return timestamp <= UINT64_MAX - events - e->expiry.count;
 }
 
+int bl_engine_store_room(bl_engine_t *e, uint64_t events) {
+    uint64_t count = e->transfers_count + events;
+    return bl_store_room(&e->store,
+                         count < e->config.transfers_max ? count : e->config.transfers_max);
+}
+
+void bl_engine_store_stats_get(const bl_engine_t *e, bl_engine_store_stats_t *stats) {
+    memset(stats, 0, sizeof(*stats));
+    if (e->store.fd < 0) return;
+    stats->records = e->transfers_count;
+    stats->file_bytes = e->store.allocated;
+    stats->hot_records = e->transfers_count - e->store.cold_below;
+    stats->cold_checks = e->store.cold_reads_swept +
+                         atomic_load_explicit(&e->store.cold_reads, memory_order_relaxed);
+}
+
+const char *bl_engine_error(const bl_engine_t *e) {
+    return e->error;
+}
+
 int bl_engine_block_execute(bl_engine_t *e, uint64_t timestamp, bl_request_t *requests,
                             uint32_t requests_count) {
     if (!bl_engine_block_valid(e, timestamp, requests, requests_count)) return -EINVAL;
+    uint64_t events = 0;
+    for (uint32_t r = 0; r < requests_count; r++) events += requests[r].count;
+    int rc_room = bl_engine_store_room(e, events);
+    if (rc_room != 0) return rc_room; /* nothing executed */
     bl_block_t *block = &e->block;
     block->timestamp = timestamp;
     block->timestamp_next = timestamp;
@@ -368,6 +412,7 @@ int bl_engine_block_execute(bl_engine_t *e, uint64_t timestamp, bl_request_t *re
     }
 
     bl_workers_block_end(e);
+    bl_store_advance(&e->store, e->transfers_count);
     e->timestamp_last = block->timestamp_next > timestamp ? block->timestamp_next - 1 : timestamp;
     e->stats.blocks++;
     return 0;
@@ -384,6 +429,7 @@ static uint32_t bl_engine_lookup(const bl_engine_t *e, bool accounts, const bl_u
     for (uint32_t i = 0; i < count; i++) {
         uint32_t slot = bl_engine_find(e, accounts, ids[i]);
         if (slot == BL_SLOT_NONE) continue;
+        if (!accounts) bl_store_read(&e->store, slot);
         memcpy((uint8_t *)out + (uint64_t)found * BL_RECORD_SIZE,
                records->base + (uint64_t)slot * BL_RECORD_SIZE, BL_RECORD_SIZE);
         found++;

@@ -49,6 +49,13 @@ typedef struct bl_engine_config {
     bool indexes_off;           /* keep no query indexes and no per-account transfer lists:
                                    filter reads then scan every record (for measuring what the
                                    indexes cost); balance entries are kept either way */
+    bool transfers_in_file;     /* transfer records in the store file `transfers_fd` (store.h)
+                                   rather than in memory; images then carry the store's page
+                                   checksums instead of the records */
+    int transfers_fd;           /* with transfers_in_file: the store, open read-write */
+    const char *transfers_path; /* with transfers_in_file: its name, for messages */
+    uint64_t hot_transfers;     /* with transfers_in_file: the newest records kept in memory
+                                   (at least; 0: every record) */
 } bl_engine_config_t;
 
 /* Defaults used when a field of the config is 0. */
@@ -91,6 +98,14 @@ typedef struct bl_engine_memory {
     uint64_t block_bytes;        /* per-block working memory (facts, overlay, effects) */
     uint64_t total_bytes;
 } bl_engine_memory_t;
+
+/* The transfer store (engine/store.h), with transfers_in_file. */
+typedef struct bl_engine_store_stats {
+    uint64_t records;     /* transfer records in the file */
+    uint64_t file_bytes;  /* bytes allocated to it on disk */
+    uint64_t hot_records; /* of the records, those read as memory (the rest are checked) */
+    uint64_t cold_checks; /* pages checked on a cold read since start */
+} bl_engine_store_stats_t;
 
 /* Creates an engine with every table reserved. Returns 0, -EINVAL for a config out of range,
  * or -ENOMEM. Zero fields of `config` take the defaults above. */
@@ -157,6 +172,13 @@ int bl_engine_image_height(int fd, uint64_t *height);
 int bl_engine_image_read(bl_engine_t *engine, int fd, uint64_t *height);
 
 void bl_engine_stats_get(const bl_engine_t *engine, bl_engine_stats_t *stats);
+void bl_engine_store_stats_get(const bl_engine_t *engine, bl_engine_store_stats_t *stats);
+/* Makes the transfer store's file room for `events` more transfers, so the block that holds
+ * them cannot fail for disk space once it is logged: 0, or -errno (-ENOSPC: the disk is full).
+ * Without transfers_in_file, 0. */
+int bl_engine_store_room(bl_engine_t *engine, uint64_t events);
+/* Why the last bl_engine_image_read failed, when it can say more than its code ("" if not). */
+const char *bl_engine_error(const bl_engine_t *engine);
 /* Commits now every table the state grows into (records, their links, pending states, list
  * pools and key stores), whole, so no later block faults a page of them in: for a benchmark
  * that measures the partitions' work apart from the machine's cost of first-touched memory.

@@ -102,7 +102,7 @@ static void bl_prefetch_account(const bl_engine_t *engine, uint32_t slot) {
  * overlay entry and route its accounts for the second round. */
 static void bl_gather_pending(bl_engine_t *engine, bl_partition_t *part, bl_fact_t *g) {
     uint32_t n = engine->config.partitions;
-    const bl_transfer_t *pending = &engine->transfers[g->pending_slot];
+    const bl_transfer_t *pending = bl_transfer_get(engine, g->pending_slot);
     g->pending_ov = bl_gather_overlay_pending(engine, part, g->pending_slot);
     g->dr_partition = g->cr_partition = BL_PARTITION_NONE;
     if (pending->flags & BL_TRANSFER_PENDING) {
@@ -168,19 +168,19 @@ bl_gather_ids_resolve(bl_engine_t *engine, bl_partition_t *part, const bl_lookup
     switch (l->role) {
     case BL_LOOKUP_ACCOUNT_ID: {
         bl_u128_t id = ((const bl_account_t *)event)->id;
-        g->id_slot = bl_index_walk(&engine->accounts_records, g->id_slot, id);
+        g->id_slot = bl_index_walk(&engine->accounts_records, g->id_slot, l->hash, id);
         g->id_prev = bl_map_put(&part->account_items, l->hash, id, l->item);
         break;
     }
     case BL_LOOKUP_TRANSFER_ID: {
         bl_u128_t id = ((const bl_transfer_t *)event)->id;
-        g->id_slot = bl_index_walk(&engine->transfers_records, g->id_slot, id);
+        g->id_slot = bl_index_walk(&engine->transfers_records, g->id_slot, l->hash, id);
         g->id_prev = bl_map_put(&part->transfer_items, l->hash, id, l->item);
         break;
     }
     case BL_LOOKUP_PENDING: {
         bl_u128_t id = ((const bl_transfer_t *)event)->pending_id;
-        g->pending_slot = bl_index_walk(&engine->transfers_records, g->pending_slot, id);
+        g->pending_slot = bl_index_walk(&engine->transfers_records, g->pending_slot, l->hash, id);
         g->pending_item = BL_SLOT_NONE;
         if (g->pending_slot != BL_SLOT_NONE) {
             bl_gather_pending(engine, part, g);
@@ -238,7 +238,7 @@ bl_gather_accounts_resolve(bl_engine_t *engine, bl_partition_t *part, const bl_l
            sizeof(id));
     uint32_t *ov = bl_gather_side(g, offsetof(bl_fact_t, dr), l->role);
     uint32_t *item = bl_gather_side(g, offsetof(bl_fact_t, dr_item), l->role);
-    uint32_t slot = bl_index_walk(&engine->accounts_records, *ov, id);
+    uint32_t slot = bl_index_walk(&engine->accounts_records, *ov, l->hash, id);
     *item = BL_SLOT_NONE;
     if (slot != BL_SLOT_NONE) {
         *ov = bl_gather_overlay_account(engine, part, slot);
@@ -306,7 +306,7 @@ void bl_gather_second(bl_engine_t *engine, uint32_t p) {
     for (uint32_t i = 0; i < block->items_count; i++) {
         const bl_fact_t *pf = bl_gather_pending_found(engine, &block->facts[i], i);
         if (pf == NULL || (pf->dr_partition != p && pf->cr_partition != p)) continue;
-        const bl_transfer_t *pending = &engine->transfers[pf->pending_slot];
+        const bl_transfer_t *pending = bl_transfer_get(engine, pf->pending_slot);
         bl_fact_t *g = &part->found[i];
         if (pf->dr_partition == p) {
             uint32_t slot = bl_index_find(&part->accounts, &engine->accounts_records, pf->dr_hash,

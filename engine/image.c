@@ -15,10 +15,17 @@
  *     72 16  state digest
  *     88  8  payload checksum: XXH3-64 of every byte after the header
  *     96  8  balance_count
- *    104 16  reserved (0)
+ *    104  4  flags: bit 0, the transfer records are in the store (transfers.store), not here
+ *    108  4  reserved (0)
+ *    112  8  with flag bit 0: XXH3-64 of the page checksums below (checked before any page
+ *            is read against them), else 0
  *    120  8  header checksum: XXH3-64 of bytes 0..119
  *   accounts           accounts_count x 128-byte records, slot order
- *   transfers          transfers_count x 128-byte records, slot (= timestamp) order
+ *   transfers          without flag bit 0: transfers_count x 128-byte records, slot (=
+ *                      timestamp) order; with it: ceil(transfers_count / 32) x 8 bytes, the
+ *                      XXH3-64 of each 4 KiB page of the store's records (the last page's
+ *                      over its records below transfers_count only); the store was
+ *                      fdatasynced before the image was written
  *   transfer states    transfers_count bytes
  *   expiry queue       expiry_count x 16 bytes: deadline u64, slot u32, 0 u32 (heap order)
  *   balance history    balance_count x 88 bytes: account slot u32, 0 u32, then the entry
@@ -28,16 +35,23 @@
  * Only what cannot be derived is stored: indexes, partition assignment, account hashes, the
  * per-account transfer lists and the digest are rebuilt on read, so an image written with N
  * partitions loads with any N, and the rebuilt digest must equal the stored one or the image
- * is refused as corrupt.
+ * is refused as corrupt. An image with the records in the store loads only into an engine
+ * with a store, whose records it checks page by page as it rebuilds; one with the records
+ * inline loads into either (into a store, the records are written to it).
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "engine/internal.h"
 
 #define BL_IMAGE_MAGIC "BLSTIMG1"
-#define BL_IMAGE_VERSION 2u
+#define BL_IMAGE_VERSION 3u
+#define BL_IMAGE_IN_STORE 1u
+#define BL_IMAGE_CHUNK_PAGES 4096u /* rebuilt, then dropped, 16 MiB of the store at a time */
 #define BL_IMAGE_BUFFER_BYTES (1u << 20)
 
 typedef struct bl_image_header {
@@ -54,7 +68,9 @@ typedef struct bl_image_header {
     bl_u128_t digest;
     uint64_t payload_checksum;
     uint64_t balance_count;
-    uint8_t reserved[16];
+    uint32_t flags;
+    uint32_t reserved;
+    uint64_t sums_checksum;
     uint64_t header_checksum;
 } __attribute__((packed)) bl_image_header_t;
 
@@ -124,24 +140,41 @@ int bl_engine_image_write(const bl_engine_t *e, int fd, uint64_t height) {
     header.transfers_count = e->transfers_count;
     header.expiry_count = e->expiry.count;
     header.digest = bl_engine_digest(e);
+    bool in_store = e->config.transfers_in_file;
+    header.flags = in_store ? BL_IMAGE_IN_STORE : 0;
 
     /* The header goes last, once the payload checksum is known: a torn image never has a
      * valid header. */
-    int rc = 0;
+    int rc = in_store ? bl_store_sync(&e->store) : 0; /* what the sums describe is on disk */
+    if (rc != 0) return rc;
     if (lseek(fd, sizeof(header), SEEK_SET) < 0) return -errno;
     XXH3_state_t state;
     XXH3_64bits_reset(&state);
+    uint64_t full_pages = e->transfers_count / BL_STORE_PAGE_RECORDS;
+    BL_ASSERT(!in_store || e->store.sealed == full_pages); /* sealed after every block */
+    uint64_t last_sum = !in_store || e->transfers_count % BL_STORE_PAGE_RECORDS == 0
+                            ? 0
+                            : bl_store_page_sum(&e->store, full_pages, e->transfers_count);
     const struct {
         const void *data;
         uint64_t size;
     } parts[] = {
         {e->accounts, e->accounts_count * sizeof(bl_account_t)},
-        {e->transfers, e->transfers_count * sizeof(bl_transfer_t)},
+        {in_store ? (const void *)e->store.sums : (const void *)e->transfers,
+         in_store ? full_pages * sizeof(uint64_t) : e->transfers_count * sizeof(bl_transfer_t)},
+        {&last_sum, in_store && e->transfers_count % BL_STORE_PAGE_RECORDS ? sizeof(uint64_t) : 0},
         {e->transfer_state, e->transfers_count},
     };
     for (size_t i = 0; i < BL_ARRAY_LEN(parts) && rc == 0; i++) {
         XXH3_64bits_update(&state, parts[i].data, parts[i].size);
         rc = bl_write_all(fd, parts[i].data, parts[i].size);
+    }
+    if (in_store) {
+        XXH3_state_t sums;
+        XXH3_64bits_reset(&sums);
+        XXH3_64bits_update(&sums, parts[1].data, parts[1].size);
+        XXH3_64bits_update(&sums, parts[2].data, parts[2].size);
+        header.sums_checksum = XXH3_64bits_digest(&sums);
     }
     bl_image_expiry_t buffer[256];
     for (uint64_t i = 0; i < e->expiry.count && rc == 0;) {
@@ -202,10 +235,9 @@ int bl_engine_image_height(int fd, uint64_t *height) {
     return 0;
 }
 
-/* Rebuilds what the image does not store: indexes (query indexes too), account hashes, the
- * digest. */
-static void bl_engine_image_rebuild(bl_engine_t *e) {
-    uint32_t n = e->config.partitions;
+/* Rebuilds the accounts' part of what the image does not store: index, query indexes,
+ * hashes, digest. */
+static void bl_engine_image_accounts(bl_engine_t *e) {
     for (uint64_t slot = 0; slot < e->accounts_count; slot++) {
         const bl_account_t *a = &e->accounts[slot];
         uint64_t hash = bl_hash_id(a->id);
@@ -215,28 +247,6 @@ static void bl_engine_image_rebuild(bl_engine_t *e) {
             bl_keys_insert(e, part->index, BL_KEYS_ACCOUNTS, (uint32_t)slot);
         e->account_aux[slot].hash = bl_hash128(a, sizeof(*a));
         part->digest += e->account_aux[slot].hash;
-    }
-    for (uint64_t slot = 0; slot < e->transfers_count; slot++) {
-        const bl_transfer_t *t = &e->transfers[slot];
-        uint64_t hash = bl_hash_id(t->id);
-        bl_partition_t *part = bl_engine_owner(e, hash);
-        bl_index_insert(&part->transfers, &e->transfers_records, hash, (uint32_t)slot);
-        if (!e->config.indexes_off)
-            bl_keys_insert(e, part->index, BL_KEYS_TRANSFERS, (uint32_t)slot);
-        part->digest += bl_hash128(t, sizeof(*t));
-        uint8_t state = e->transfer_state[slot];
-        if (state == BL_STATE_POSTED || state == BL_STATE_VOIDED || state == BL_STATE_EXPIRED) {
-            uint8_t bytes[17];
-            memcpy(bytes, &t->id, 16);
-            bytes[16] = state == BL_STATE_POSTED   ? BL_PENDING_DIGEST_POSTED
-                        : state == BL_STATE_VOIDED ? BL_PENDING_DIGEST_VOIDED
-                                                   : BL_PENDING_DIGEST_EXPIRED;
-            part->digest += bl_hash128(bytes, sizeof(bytes));
-        }
-    }
-    for (uint64_t i = 0; i < e->expiry.count; i++) {
-        bl_expiry_entry_t *entry = &e->expiry.entries[i];
-        entry->partition = bl_partition_of(bl_hash_id(e->transfers[entry->slot].id), n);
     }
 }
 
@@ -250,18 +260,72 @@ static int bl_engine_image_list(bl_engine_t *e, bl_u128_t id, uint32_t side, uin
     return 0;
 }
 
-/* Rebuilds every account's transfer lists from the transfers, in slot order. */
-static int bl_engine_image_lists(bl_engine_t *e) {
-    if (e->config.indexes_off) return 0;
-    for (uint64_t slot = 0; slot < e->transfers_count; slot++) {
-        const bl_transfer_t *t = &e->transfers[slot];
-        int rc = bl_engine_image_list(e, t->debit_account_id, BL_LIST_DEBITS, (uint32_t)slot);
-        if (rc == 0)
-            rc = bl_engine_image_list(e, t->credit_account_id, BL_LIST_CREDITS, (uint32_t)slot);
-        if (rc != 0) return rc;
+/* Rebuilds one transfer's part: index, query indexes, digest (its record and its pending
+ * outcome), and the accounts' transfer lists, in slot order. */
+static int bl_engine_image_transfer(bl_engine_t *e, uint32_t slot) {
+    const bl_transfer_t *t = &e->transfers[slot];
+    uint64_t hash = bl_hash_id(t->id);
+    bl_partition_t *part = bl_engine_owner(e, hash);
+    bl_index_insert(&part->transfers, &e->transfers_records, hash, slot);
+    if (!e->config.indexes_off) bl_keys_insert(e, part->index, BL_KEYS_TRANSFERS, slot);
+    part->digest += bl_hash128(t, sizeof(*t));
+    uint8_t state = e->transfer_state[slot];
+    if (state == BL_STATE_POSTED || state == BL_STATE_VOIDED || state == BL_STATE_EXPIRED) {
+        uint8_t bytes[17];
+        memcpy(bytes, &t->id, 16);
+        bytes[16] = state == BL_STATE_POSTED   ? BL_PENDING_DIGEST_POSTED
+                    : state == BL_STATE_VOIDED ? BL_PENDING_DIGEST_VOIDED
+                                               : BL_PENDING_DIGEST_EXPIRED;
+        part->digest += bl_hash128(bytes, sizeof(bytes));
     }
-    for (uint32_t p = 0; p < e->config.partitions; p++)
-        bl_pool_late_drain(&e->pools[BL_POOL_RUNS], &e->partitions[p].pool_shares[BL_POOL_RUNS]);
+    if (e->config.indexes_off) return 0;
+    int rc = bl_engine_image_list(e, t->debit_account_id, BL_LIST_DEBITS, slot);
+    if (rc == 0) rc = bl_engine_image_list(e, t->credit_account_id, BL_LIST_CREDITS, slot);
+    return rc;
+}
+
+/* Rebuilds the transfers' part, a chunk of the records at a time: with `sums` (the records
+ * are in the store), each chunk's pages are checked before any record of it is read, and
+ * every chunk is dropped from memory once read. */
+static int bl_engine_image_transfers(bl_engine_t *e, const uint64_t *sums) {
+    const uint64_t chunk = (uint64_t)BL_IMAGE_CHUNK_PAGES * BL_STORE_PAGE_RECORDS;
+    uint64_t count = e->transfers_count;
+    for (uint64_t first = 0; first < count; first += chunk) {
+        uint64_t end = count - first < chunk ? count : first + chunk;
+        uint64_t first_page = first / BL_STORE_PAGE_RECORDS;
+        uint64_t end_page = (end + BL_STORE_PAGE_RECORDS - 1) / BL_STORE_PAGE_RECORDS;
+        uint64_t bad = 0;
+        if (sums != NULL && bl_store_load(&e->store, sums, count, first_page, end_page, &bad)) {
+            if (bad == UINT64_MAX)
+                snprintf(e->error, sizeof(e->error),
+                         "%s is %" PRIu64 " bytes; the checkpoint needs %" PRIu64
+                         " transfer records (%" PRIu64 " bytes) there",
+                         e->store.path, e->store.opened_bytes, count, count * BL_RECORD_SIZE);
+            else
+                snprintf(e->error, sizeof(e->error),
+                         "%s is damaged: the page at offset %" PRIu64 " (transfer slots %" PRIu64
+                         " to %" PRIu64 ") does not match the checksum the checkpoint recorded",
+                         e->store.path, bad * BL_STORE_PAGE_BYTES, bad * BL_STORE_PAGE_RECORDS,
+                         bad * BL_STORE_PAGE_RECORDS + BL_STORE_PAGE_RECORDS - 1);
+            return -EBADMSG;
+        }
+        for (uint64_t slot = first; slot < end; slot++) {
+            int rc = bl_engine_image_transfer(e, (uint32_t)slot);
+            if (rc != 0) return rc;
+        }
+        bl_store_loaded(&e->store, first_page, end / BL_STORE_PAGE_RECORDS);
+    }
+    uint32_t n = e->config.partitions;
+    for (uint64_t i = 0; i < e->expiry.count; i++) {
+        bl_expiry_entry_t *entry = &e->expiry.entries[i];
+        entry->partition = bl_partition_of(bl_hash_id(e->transfers[entry->slot].id), n);
+    }
+    if (!e->config.indexes_off) {
+        for (uint32_t p = 0; p < n; p++)
+            bl_pool_late_drain(&e->pools[BL_POOL_RUNS],
+                               &e->partitions[p].pool_shares[BL_POOL_RUNS]);
+    }
+    bl_store_advance(&e->store, count); /* seals pages no sum came with; the cold range */
     return 0;
 }
 
@@ -308,12 +372,22 @@ int bl_engine_image_read(bl_engine_t *e, int fd, uint64_t *height) {
         header.balance_count > 4 * header.transfers_count) /* 2 per transfer and expiry */
         return -EBADMSG;
 
+    bool in_store = (header.flags & BL_IMAGE_IN_STORE) != 0;
+    if (in_store && !e->config.transfers_in_file) return -EINVAL; /* it needs the store */
     XXH3_state_t state;
     XXH3_64bits_reset(&state);
     rc = bl_read_exact(fd, e->accounts, header.accounts_count * sizeof(bl_account_t), &state);
-    if (rc == 0)
+    uint64_t *sums = NULL;
+    uint64_t pages = (header.transfers_count + BL_STORE_PAGE_RECORDS - 1) / BL_STORE_PAGE_RECORDS;
+    if (rc == 0 && in_store) {
+        sums = malloc(pages * sizeof(uint64_t) + 1);
+        rc = sums == NULL ? -ENOMEM : bl_read_exact(fd, sums, pages * sizeof(uint64_t), &state);
+        if (rc == 0 && bl_hash64(sums, pages * sizeof(uint64_t)) != header.sums_checksum)
+            rc = -EBADMSG; /* the image, not the store, is damaged */
+    } else if (rc == 0) {
         rc =
             bl_read_exact(fd, e->transfers, header.transfers_count * sizeof(bl_transfer_t), &state);
+    }
     if (rc == 0) rc = bl_read_exact(fd, e->transfer_state, header.transfers_count, &state);
     for (uint64_t i = 0; i < header.expiry_count && rc == 0; i++) {
         bl_image_expiry_t entry;
@@ -321,17 +395,24 @@ int bl_engine_image_read(bl_engine_t *e, int fd, uint64_t *height) {
         if (rc == 0 && (entry.slot >= header.transfers_count || entry.reserved != 0)) rc = -EBADMSG;
         if (rc == 0) e->expiry.entries[i] = (bl_expiry_entry_t){entry.deadline, entry.slot, 0};
     }
-    if (rc != 0) return rc;
+    if (rc == 0 && (header.flags & ~BL_IMAGE_IN_STORE || header.reserved != 0 ||
+                    (!in_store && header.sums_checksum != 0)))
+        rc = -EBADMSG;
+    if (rc != 0) {
+        free(sums);
+        return rc;
+    }
 
     e->accounts_count = header.accounts_count;
     e->transfers_count = header.transfers_count;
     e->expiry.count = header.expiry_count;
     e->timestamp_last = header.timestamp_last;
-    bl_engine_image_rebuild(e);
-    rc = bl_engine_image_balances(e, fd, header.balance_count, &state);
+    bl_engine_image_accounts(e);
+    rc = bl_engine_image_transfers(e, sums);
+    free(sums);
+    if (rc == 0) rc = bl_engine_image_balances(e, fd, header.balance_count, &state);
     if (rc == 0 && XXH3_64bits_digest(&state) != header.payload_checksum) rc = -EBADMSG;
     if (rc == 0 && bl_engine_digest(e) != header.digest) rc = -EBADMSG;
-    if (rc == 0) rc = bl_engine_image_lists(e);
     if (rc != 0) { /* what was read is not a state: nothing for bl_engine_verify to check */
         e->accounts_count = e->transfers_count = 0;
         return rc;

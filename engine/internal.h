@@ -45,6 +45,7 @@
 #include "engine/expiry.h"
 #include "engine/keys.h"
 #include "engine/pool.h"
+#include "engine/store.h"
 #include "engine/table.h"
 
 /* ------------------------------------------------------------------------------------------ */
@@ -129,6 +130,8 @@ typedef struct bl_prefault_region {
     uint64_t done; /* bytes from base committed so far: the prefaulting thread's */
     uint32_t unit;
     uint8_t by;
+    bool frontier; /* a file's mapping (the store): only ever committed ahead of the records,
+                      from the frontier on, never whole (that would read or allocate it all) */
 } bl_prefault_region_t;
 
 typedef struct bl_prefault {
@@ -180,7 +183,15 @@ struct bl_engine {
     bl_prefault_t prefault;
     bl_engine_stats_t stats;
     bl_engine_memory_t memory;
+    bl_store_t store; /* the transfer records' file, or fd -1 */
+    char error[512];  /* bl_engine_error */
 };
+
+/* The transfer in `slot`, its page checked first when it is cold (in the store). */
+static inline const bl_transfer_t *bl_transfer_get(const bl_engine_t *engine, uint32_t slot) {
+    bl_store_read(&engine->store, slot);
+    return &engine->transfers[slot];
+}
 
 /* The partition that owns an id hash: the high 32 bits, scaled to N (bucket indexes use the
  * low bits, so the two are independent). */

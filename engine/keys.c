@@ -109,7 +109,7 @@ void bl_key_values(uint32_t kind, const void *record, bl_u128_t values[BL_KEY_FI
 
 static const void *bl_keys_record(const bl_engine_t *engine, uint32_t kind, uint32_t slot) {
     return kind == BL_KEYS_ACCOUNTS ? (const void *)&engine->accounts[slot]
-                                    : (const void *)&engine->transfers[slot];
+                                    : (const void *)bl_transfer_get(engine, slot);
 }
 
 /* A new key for partition `part`, from its chunk of the store. */

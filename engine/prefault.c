@@ -58,6 +58,7 @@ void bl_prefault_init(bl_engine_t *e) {
                     sizeof(uint64_t), NULL);
     bl_prefault_add(e, e->transfers, c->transfers_max * sizeof(bl_transfer_t),
                     BL_PREFAULT_TRANSFERS, sizeof(bl_transfer_t), NULL);
+    e->prefault.regions[e->prefault.count - 1].frontier = c->transfers_in_file;
     bl_prefault_add(e, e->transfers_records.next, c->transfers_max * sizeof(uint32_t),
                     BL_PREFAULT_TRANSFERS, sizeof(uint32_t), NULL);
     bl_prefault_add(e, e->transfer_state, c->transfers_max, BL_PREFAULT_TRANSFERS, 1, NULL);
@@ -89,6 +90,7 @@ static int bl_prefault_commit(bl_prefault_region_t *r, uint64_t to) {
 
 int bl_prefault_all(bl_engine_t *e) {
     for (uint32_t i = 0; i < e->prefault.count; i++) {
+        if (e->prefault.regions[i].frontier) continue;
         int rc = bl_prefault_commit(&e->prefault.regions[i], e->prefault.regions[i].bytes);
         if (rc != 0) return rc;
     }
@@ -115,6 +117,10 @@ void bl_prefault_plan(bl_engine_t *e) {
         }
         want = (want + BL_PREFAULT_GRAIN - 1) & ~(BL_PREFAULT_GRAIN - 1);
         r->want = want < r->bytes ? want : r->bytes;
+        if (r->frontier) { /* nothing below the records: it is written, or cold */
+            uint64_t from = (e->transfers_count * r->unit) & ~(BL_PREFAULT_GRAIN - 1);
+            if (from > r->done) r->done = from;
+        }
     }
 }
 

@@ -61,15 +61,17 @@ typedef struct bl_objects {
     uint32_t kind; /* BL_KEYS_ACCOUNTS or BL_KEYS_TRANSFERS */
     const uint8_t *records;
     uint64_t count;
+    const bl_store_t *store; /* transfers: where records may be cold */
 } bl_objects_t;
 
 static bl_objects_t bl_objects(const bl_engine_t *e, uint32_t kind) {
     return kind == BL_KEYS_ACCOUNTS
-               ? (bl_objects_t){kind, (const uint8_t *)e->accounts, e->accounts_count}
-               : (bl_objects_t){kind, (const uint8_t *)e->transfers, e->transfers_count};
+               ? (bl_objects_t){kind, (const uint8_t *)e->accounts, e->accounts_count, NULL}
+               : (bl_objects_t){kind, (const uint8_t *)e->transfers, e->transfers_count, &e->store};
 }
 
 static const void *bl_object(const bl_objects_t *o, uint64_t slot) {
+    if (o->store != NULL) bl_store_read(o->store, slot);
     return o->records + slot * BL_RECORD_SIZE;
 }
 
@@ -205,7 +207,7 @@ uint32_t bl_engine_account_transfers(const bl_engine_t *e, const bl_account_filt
         cursors[cursors_count++] = (bl_cursor_t){.begin = slot_begin, .end = slot_end};
     uint32_t found = 0, slot;
     while (found < f->limit && bl_cursors_next(cursors, cursors_count, reversed, &slot)) {
-        const bl_transfer_t *t = &e->transfers[slot];
+        const bl_transfer_t *t = bl_transfer_get(e, slot);
         bool side = ((f->flags & BL_FILTER_DEBITS) && t->debit_account_id == f->account_id) ||
                     ((f->flags & BL_FILTER_CREDITS) && t->credit_account_id == f->account_id);
         if (side && bl_account_filter_match(f, t)) out[found++] = *t;
@@ -230,7 +232,7 @@ uint32_t bl_engine_account_balances(const bl_engine_t *e, const bl_account_filte
         uint32_t i = reversed ? end - 1 - (n - begin) : n;
         const bl_balance_entry_t *entry = bl_list_at(pool, list, i);
         if (!(f->flags & entry->side)) continue;
-        if (!bl_account_filter_match(f, &e->transfers[entry->transfer_slot])) continue;
+        if (!bl_account_filter_match(f, bl_transfer_get(e, entry->transfer_slot))) continue;
         bl_account_balance_t *b = &out[found++];
         memset(b, 0, sizeof(*b));
         b->debits_pending = entry->debits_pending;

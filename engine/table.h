@@ -12,6 +12,7 @@
 #include "common/assert.h"
 #include "common/hash.h"
 #include "engine/engine.h"
+#include "engine/store.h"
 
 #define BL_SLOT_NONE UINT32_MAX
 
@@ -34,12 +35,22 @@ typedef struct bl_index {
 } bl_index_t;
 
 /* The records an index points into: records of 2^shift bytes with the id (or key) at
- * offset 0. */
+ * offset 0. With `fingerprints` (transfers), a chain walk compares a record's id only when
+ * its fingerprint matches, so a new id is shown new from memory alone, never from a record
+ * (which may be cold, in the store); a record it does read goes through the store's check. */
 typedef struct bl_records {
     uint8_t *base;
-    uint32_t *next; /* slot + 1 of the next record in the same bucket; 0: end of chain */
-    uint32_t shift; /* log2 of the record size: 7 for accounts and transfers */
+    uint32_t *next;          /* slot + 1 of the next record in the same bucket; 0: end of chain */
+    uint32_t *fingerprints;  /* per slot: bl_fingerprint of its id's hash, or NULL */
+    const bl_store_t *store; /* where the records are cold, or NULL */
+    uint32_t shift;          /* log2 of the record size: 7 for accounts and transfers */
 } bl_records_t;
+
+/* 32 bits of an id's hash independent of its bucket and partition bits (a 64-bit mix of the
+ * whole hash, high half): two ids of one chain share a fingerprint with odds 2^-32. */
+static inline uint32_t bl_fingerprint(uint64_t hash) {
+    return (uint32_t)(((hash ^ (hash >> 31)) * 0xBF58476D1CE4E5B9ull) >> 32);
+}
 
 _Static_assert(offsetof(bl_account_t, id) == 0 && offsetof(bl_transfer_t, id) == 0,
                "indexes read the id at offset 0 of a record");
@@ -66,18 +77,28 @@ static inline uint32_t bl_index_head(const bl_index_t *index, uint64_t hash) {
     return (uint32_t)bucket - 1u;
 }
 
-/* Walks the chain from `slot` (a bucket head) to the record with `id`; BL_SLOT_NONE if none. */
-static inline uint32_t bl_index_walk(const bl_records_t *records, uint32_t slot, bl_u128_t id) {
-    while (slot != BL_SLOT_NONE) {
+/* Walks the chain from `slot` (a bucket head) to the record with `id` (whose hash is
+ * `hash`); BL_SLOT_NONE if none. */
+static inline uint32_t bl_index_walk(const bl_records_t *records, uint32_t slot, uint64_t hash,
+                                     bl_u128_t id) {
+    if (records->fingerprints != NULL) {
+        uint32_t fingerprint = bl_fingerprint(hash);
+        for (; slot != BL_SLOT_NONE; slot = records->next[slot] - 1u) {
+            if (records->fingerprints[slot] != fingerprint) continue;
+            if (records->store != NULL) bl_store_read(records->store, slot);
+            if (*bl_records_id(records, slot) == id) return slot;
+        }
+        return BL_SLOT_NONE;
+    }
+    for (; slot != BL_SLOT_NONE; slot = records->next[slot] - 1u) {
         if (*bl_records_id(records, slot) == id) return slot;
-        slot = records->next[slot] - 1u;
     }
     return BL_SLOT_NONE;
 }
 
 static inline uint32_t bl_index_find(const bl_index_t *index, const bl_records_t *records,
                                      uint64_t hash, bl_u128_t id) {
-    return bl_index_walk(records, bl_index_head(index, hash), id);
+    return bl_index_walk(records, bl_index_head(index, hash), hash, id);
 }
 
 /* Makes `link` (an entry + 1) the first of `bucket`'s chain and adds `filter` to its filter
@@ -96,6 +117,7 @@ static inline uint32_t bl_index_push(bl_index_t *index, uint64_t hash, uint32_t 
 /* Links `slot` (whose record is already written) into the bucket of `hash`. */
 static inline void bl_index_insert(bl_index_t *index, bl_records_t *records, uint64_t hash,
                                    uint32_t slot) {
+    if (records->fingerprints != NULL) records->fingerprints[slot] = bl_fingerprint(hash);
     records->next[slot] = bl_index_push(index, hash, slot + 1);
 }
 

@@ -1,0 +1,164 @@
+/*
+ * The transfer store: records in a mapped file, page checksums, the hot window (see store.h).
+ *
+ * Dropping pages: madvise(MADV_DONTNEED) on a shared file mapping unmaps the pages from the
+ * process; a page written through the mapping stays dirty in the page cache and reaches the
+ * file as any other write-back, so nothing written is lost and a later read maps it again
+ * from the cache or the disk. Cold reads map pages back, so the cold range is swept again once
+ * the pages checked since the last sweep would fill BL_STORE_SWEEP_PAGES.
+ */
+#define _GNU_SOURCE
+#include "engine/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/assert.h"
+#include "common/hash.h"
+
+#define BL_STORE_SWEEP_PAGES 4096u /* 16 MiB of cold pages mapped back */
+
+static void bl_store_drop(const bl_store_t *store, uint64_t first_page, uint64_t end_page) {
+    if (end_page <= first_page) return;
+    (void)madvise(store->base + first_page * BL_STORE_PAGE_BYTES,
+                  (end_page - first_page) * BL_STORE_PAGE_BYTES, MADV_DONTNEED);
+    /* Failure leaves the pages mapped: memory, not correctness. */
+}
+
+int bl_store_open(bl_store_t *store, int fd, const char *path, uint64_t capacity,
+                  uint64_t hot_records, uint8_t **records) {
+    memset(store, 0, sizeof(*store));
+    store->fd = fd;
+    store->path = path;
+    store->capacity = capacity;
+    store->hot_records = hot_records;
+    uint64_t pages = (capacity + BL_STORE_PAGE_RECORDS - 1) / BL_STORE_PAGE_RECORDS;
+    uint64_t bytes = pages * BL_STORE_PAGE_BYTES;
+    struct stat st;
+    if (fstat(fd, &st) != 0) return -errno;
+    store->opened_bytes = (uint64_t)st.st_size;
+    if ((uint64_t)st.st_size < bytes && ftruncate(fd, (off_t)bytes) != 0) return -errno;
+    store->base = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (store->base == MAP_FAILED) {
+        store->base = NULL;
+        return -errno;
+    }
+    store->sums = mmap(NULL, pages * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (store->sums == MAP_FAILED) {
+        store->sums = NULL;
+        return -ENOMEM;
+    }
+    *records = store->base;
+    return 0;
+}
+
+void bl_store_close(bl_store_t *store) {
+    uint64_t pages = (store->capacity + BL_STORE_PAGE_RECORDS - 1) / BL_STORE_PAGE_RECORDS;
+    if (store->base != NULL) munmap(store->base, pages * BL_STORE_PAGE_BYTES);
+    if (store->sums != NULL) munmap(store->sums, pages * sizeof(uint64_t));
+    store->base = NULL;
+    store->sums = NULL;
+}
+
+static uint64_t bl_store_sum(const bl_store_t *store, uint64_t page, uint64_t records) {
+    return bl_hash64(store->base + page * BL_STORE_PAGE_BYTES, records * BL_RECORD_SIZE);
+}
+
+void bl_store_check(const bl_store_t *store, uint64_t slot) {
+    uint64_t page = slot / BL_STORE_PAGE_RECORDS;
+    BL_ASSERT(page < store->sealed);
+    uint64_t sum = bl_store_sum(store, page, BL_STORE_PAGE_RECORDS);
+    if (sum != store->sums[page]) {
+        fprintf(stderr,
+                "ballast: %s is damaged: the page at offset %" PRIu64 " (transfer slots %" PRIu64
+                " to %" PRIu64 ") has checksum %016" PRIx64 ", %016" PRIx64
+                " was written; stopping without serving it. Restart: recovery rebuilds the "
+                "store from an older checkpoint and the log where they reach back that far, "
+                "and refuses, naming the page, where they do not\n",
+                store->path ? store->path : "the transfer store", page * BL_STORE_PAGE_BYTES,
+                page * BL_STORE_PAGE_RECORDS,
+                page * BL_STORE_PAGE_RECORDS + BL_STORE_PAGE_RECORDS - 1, sum, store->sums[page]);
+        _exit(70); /* EX_SOFTWARE: no state to save, nothing more to say */
+    }
+    atomic_fetch_add_explicit(&((bl_store_t *)store)->cold_reads, 1, memory_order_relaxed);
+}
+
+void bl_store_advance(bl_store_t *store, uint64_t count) {
+    if (store->fd < 0) return;
+    uint64_t full = count / BL_STORE_PAGE_RECORDS;
+    for (; store->sealed < full; store->sealed++)
+        store->sums[store->sealed] = bl_store_sum(store, store->sealed, BL_STORE_PAGE_RECORDS);
+    uint64_t hot_pages = (store->hot_records + BL_STORE_PAGE_RECORDS - 1) / BL_STORE_PAGE_RECORDS;
+    uint64_t cold_pages = store->sealed > hot_pages ? store->sealed - hot_pages : 0;
+    uint64_t old_pages = store->cold_below / BL_STORE_PAGE_RECORDS;
+    uint64_t reads = atomic_load_explicit(&store->cold_reads, memory_order_relaxed);
+    if (reads >= BL_STORE_SWEEP_PAGES) {
+        atomic_store_explicit(&store->cold_reads, 0, memory_order_relaxed);
+        store->cold_reads_swept += reads;
+        old_pages = 0; /* sweep the whole cold range again */
+    }
+    if (cold_pages > old_pages || old_pages == 0) {
+        bl_store_drop(store, old_pages, cold_pages);
+        if (cold_pages * BL_STORE_PAGE_RECORDS > store->cold_below)
+            store->cold_below = cold_pages * BL_STORE_PAGE_RECORDS;
+    }
+}
+
+int bl_store_room(bl_store_t *store, uint64_t count) {
+    if (store->fd < 0) return 0;
+    uint64_t need = count * BL_RECORD_SIZE;
+    if (need <= store->allocated) return 0;
+    uint64_t limit = ((store->capacity + BL_STORE_PAGE_RECORDS - 1) / BL_STORE_PAGE_RECORDS) *
+                     BL_STORE_PAGE_BYTES;
+    uint64_t want = need + BL_STORE_GROW_BYTES;
+    want = (want + BL_STORE_PAGE_BYTES - 1) / BL_STORE_PAGE_BYTES * BL_STORE_PAGE_BYTES;
+    if (want > limit) want = limit;
+    if (want < need) return -ENOSPC; /* past the capacity: the engine refuses these first */
+    int rc = posix_fallocate(store->fd, (off_t)store->allocated, (off_t)(want - store->allocated));
+    if (rc != 0) return -rc;
+    store->allocated = want;
+    return 0;
+}
+
+uint64_t bl_store_page_sum(const bl_store_t *store, uint64_t page, uint64_t count) {
+    uint64_t first = page * BL_STORE_PAGE_RECORDS;
+    BL_ASSERT(count > first);
+    uint64_t records = count - first;
+    if (records > BL_STORE_PAGE_RECORDS) records = BL_STORE_PAGE_RECORDS;
+    return bl_store_sum(store, page, records);
+}
+
+int bl_store_load(bl_store_t *store, const uint64_t *sums, uint64_t count, uint64_t first,
+                  uint64_t end, uint64_t *bad_page) {
+    if (store->opened_bytes < count * BL_RECORD_SIZE) {
+        *bad_page = UINT64_MAX;
+        return -EBADMSG;
+    }
+    for (uint64_t page = first; page < end; page++) {
+        if (bl_store_page_sum(store, page, count) != sums[page]) {
+            *bad_page = page;
+            return -EBADMSG;
+        }
+        if ((page + 1) * BL_STORE_PAGE_RECORDS <= count) {
+            store->sums[page] = sums[page];
+            store->sealed = page + 1;
+        }
+    }
+    return 0;
+}
+
+void bl_store_loaded(bl_store_t *store, uint64_t first_page, uint64_t end_page) {
+    if (store->fd >= 0) bl_store_drop(store, first_page, end_page);
+}
+
+int bl_store_sync(const bl_store_t *store) {
+    if (store->fd < 0) return 0;
+    return fdatasync(store->fd) == 0 ? 0 : -errno;
+}
