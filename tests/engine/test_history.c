@@ -2,7 +2,8 @@
  * get_account_transfers and get_account_balances on hand-built histories: order, sides,
  * timestamp ranges and paging, filters, invalid filters, expiry entries, rolled-back chains,
  * lists that outgrow their blocks, and the same answers after an image round trip. The
- * randomized comparison with the reference model is in test_differential.c.
+ * randomized comparison with the reference model is in differential_filters.c (part of
+ * test_differential).
  */
 #include <stdlib.h>
 #include <unistd.h>

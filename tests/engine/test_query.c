@@ -9,7 +9,7 @@
  * The groups run with 1 and 4 partitions, with 4 once more with the values moved either side
  * of 65536 (small values are kept in tables, others hashed), and once without indexes (the
  * engine's scanning path). The randomized comparison with the reference model is in
- * test_differential.c.
+ * differential_filters.c (part of test_differential).
  */
 #include <stdlib.h>
 #include <unistd.h>
