@@ -36,6 +36,8 @@ typedef struct diff_run {
     const char *phase;
     bl_model_t *model;
     bl_engine_t *engines[DIFF_ENGINES_COUNT];
+    char store_dir[64];                /* the store engines' files */
+    int store_fds[DIFF_ENGINES_COUNT]; /* -1: an engine in memory */
     diff_gen_t gen;
     diff_block_t block;
     bl_request_t requests[DIFF_EXECUTORS][DIFF_BLOCK_REQUESTS_MAX];

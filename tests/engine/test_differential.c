@@ -19,7 +19,9 @@
  *             far more expiries in one block than block_events_max (the engine's rounds).
  *
  * The same blocks go to the model and to engines with N = 1, 2, 3 and 8 partitions (N = 3 without
- * query indexes and account transfer lists, so its filter reads take the scanning path). After
+ * query indexes and account transfer lists, so its filter reads take the scanning path; N = 2
+ * and 8 keep their transfer records in a store file with a hot window of one page, so nearly
+ * every read of a record, retries and lookups included, takes the store's checked path). After
  * every block the test compares every request's results, the counts and the last timestamp, the
  * engines' digests, and looks up every id the block named. Every 32 blocks or more (spaced so
  * the cost stays linear in the run) it looks up every id ever used, with duplicates and ids that
@@ -58,6 +60,7 @@
  * phase, default 200000).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -69,6 +72,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -186,7 +190,17 @@ static diff_run_t *diff_run_create(const diff_phase_t *phase) {
     diff_gen_init(&run->gen, phase->seed);
     run->model = bl_model_create(phase->accounts_max, phase->transfers_max);
     assert_non_null(run->model);
+    snprintf(run->store_dir, sizeof(run->store_dir), "/tmp/bl_test_differential_XXXXXX");
+    assert_non_null(mkdtemp(run->store_dir));
     for (uint32_t e = 0; e < DIFF_ENGINES_COUNT; e++) {
+        run->store_fds[e] = -1;
+        char path[128];
+        bool in_store = g_partitions[e] == 2 || g_partitions[e] == 8;
+        if (in_store) {
+            snprintf(path, sizeof(path), "%s/transfers-%u.store", run->store_dir, g_partitions[e]);
+            run->store_fds[e] = open(path, O_RDWR | O_CREAT, 0644);
+            assert_true(run->store_fds[e] >= 0);
+        }
         bl_engine_config_t config = {
             .partitions = g_partitions[e],
             .accounts_max = phase->accounts_max,
@@ -197,6 +211,10 @@ static diff_run_t *diff_run_create(const diff_phase_t *phase) {
             .threads_items_min = e % 2 == 0 ? 0 : 1,
             /* N = 3 keeps no indexes: its filter reads scan, the others use the indexes */
             .indexes_off = g_partitions[e] == 3,
+            .transfers_in_file = in_store,
+            .transfers_fd = run->store_fds[e],
+            .transfers_path = path,
+            .hot_transfers = 32, /* one page */
         };
         assert_int_equal(bl_engine_create(&run->engines[e], &config), 0);
         assert_int_equal(bl_engine_partitions(run->engines[e]), g_partitions[e]);
@@ -238,8 +256,22 @@ static diff_run_t *diff_run_create(const diff_phase_t *phase) {
 static void diff_run_destroy(diff_run_t *run) {
     bl_model_destroy(run->model);
     for (uint32_t e = 0; e < DIFF_ENGINES_COUNT; e++) {
+        bl_engine_store_stats_t store;
+        bl_engine_store_stats_get(run->engines[e], &store);
+        if (run->store_fds[e] >= 0) {
+            printf("differential: %s: engine with %u partitions read %" PRIu64
+                   " cold store pages, checked; %" PRIu64 " of %" PRIu64 " records hot\n",
+                   run->phase, g_partitions[e], store.cold_checks, store.hot_records,
+                   store.records);
+            assert_true(store.records < 64 || store.cold_checks > 0); /* the path was taken */
+        }
         bl_engine_destroy(run->engines[e]);
+        if (run->store_fds[e] >= 0) close(run->store_fds[e]);
+        char path[128];
+        snprintf(path, sizeof(path), "%s/transfers-%u.store", run->store_dir, g_partitions[e]);
+        (void)unlink(path);
     }
+    (void)rmdir(run->store_dir);
     for (uint32_t r = 0; r < DIFF_BLOCK_REQUESTS_MAX; r++) {
         free(run->block.events[r]);
         for (uint32_t x = 0; x < DIFF_EXECUTORS; x++) {
