@@ -52,7 +52,11 @@ typedef struct bl_engine_config {
     bool transfers_in_file;     /* transfer records in the store file `transfers_fd` (store.h)
                                    rather than in memory; images then carry the store's page
                                    checksums instead of the records */
-    int transfers_fd;           /* with transfers_in_file: the store, open read-write */
+    int transfers_fd;           /* with transfers_in_file: the store, open read-write; with
+                                   transfers_from_store: one to read images' records from */
+    bool transfers_from_store;  /* records in memory, but an image whose records are in a
+                                   store loads them from transfers_fd, read only (a reader of
+                                   a data directory that must not change it) */
     const char *transfers_path; /* with transfers_in_file: its name, for messages */
     uint64_t hot_transfers;     /* with transfers_in_file: the newest records kept in memory
                                    (at least; 0: every record) */

@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine/internal.h"
@@ -228,7 +229,9 @@ int bl_engine_image_height(int fd, uint64_t *height) {
     if (lseek(fd, 0, SEEK_SET) < 0) return -errno;
     int rc = bl_read_exact(fd, &header, sizeof(header), NULL);
     if (rc != 0) return rc;
-    if (memcmp(header.magic, BL_IMAGE_MAGIC, 8) != 0 || header.version != BL_IMAGE_VERSION ||
+    /* Version 2 is version 3 without flags: its records are inline. */
+    if (memcmp(header.magic, BL_IMAGE_MAGIC, 8) != 0 ||
+        (header.version != BL_IMAGE_VERSION && header.version != 2) ||
         header.header_checksum != bl_hash64(&header, offsetof(bl_image_header_t, header_checksum)))
         return -EBADMSG;
     *height = header.height;
@@ -284,6 +287,34 @@ static int bl_engine_image_transfer(bl_engine_t *e, uint32_t slot) {
     return rc;
 }
 
+/* For a memory engine with transfers_from_store: reads records [first, end) of the store
+ * into memory and checks their pages (first is a page's first record). */
+static int bl_engine_image_from_store(bl_engine_t *e, const uint64_t *sums, uint64_t first,
+                                      uint64_t end, uint64_t *bad_page) {
+    uint8_t *to = (uint8_t *)&e->transfers[first];
+    uint64_t size = (end - first) * BL_RECORD_SIZE, done = 0;
+    while (done < size) {
+        ssize_t n = pread(e->config.transfers_fd, to + done, size - done,
+                          (off_t)(first * BL_RECORD_SIZE + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return -errno;
+        if (n == 0) {
+            *bad_page = UINT64_MAX;
+            return -EBADMSG;
+        }
+        done += (uint64_t)n;
+    }
+    for (uint64_t at = first; at < end; at += BL_STORE_PAGE_RECORDS) {
+        uint64_t records = end - at < BL_STORE_PAGE_RECORDS ? end - at : BL_STORE_PAGE_RECORDS;
+        if (bl_hash64(&e->transfers[at], records * BL_RECORD_SIZE) !=
+            sums[at / BL_STORE_PAGE_RECORDS]) {
+            *bad_page = at / BL_STORE_PAGE_RECORDS;
+            return -EBADMSG;
+        }
+    }
+    return 0;
+}
+
 /* Rebuilds the transfers' part, a chunk of the records at a time: with `sums` (the records
  * are in the store), each chunk's pages are checked before any record of it is read, and
  * every chunk is dropped from memory once read. */
@@ -295,20 +326,31 @@ static int bl_engine_image_transfers(bl_engine_t *e, const uint64_t *sums) {
         uint64_t first_page = first / BL_STORE_PAGE_RECORDS;
         uint64_t end_page = (end + BL_STORE_PAGE_RECORDS - 1) / BL_STORE_PAGE_RECORDS;
         uint64_t bad = 0;
-        if (sums != NULL && bl_store_load(&e->store, sums, count, first_page, end_page, &bad)) {
+        int rc_load = 0;
+        if (sums != NULL && e->config.transfers_in_file)
+            rc_load = bl_store_load(&e->store, sums, count, first_page, end_page, &bad);
+        else if (sums != NULL)
+            rc_load = bl_engine_image_from_store(e, sums, first, end, &bad);
+        const char *path = e->config.transfers_path ? e->config.transfers_path : "the store";
+        if (rc_load == -EBADMSG) {
+            struct stat st;
+            uint64_t bytes = e->config.transfers_in_file               ? e->store.opened_bytes
+                             : fstat(e->config.transfers_fd, &st) == 0 ? (uint64_t)st.st_size
+                                                                       : 0;
             if (bad == UINT64_MAX)
                 snprintf(e->error, sizeof(e->error),
                          "%s is %" PRIu64 " bytes; the checkpoint needs %" PRIu64
                          " transfer records (%" PRIu64 " bytes) there",
-                         e->store.path, e->store.opened_bytes, count, count * BL_RECORD_SIZE);
+                         path, bytes, count, count * BL_RECORD_SIZE);
             else
                 snprintf(e->error, sizeof(e->error),
                          "%s is damaged: the page at offset %" PRIu64 " (transfer slots %" PRIu64
                          " to %" PRIu64 ") does not match the checksum the checkpoint recorded",
-                         e->store.path, bad * BL_STORE_PAGE_BYTES, bad * BL_STORE_PAGE_RECORDS,
+                         path, bad * BL_STORE_PAGE_BYTES, bad * BL_STORE_PAGE_RECORDS,
                          bad * BL_STORE_PAGE_RECORDS + BL_STORE_PAGE_RECORDS - 1);
             return -EBADMSG;
         }
+        if (rc_load != 0) return rc_load;
         for (uint64_t slot = first; slot < end; slot++) {
             int rc = bl_engine_image_transfer(e, (uint32_t)slot);
             if (rc != 0) return rc;
@@ -373,7 +415,8 @@ int bl_engine_image_read(bl_engine_t *e, int fd, uint64_t *height) {
         return -EBADMSG;
 
     bool in_store = (header.flags & BL_IMAGE_IN_STORE) != 0;
-    if (in_store && !e->config.transfers_in_file) return -EINVAL; /* it needs the store */
+    if (in_store && !e->config.transfers_in_file && !e->config.transfers_from_store)
+        return -EINVAL; /* it needs the store */
     XXH3_state_t state;
     XXH3_64bits_reset(&state);
     rc = bl_read_exact(fd, e->accounts, header.accounts_count * sizeof(bl_account_t), &state);

@@ -77,6 +77,8 @@ struct bl_node {
     uint64_t blocks_dirty_ns; /* when the first of them was written (monotonic) */
     uint64_t blocks_put_ns;   /* when the last of them was written */
     int lock_fd;              /* holds the data directory's lock (node/lock.h) */
+    int store_fd;             /* transfers.store, the engine's transfer records (or -1) */
+    char store_path[BL_NODE_PATH_MAX];
     uint64_t started_ns;
 
     /* Shared with submitters. */
@@ -348,6 +350,15 @@ static bool bl_node_block_start(bl_node_t *node, bool empty_ok) {
         node->block_requests[node->block_requests_count++] = request;
     }
     if (node->block_requests_count == 0 && !empty_ok) return false;
+    /* The store must have room for the block's transfers before the block is logged: once
+     * logged, it must execute. */
+    int rc_room = bl_engine_store_room(node->engine, events);
+    if (rc_room != 0) {
+        fprintf(stderr, "ballast: %s cannot grow for %u more transfers: %s\n", node->store_path,
+                events, strerror(-rc_room));
+        bl_node_block_done(node, rc_room);
+        return false;
+    }
 
     bl_block_header_t *h = &node->block_header;
     memset(h, 0, sizeof(*h));
@@ -656,8 +667,11 @@ static int bl_node_recover(bl_node_t *node, bool created) {
             bl_node_say(node, "loaded checkpoint at height %" PRIu64, heights[i]);
             break;
         }
-        bl_node_say(node, "checkpoint at height %" PRIu64 " is unusable (%s); trying an older one",
-                    heights[i], strerror(-rc));
+        const char *why = bl_engine_error(node->engine);
+        bl_node_say(node,
+                    "checkpoint at height %" PRIu64 " is unusable (%s%s%s); trying an older one",
+                    heights[i], strerror(-rc), *why ? ": " : "", why);
+        if (*why && node->config.quiet) fprintf(stderr, "ballast: %s\n", why); /* damage */
         bl_engine_destroy(node->engine); /* it may hold part of the image */
         node->engine = NULL;
         rc = bl_engine_create(&node->engine, &node->config.engine);
@@ -740,6 +754,7 @@ int bl_node_open(bl_node_t **out, const bl_node_config_t *config) {
     node->blocks.fd = -1;
     node->started_ns = bl_clock_monotonic_ns();
     node->lock_fd = -1;
+    node->store_fd = -1;
     int rc = bl_node_config_resolve(node, config);
     if (rc == 0 && mkdir(node->dir, 0755) != 0 && errno != EEXIST) rc = -errno;
     pid_t holder = 0;
@@ -786,6 +801,21 @@ int bl_node_open(bl_node_t **out, const bl_node_config_t *config) {
         node->engine_requests = calloc(events_max, sizeof(bl_request_t));
         node->scratch_results = calloc(BL_BATCH_EVENTS_MAX, sizeof(bl_event_result_t));
         if (!node->block_requests || !node->engine_requests || !node->scratch_results) rc = -ENOMEM;
+    }
+    if (rc == 0 && !node->config.transfers_in_memory) {
+        snprintf(node->store_path, sizeof(node->store_path), "%s/%s", node->dir,
+                 BL_NODE_STORE_FILE);
+        node->store_fd =
+            node->io->open(node->io->ctx, node->store_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (node->store_fd < 0) {
+            rc = node->store_fd;
+            fprintf(stderr, "ballast: cannot open %s: %s\n", node->store_path, strerror(-rc));
+        }
+        bl_engine_config_t *engine = &node->config.engine;
+        engine->transfers_in_file = true;
+        engine->transfers_fd = node->store_fd;
+        engine->transfers_path = node->store_path;
+        if (engine->hot_transfers == 0) engine->hot_transfers = BL_NODE_HOT_TRANSFERS_DEFAULT;
     }
     if (rc == 0) rc = bl_engine_create(&node->engine, &node->config.engine);
     if (rc == 0) rc = bl_node_recover(node, created);
@@ -874,6 +904,7 @@ void bl_node_close(bl_node_t *node) {
     bl_log_close(node->log);
     bl_blocks_close(&node->blocks);
     bl_engine_destroy(node->engine);
+    if (node->store_fd >= 0) node->io->close(node->io->ctx, node->store_fd);
     if (node->lock_fd >= 0) close(node->lock_fd); /* last: the directory is let go */
     free(node->block_buffer);
     free(node->block_requests);

@@ -33,6 +33,8 @@
 #define BL_NODE_REQUESTS_MAX_DEFAULT 4096u
 #define BL_NODE_CHECKPOINT_BLOCKS_DEFAULT 100000u
 #define BL_NODE_CHECKPOINT_LOG_BYTES_DEFAULT (4ull << 30)
+#define BL_NODE_STORE_FILE "transfers.store"
+#define BL_NODE_HOT_TRANSFERS_DEFAULT (1ull << 20) /* 128 MiB of the newest records */
 
 typedef struct bl_node_config {
     const char *dir;                 /* data directory; created on first use */
@@ -46,7 +48,9 @@ typedef struct bl_node_config {
     const bl_io_t *io;               /* NULL: the real disk */
     uint64_t (*clock_ns)(void *ctx); /* NULL: CLOCK_REALTIME */
     void *clock_ctx;
-    bool quiet; /* no log lines on stderr */
+    bool quiet;               /* no log lines on stderr */
+    bool transfers_in_memory; /* keep transfer records in memory, not in transfers.store
+                                 (benchmarks that measure the store's cost) */
 } bl_node_config_t;
 
 typedef struct bl_node_request bl_node_request_t;

@@ -24,6 +24,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -38,6 +39,7 @@
 #include "node/checkpoint.h"
 #include "node/lock.h"
 #include "node/meta.h"
+#include "node/node.h"
 #include "wal/log.h"
 
 enum { EXIT_DAMAGED = 1, EXIT_USAGE = 2, EXIT_NOT_DATA = 3, EXIT_IN_USE = 4 };
@@ -64,6 +66,8 @@ typedef struct tool {
     uint64_t above_blocks, above_events; /* truncate: blocks above the cut, as the log holds */
     bool rewriting;                      /* truncate's second pass: headers are written back */
     int rewrite_rc;
+    int store_fd; /* transfers.store, read only: checkpoints' transfer records (or -1) */
+    char store_path[4096];
 } tool_t;
 
 static void usage(FILE *out) {
@@ -196,7 +200,10 @@ static bl_engine_config_t tool_engine_config(const tool_t *tool) {
     return (bl_engine_config_t){.partitions = tool->partitions,
                                 .accounts_max = tool->capacity.accounts_max,
                                 .transfers_max = tool->capacity.transfers_max,
-                                .block_events_max = tool->block_events_max};
+                                .block_events_max = tool->block_events_max,
+                                .transfers_from_store = tool->store_fd >= 0,
+                                .transfers_fd = tool->store_fd,
+                                .transfers_path = tool->store_path};
 }
 
 /* Finds where reading starts: the newest checkpoint (for replay and truncate: the newest that
@@ -244,6 +251,9 @@ static int tool_checkpoint_find(tool_t *tool) {
 }
 
 static int tool_engine_create(tool_t *tool) {
+    snprintf(tool->store_path, sizeof(tool->store_path), "%s/%s", tool->dir, BL_NODE_STORE_FILE);
+    tool->store_fd =
+        open(tool->store_path, O_RDONLY | O_CLOEXEC); /* absent: no checkpoint uses it */
     bl_engine_config_t config = tool_engine_config(tool);
     int rc = bl_engine_create(&tool->engine, &config);
     tool->requests = calloc(tool->block_events_max, sizeof(bl_request_t));
@@ -441,7 +451,8 @@ int main(int argc, char **argv) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : 0;
     }
-    tool_t tool = {.from = 0,
+    tool_t tool = {.store_fd = -1,
+                   .from = 0,
                    .to = UINT64_MAX,
                    .partitions = 1,
                    .block_events_max = BL_ENGINE_BLOCK_EVENTS_MAX_DEFAULT};
