@@ -1,16 +1,27 @@
 /*
- * create_transfers and lookup_transfers through the engine, against PROTOCOL.md: one test per
- * result code 0..47 (each event built to trigger exactly that code, for plain, pending,
- * post_pending and void_pending where the code applies), the precedence orders (plain/pending
- * and post/void), and behaviour: balances after plain, pending, post and void, expiry, the
- * resolved fields of stored post/void records, linked chains, balance limits, overflow near
- * 2^128-1, capacity, timestamps and the state digest recomputed from lookups.
+ * create_transfers and lookup_transfers through the engine, against PROTOCOL.md.
+ *
+ * CASES is a table of one-event checks: each case names its event (a base plain, pending, post
+ * or void event and the fields that differ from it), the transfers created before it (each
+ * must be ok), optionally one of them to expire first, and the result code the event must get.
+ * It holds result codes 3..37, each built to trigger exactly that code for plain, pending,
+ * post_pending and void_pending where the code applies, with the events that must still be ok
+ * beside them, and the precedence orders (plain/pending and post/void) as events with several
+ * faults. case_run() runs every case as a test of its own, named by the case: a wrong code is
+ * reported with the case's name and both codes' names, and an event that is not ok must change
+ * nothing (digest and transfer count).
+ *
+ * The tests that check more than one event's code are functions: ok and the stored record,
+ * linked_event_failed and linked_event_chain_open, results within one request, and behaviour:
+ * balances after plain, pending, post and void, expiry, the resolved fields of stored post/void
+ * records, linked chains, balance limits, overflow near 2^128-1 (38..44), capacity, timestamps
+ * and the state digest recomputed from lookups.
  *
  * Each test gets a fresh engine holding the accounts of accounts_setup() (ledger LEDGER unless
  * noted): 1..6 plain, 7 on ledger OTHER_LEDGER, 10 with debits_must_not_exceed_credits, 11
  * with credits_must_not_exceed_debits, 20..29 plain (for the overflow tests). Transfer ids
- * start at 1000 so that they are never mistaken for account ids. The whole group runs once with
- * 1 partition and once with 4.
+ * start at 1000 so that they are never mistaken for account ids. The whole group, cases and
+ * functions, runs once with 1 partition and once with 4.
  */
 #include "helpers.h"
 
@@ -60,23 +71,42 @@ static int teardown(void **state) {
 /* ------------------------------------------------------------------------------------------ */
 /* Builders.                                                                                  */
 
+/* Initializers of the four base events; the optional trailing designators override fields. */
+#define PLAIN(id_, debit_, credit_, amount_, ...)                                  \
+    {                                                                              \
+        .id = (id_), .debit_account_id = (debit_), .credit_account_id = (credit_), \
+        .amount = (amount_), .ledger = LEDGER, .code = TCODE, __VA_ARGS__          \
+    }
+#define PENDING(id_, debit_, credit_, amount_, timeout_, ...)                                 \
+    PLAIN(id_, debit_, credit_, amount_, .flags = BL_TRANSFER_PENDING, .timeout = (timeout_), \
+          __VA_ARGS__)
+/* A post_pending or void_pending with every optional field 0 (taken from the pending). */
+#define POST(id_, pending_id_, amount_, ...)                           \
+    {                                                                  \
+        .id = (id_), .pending_id = (pending_id_), .amount = (amount_), \
+        .flags = BL_TRANSFER_POST_PENDING, __VA_ARGS__                 \
+    }
+#define VOID(id_, pending_id_, amount_, ...)                           \
+    {                                                                  \
+        .id = (id_), .pending_id = (pending_id_), .amount = (amount_), \
+        .flags = BL_TRANSFER_VOID_PENDING, __VA_ARGS__                 \
+    }
+
 static bl_transfer_t plain(bl_u128_t id, bl_u128_t debit, bl_u128_t credit, bl_u128_t amount) {
-    return transfer_make(id, debit, credit, amount, LEDGER, TCODE, 0);
+    return (bl_transfer_t)PLAIN(id, debit, credit, amount);
 }
 
 static bl_transfer_t pending(bl_u128_t id, bl_u128_t debit, bl_u128_t credit, bl_u128_t amount,
                              uint32_t timeout) {
-    bl_transfer_t t = transfer_make(id, debit, credit, amount, LEDGER, TCODE, BL_TRANSFER_PENDING);
-    t.timeout = timeout;
-    return t;
+    return (bl_transfer_t)PENDING(id, debit, credit, amount, timeout);
 }
 
 static bl_transfer_t post(bl_u128_t id, bl_u128_t pending_id, bl_u128_t amount) {
-    return transfer_resolve(id, pending_id, amount, BL_TRANSFER_POST_PENDING);
+    return (bl_transfer_t)POST(id, pending_id, amount);
 }
 
 static bl_transfer_t voiding(bl_u128_t id, bl_u128_t pending_id, bl_u128_t amount) {
-    return transfer_resolve(id, pending_id, amount, BL_TRANSFER_VOID_PENDING);
+    return (bl_transfer_t)VOID(id, pending_id, amount);
 }
 
 static bl_transfer_t linked(bl_transfer_t t) {
@@ -110,7 +140,487 @@ static uint64_t deadline_of(bl_engine_t *e, bl_u128_t id) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Result codes 0..20: validation.                                                            */
+/* The table of one-event cases.                                                              */
+
+#define CASE_SETUP_MAX 3
+
+typedef struct transfer_case {
+    const char *name;
+    uint32_t want; /* the event's result code */
+    bl_transfer_t event;
+    bl_transfer_t setup[CASE_SETUP_MAX]; /* created first, one block each, each ok (id 0 ends) */
+    bl_u128_t expire; /* if not 0: a pending of setup, expired (at its deadline) before the event */
+} transfer_case_t;
+
+#define TR(code) BL_CREATE_TRANSFER_##code
+/* The transfers a case creates first. */
+#define SETUP(...) \
+    { __VA_ARGS__ }
+
+/* Setups most cases share: a pending transfer 1 -> 2 of 10 without timeout. */
+#define P1000 PENDING(1000, 1, 2, 10, 0)
+#define P1001 PENDING(1001, 1, 2, 10, 0)
+
+/* The plain transfer exists_with_different_fields changes one field of. */
+#define UD1000(...) \
+    PLAIN(1000, 1, 2, 10, .user_data_128 = 11, .user_data_64 = 12, .user_data_32 = 13, __VA_ARGS__)
+/* The post exists_with_different_fields changes one field of, after pendings 1000 and 1001. */
+#define Q1002(...) POST(1002, 1000, 0, .user_data_64 = 77, __VA_ARGS__)
+#define Q1002_SETUP SETUP(P1000, PENDING(1001, 3, 4, 10, 0), Q1002())
+
+/* Pairs of mutually exclusive flags. */
+#define PENDING_POST (BL_TRANSFER_PENDING | BL_TRANSFER_POST_PENDING)
+#define PENDING_VOID (BL_TRANSFER_PENDING | BL_TRANSFER_VOID_PENDING)
+#define POST_VOID (BL_TRANSFER_POST_PENDING | BL_TRANSFER_VOID_PENDING)
+
+#pragma GCC diagnostic push
+/* The fields after a base event override the base's (C11 6.7.9p19), and a case without setup or
+ * expiry leaves them out (0). */
+#pragma GCC diagnostic ignored "-Woverride-init"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+static const transfer_case_t CASES[] = {
+    /* 3..20: validation. */
+    {"plain: timestamp 1", TR(TIMESTAMP_MUST_BE_ZERO), PLAIN(1000, 1, 2, 10, .timestamp = 1)},
+    {"pending: timestamp 2^64-1", TR(TIMESTAMP_MUST_BE_ZERO),
+     PENDING(1000, 1, 2, 10, 0, .timestamp = UINT64_MAX)},
+    {"post: timestamp 5", TR(TIMESTAMP_MUST_BE_ZERO), POST(1002, 1001, 0, .timestamp = 5),
+     SETUP(P1001)},
+    {"plain: reserved flag bit 4", TR(RESERVED_FLAG), PLAIN(1000, 1, 2, 10, .flags = 1u << 4)},
+    {"plain: reserved flag bit 5", TR(RESERVED_FLAG), PLAIN(1000, 1, 2, 10, .flags = 1u << 5)},
+    {"plain: reserved flag bit 6", TR(RESERVED_FLAG), PLAIN(1000, 1, 2, 10, .flags = 1u << 6)},
+    {"plain: reserved flag bit 7", TR(RESERVED_FLAG), PLAIN(1000, 1, 2, 10, .flags = 1u << 7)},
+    {"plain: reserved flag bit 8", TR(RESERVED_FLAG), PLAIN(1000, 1, 2, 10, .flags = 1u << 8)},
+    {"plain: reserved flag bit 9", TR(RESERVED_FLAG), PLAIN(1000, 1, 2, 10, .flags = 1u << 9)},
+    {"plain: reserved flag bit 10", TR(RESERVED_FLAG), PLAIN(1000, 1, 2, 10, .flags = 1u << 10)},
+    {"plain: reserved flag bit 11", TR(RESERVED_FLAG), PLAIN(1000, 1, 2, 10, .flags = 1u << 11)},
+    {"plain: reserved flag bit 12", TR(RESERVED_FLAG), PLAIN(1000, 1, 2, 10, .flags = 1u << 12)},
+    {"plain: reserved flag bit 13", TR(RESERVED_FLAG), PLAIN(1000, 1, 2, 10, .flags = 1u << 13)},
+    {"plain: reserved flag bit 14", TR(RESERVED_FLAG), PLAIN(1000, 1, 2, 10, .flags = 1u << 14)},
+    {"plain: reserved flag bit 15", TR(RESERVED_FLAG), PLAIN(1000, 1, 2, 10, .flags = 1u << 15)},
+    {"post: reserved flag 0x10", TR(RESERVED_FLAG),
+     POST(1002, 1001, 0, .flags = BL_TRANSFER_POST_PENDING | 0x10), SETUP(P1001)},
+    {"plain: id 0", TR(ID_MUST_NOT_BE_ZERO), PLAIN(0, 1, 2, 10)},
+    {"pending: id 0", TR(ID_MUST_NOT_BE_ZERO), PENDING(0, 1, 2, 10, 0)},
+    {"post: id 0", TR(ID_MUST_NOT_BE_ZERO), POST(0, 1001, 0), SETUP(P1001)},
+    {"void: id 0", TR(ID_MUST_NOT_BE_ZERO), VOID(0, 1001, 0), SETUP(P1001)},
+    {"plain: id 2^128-1", TR(ID_MUST_NOT_BE_INT_MAX), PLAIN(BL_U128_MAX, 1, 2, 10)},
+    {"post: id 2^128-1", TR(ID_MUST_NOT_BE_INT_MAX), POST(BL_U128_MAX, 1001, 0), SETUP(P1001)},
+    {"plain: id 2^128-2 is ok", TR(OK), PLAIN(BL_U128_MAX - 1, 1, 2, 10)},
+    {"flags pending and post", TR(FLAGS_ARE_MUTUALLY_EXCLUSIVE),
+     POST(1002, 1001, 0, .flags = PENDING_POST), SETUP(P1001)},
+    {"flags pending and void", TR(FLAGS_ARE_MUTUALLY_EXCLUSIVE),
+     POST(1002, 1001, 0, .flags = PENDING_VOID), SETUP(P1001)},
+    {"flags post and void", TR(FLAGS_ARE_MUTUALLY_EXCLUSIVE),
+     POST(1002, 1001, 0, .flags = POST_VOID), SETUP(P1001)},
+    {"flags pending, post and void", TR(FLAGS_ARE_MUTUALLY_EXCLUSIVE),
+     POST(1002, 1001, 0, .flags = PENDING_POST | BL_TRANSFER_VOID_PENDING), SETUP(P1001)},
+    {"plain: debit_account_id 0", TR(DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO), PLAIN(1000, 0, 2, 10)},
+    {"pending: debit_account_id 0", TR(DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO),
+     PENDING(1000, 0, 2, 10, 0)},
+    {"plain: debit_account_id 2^128-1", TR(DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX),
+     PLAIN(1000, BL_U128_MAX, 2, 10)},
+    {"post: debit_account_id 2^128-1", TR(DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX),
+     POST(1002, 1001, 0, .debit_account_id = BL_U128_MAX), SETUP(P1001)},
+    {"void: debit_account_id 2^128-1", TR(DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX),
+     VOID(1002, 1001, 0, .debit_account_id = BL_U128_MAX), SETUP(P1001)},
+    {"plain: credit_account_id 0", TR(CREDIT_ACCOUNT_ID_MUST_NOT_BE_ZERO), PLAIN(1000, 1, 0, 10)},
+    {"pending: credit_account_id 0", TR(CREDIT_ACCOUNT_ID_MUST_NOT_BE_ZERO),
+     PENDING(1000, 1, 0, 10, 0)},
+    {"plain: credit_account_id 2^128-1", TR(CREDIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX),
+     PLAIN(1000, 1, BL_U128_MAX, 10)},
+    {"post: credit_account_id 2^128-1", TR(CREDIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX),
+     POST(1002, 1001, 0, .credit_account_id = BL_U128_MAX), SETUP(P1001)},
+    {"void: credit_account_id 2^128-1", TR(CREDIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX),
+     VOID(1002, 1001, 0, .credit_account_id = BL_U128_MAX), SETUP(P1001)},
+    {"plain: accounts the same", TR(ACCOUNTS_MUST_BE_DIFFERENT), PLAIN(1000, 1, 1, 10)},
+    {"pending: accounts the same", TR(ACCOUNTS_MUST_BE_DIFFERENT), PENDING(1000, 2, 2, 10, 0)},
+    {"post: accounts the same", TR(ACCOUNTS_MUST_BE_DIFFERENT),
+     POST(1002, 1001, 0, .debit_account_id = 1, .credit_account_id = 1), SETUP(P1001)},
+    {"void: accounts the same", TR(ACCOUNTS_MUST_BE_DIFFERENT),
+     VOID(1002, 1001, 0, .debit_account_id = 2, .credit_account_id = 2), SETUP(P1001)},
+    /* Only when both are non-zero: one given (and matching), the other 0, is fine. */
+    {"post: debit_account_id given, credit 0", TR(OK), POST(1002, 1001, 0, .debit_account_id = 1),
+     SETUP(P1001)},
+    {"plain: pending_id set", TR(PENDING_ID_MUST_BE_ZERO),
+     PLAIN(1000, 1, 2, 10, .pending_id = 1001), SETUP(P1001)},
+    {"pending: pending_id set", TR(PENDING_ID_MUST_BE_ZERO),
+     PENDING(1000, 1, 2, 10, 0, .pending_id = 1), SETUP(P1001)},
+    {"post: pending_id 0", TR(PENDING_ID_MUST_NOT_BE_ZERO), POST(1000, 0, 0)},
+    {"void: pending_id 0", TR(PENDING_ID_MUST_NOT_BE_ZERO), VOID(1000, 0, 0)},
+    {"post: pending_id 2^128-1", TR(PENDING_ID_MUST_NOT_BE_INT_MAX), POST(1000, BL_U128_MAX, 0)},
+    {"void: pending_id 2^128-1", TR(PENDING_ID_MUST_NOT_BE_INT_MAX), VOID(1000, BL_U128_MAX, 0)},
+    {"post: pending_id its own id", TR(PENDING_ID_MUST_BE_DIFFERENT), POST(1000, 1000, 0)},
+    {"void: pending_id its own id", TR(PENDING_ID_MUST_BE_DIFFERENT), VOID(1000, 1000, 0)},
+    {"plain: timeout 1", TR(TIMEOUT_RESERVED_FOR_PENDING_TRANSFER),
+     PLAIN(1000, 1, 2, 10, .timeout = 1)},
+    {"post: timeout 30", TR(TIMEOUT_RESERVED_FOR_PENDING_TRANSFER),
+     POST(1002, 1001, 0, .timeout = 30), SETUP(P1001)},
+    {"void: timeout 2^32-1", TR(TIMEOUT_RESERVED_FOR_PENDING_TRANSFER),
+     VOID(1002, 1001, 0, .timeout = UINT32_MAX), SETUP(P1001)},
+    {"plain: amount 0", TR(AMOUNT_MUST_NOT_BE_ZERO), PLAIN(1000, 1, 2, 0)},
+    {"pending: amount 0", TR(AMOUNT_MUST_NOT_BE_ZERO), PENDING(1000, 1, 2, 0, 5)},
+    /* Not for post and void: 0 means the pending amount. */
+    {"post: amount 0 is ok", TR(OK), POST(1003, 1001, 0), SETUP(P1001)},
+    {"void: amount 0 is ok", TR(OK), VOID(1004, 1002, 0), SETUP(PENDING(1002, 1, 2, 10, 0))},
+    {"plain: ledger 0", TR(LEDGER_MUST_NOT_BE_ZERO), PLAIN(1000, 1, 2, 10, .ledger = 0)},
+    {"pending: ledger 0", TR(LEDGER_MUST_NOT_BE_ZERO), PENDING(1000, 1, 2, 10, 0, .ledger = 0)},
+    {"plain: code 0", TR(CODE_MUST_NOT_BE_ZERO), PLAIN(1000, 1, 2, 10, .code = 0)},
+    {"pending: code 0", TR(CODE_MUST_NOT_BE_ZERO), PENDING(1000, 1, 2, 10, 0, .code = 0)},
+
+    /* 21, 22: idempotency. The stored transfer is never changed (the state check). */
+    {"exists plain: debit_account_id differs", TR(EXISTS_WITH_DIFFERENT_FIELDS),
+     UD1000(.debit_account_id = 3), SETUP(UD1000())},
+    {"exists plain: credit_account_id differs", TR(EXISTS_WITH_DIFFERENT_FIELDS),
+     UD1000(.credit_account_id = 3), SETUP(UD1000())},
+    {"exists plain: amount differs", TR(EXISTS_WITH_DIFFERENT_FIELDS), UD1000(.amount = 11),
+     SETUP(UD1000())},
+    {"exists plain: amount differs in bit 127", TR(EXISTS_WITH_DIFFERENT_FIELDS),
+     UD1000(.amount = 10 | ((bl_u128_t)1 << 127)), SETUP(UD1000())},
+    {"exists plain: user_data_128 differs", TR(EXISTS_WITH_DIFFERENT_FIELDS),
+     UD1000(.user_data_128 = 0), SETUP(UD1000())},
+    {"exists plain: user_data_64 differs", TR(EXISTS_WITH_DIFFERENT_FIELDS),
+     UD1000(.user_data_64 = 1), SETUP(UD1000())},
+    {"exists plain: user_data_32 differs", TR(EXISTS_WITH_DIFFERENT_FIELDS),
+     UD1000(.user_data_32 = 14), SETUP(UD1000())},
+    {"exists plain: ledger differs", TR(EXISTS_WITH_DIFFERENT_FIELDS),
+     UD1000(.ledger = OTHER_LEDGER), SETUP(UD1000())},
+    {"exists plain: code differs", TR(EXISTS_WITH_DIFFERENT_FIELDS), UD1000(.code = TCODE + 1),
+     SETUP(UD1000())},
+    {"exists plain: flags differ", TR(EXISTS_WITH_DIFFERENT_FIELDS),
+     UD1000(.flags = BL_TRANSFER_PENDING), SETUP(UD1000())},
+    {"exists pending: timeout differs", TR(EXISTS_WITH_DIFFERENT_FIELDS),
+     PENDING(1000, 1, 2, 10, 31), SETUP(PENDING(1000, 1, 2, 10, 30))},
+    {"exists pending: timeout 0", TR(EXISTS_WITH_DIFFERENT_FIELDS), PENDING(1000, 1, 2, 10, 0),
+     SETUP(PENDING(1000, 1, 2, 10, 30))},
+    {"exists pending: sent as plain", TR(EXISTS_WITH_DIFFERENT_FIELDS), PLAIN(1000, 1, 2, 10),
+     SETUP(PENDING(1000, 1, 2, 10, 30))},
+    {"exists pending: the same", TR(EXISTS), PENDING(1000, 1, 2, 10, 30),
+     SETUP(PENDING(1000, 1, 2, 10, 30))},
+    {"exists post: amount differs", TR(EXISTS_WITH_DIFFERENT_FIELDS), Q1002(.amount = 9),
+     Q1002_SETUP},
+    {"exists post: debit_account_id differs", TR(EXISTS_WITH_DIFFERENT_FIELDS),
+     Q1002(.debit_account_id = 3), Q1002_SETUP},
+    {"exists post: credit_account_id differs", TR(EXISTS_WITH_DIFFERENT_FIELDS),
+     Q1002(.credit_account_id = 1), Q1002_SETUP},
+    {"exists post: ledger differs", TR(EXISTS_WITH_DIFFERENT_FIELDS), Q1002(.ledger = OTHER_LEDGER),
+     Q1002_SETUP},
+    {"exists post: code differs", TR(EXISTS_WITH_DIFFERENT_FIELDS), Q1002(.code = TCODE + 1),
+     Q1002_SETUP},
+    {"exists post: user_data_64 differs", TR(EXISTS_WITH_DIFFERENT_FIELDS),
+     Q1002(.user_data_64 = 78), Q1002_SETUP},
+    {"exists post: pending_id differs", TR(EXISTS_WITH_DIFFERENT_FIELDS), Q1002(.pending_id = 1001),
+     Q1002_SETUP},
+    {"exists post: sent as void", TR(EXISTS_WITH_DIFFERENT_FIELDS),
+     Q1002(.flags = BL_TRANSFER_VOID_PENDING), Q1002_SETUP},
+    {"exists plain: the same", TR(EXISTS), PLAIN(1000, 1, 2, 10, .user_data_32 = 3),
+     SETUP(PLAIN(1000, 1, 2, 10, .user_data_32 = 3))},
+    {"exists pending: the same, with timeout", TR(EXISTS), PENDING(1002, 3, 4, 5, 100),
+     SETUP(PENDING(1002, 3, 4, 5, 100))},
+    /* A post resent as sent: exists (not pending_transfer_already_posted); with amount 0
+     * (matches the stored 4); with every resolved field given. */
+    {"exists post: as sent", TR(EXISTS), POST(1001, 1000, 4), SETUP(P1000, POST(1001, 1000, 4))},
+    {"exists post: amount 0", TR(EXISTS), POST(1001, 1000, 0), SETUP(P1000, POST(1001, 1000, 4))},
+    {"exists post: resolved fields given", TR(EXISTS),
+     POST(1001, 1000, 4, .debit_account_id = 1, .credit_account_id = 2, .ledger = LEDGER,
+          .code = TCODE),
+     SETUP(P1000, POST(1001, 1000, 4))},
+    /* A void: resent with 0 or with the pending amount. */
+    {"exists void: amount 0", TR(EXISTS), VOID(1003, 1002, 0),
+     SETUP(PENDING(1002, 3, 4, 7, 0), VOID(1003, 1002, 0))},
+    {"exists void: the pending amount", TR(EXISTS), VOID(1003, 1002, 7),
+     SETUP(PENDING(1002, 3, 4, 7, 0), VOID(1003, 1002, 0))},
+    {"exists void: another amount", TR(EXISTS_WITH_DIFFERENT_FIELDS), VOID(1003, 1002, 6),
+     SETUP(PENDING(1002, 3, 4, 7, 0), VOID(1003, 1002, 0))},
+
+    /* 23..26: accounts and ledgers. */
+    {"plain: debit account missing", TR(DEBIT_ACCOUNT_NOT_FOUND), PLAIN(1000, 99, 2, 10)},
+    {"pending: debit account missing", TR(DEBIT_ACCOUNT_NOT_FOUND), PENDING(1000, 99, 2, 10, 0)},
+    {"plain: credit account missing", TR(CREDIT_ACCOUNT_NOT_FOUND), PLAIN(1000, 1, 99, 10)},
+    {"pending: credit account missing", TR(CREDIT_ACCOUNT_NOT_FOUND), PENDING(1000, 1, 99, 10, 0)},
+    {"plain: accounts on two ledgers", TR(ACCOUNTS_MUST_HAVE_THE_SAME_LEDGER),
+     PLAIN(1000, 1, 7, 10)},
+    {"pending: accounts on two ledgers", TR(ACCOUNTS_MUST_HAVE_THE_SAME_LEDGER),
+     PENDING(1000, 7, 1, 10, 0)},
+    {"plain: ledger not the accounts'", TR(TRANSFER_MUST_HAVE_THE_SAME_LEDGER_AS_ACCOUNTS),
+     PLAIN(1000, 1, 2, 10, .ledger = OTHER_LEDGER)},
+    {"pending: ledger not the accounts'", TR(TRANSFER_MUST_HAVE_THE_SAME_LEDGER_AS_ACCOUNTS),
+     PENDING(1000, 1, 2, 10, 0, .ledger = 3)},
+    /* Accounts and transfers have separate id spaces: transfer id 1 is fine. */
+    {"plain: id 1 (an account's id)", TR(OK), PLAIN(1, 1, 2, 10)},
+
+    /* 27..37: post and void. */
+    {"post: pending missing", TR(PENDING_TRANSFER_NOT_FOUND), POST(1000, 999, 0)},
+    {"void: pending missing", TR(PENDING_TRANSFER_NOT_FOUND), VOID(1000, 999, 0)},
+    /* Account ids are not transfer ids. */
+    {"post: pending_id of an account", TR(PENDING_TRANSFER_NOT_FOUND), POST(1000, 1, 0)},
+    {"post: of a plain transfer", TR(PENDING_TRANSFER_NOT_PENDING), POST(1001, 1000, 0),
+     SETUP(PLAIN(1000, 1, 2, 10))},
+    {"void: of a plain transfer", TR(PENDING_TRANSFER_NOT_PENDING), VOID(1001, 1000, 0),
+     SETUP(PLAIN(1000, 1, 2, 10))},
+    /* A post is not a pending transfer either. */
+    {"void: of a post", TR(PENDING_TRANSFER_NOT_PENDING), VOID(1004, 1003, 0),
+     SETUP(PENDING(1002, 1, 2, 10, 0), POST(1003, 1002, 0))},
+    {"post: debit_account_id differs", TR(PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID),
+     POST(1001, 1000, 0, .debit_account_id = 3), SETUP(P1000)},
+    {"void: debit_account_id differs", TR(PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID),
+     VOID(1001, 1000, 0, .debit_account_id = 3), SETUP(P1000)},
+    /* Even to an account that does not exist. */
+    {"post: debit_account_id differs, missing", TR(PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID),
+     POST(1001, 1000, 0, .debit_account_id = 99), SETUP(P1000)},
+    {"post: credit_account_id differs", TR(PENDING_TRANSFER_HAS_DIFFERENT_CREDIT_ACCOUNT_ID),
+     POST(1001, 1000, 0, .credit_account_id = 3), SETUP(P1000)},
+    {"void: credit_account_id differs", TR(PENDING_TRANSFER_HAS_DIFFERENT_CREDIT_ACCOUNT_ID),
+     VOID(1001, 1000, 0, .credit_account_id = 3), SETUP(P1000)},
+    {"post: ledger differs", TR(PENDING_TRANSFER_HAS_DIFFERENT_LEDGER),
+     POST(1001, 1000, 0, .ledger = OTHER_LEDGER), SETUP(P1000)},
+    {"void: ledger differs", TR(PENDING_TRANSFER_HAS_DIFFERENT_LEDGER),
+     VOID(1001, 1000, 0, .ledger = OTHER_LEDGER), SETUP(P1000)},
+    {"post: code differs", TR(PENDING_TRANSFER_HAS_DIFFERENT_CODE),
+     POST(1001, 1000, 0, .code = TCODE + 1), SETUP(P1000)},
+    {"void: code differs", TR(PENDING_TRANSFER_HAS_DIFFERENT_CODE),
+     VOID(1001, 1000, 0, .code = TCODE + 1), SETUP(P1000)},
+    {"post: amount above the pending's", TR(EXCEEDS_PENDING_TRANSFER_AMOUNT), POST(1001, 1000, 11),
+     SETUP(P1000)},
+    {"post: amount 2^128-2", TR(EXCEEDS_PENDING_TRANSFER_AMOUNT), POST(1001, 1000, BL_U128_MAX - 1),
+     SETUP(P1000)},
+    {"post: amount the pending's", TR(OK), POST(1001, 1000, 10), SETUP(P1000)},
+    {"void: amount below the pending's", TR(PENDING_TRANSFER_HAS_DIFFERENT_AMOUNT),
+     VOID(1001, 1000, 9), SETUP(P1000)},
+    {"void: amount above the pending's", TR(PENDING_TRANSFER_HAS_DIFFERENT_AMOUNT),
+     VOID(1001, 1000, 11), SETUP(P1000)},
+    {"void: amount 1", TR(PENDING_TRANSFER_HAS_DIFFERENT_AMOUNT), VOID(1001, 1000, 1),
+     SETUP(P1000)},
+    {"void: amount the pending's", TR(OK), VOID(1001, 1000, 10), SETUP(P1000)},
+    {"post: of a posted pending", TR(PENDING_TRANSFER_ALREADY_POSTED), POST(1002, 1000, 3),
+     SETUP(P1000, POST(1001, 1000, 3))},
+    {"void: of a posted pending", TR(PENDING_TRANSFER_ALREADY_POSTED), VOID(1002, 1000, 0),
+     SETUP(P1000, POST(1001, 1000, 3))},
+    {"post: of a voided pending", TR(PENDING_TRANSFER_ALREADY_VOIDED), POST(1002, 1000, 0),
+     SETUP(P1000, VOID(1001, 1000, 0))},
+    {"void: of a voided pending", TR(PENDING_TRANSFER_ALREADY_VOIDED), VOID(1002, 1000, 0),
+     SETUP(P1000, VOID(1001, 1000, 0))},
+    {"post: of an expired pending", TR(PENDING_TRANSFER_EXPIRED), POST(1001, 1000, 0),
+     SETUP(PENDING(1000, 1, 2, 10, 1)), 1000},
+    {"void: of an expired pending", TR(PENDING_TRANSFER_EXPIRED), VOID(1001, 1000, 0),
+     SETUP(PENDING(1000, 1, 2, 10, 1)), 1000},
+
+    /* Precedence, plain and pending: an event with several faults gets the first code in
+     * precedence order; "a < b" names the code it gets and one it must come before. */
+    {"plain order: 3 < 4", TR(TIMESTAMP_MUST_BE_ZERO),
+     PLAIN(0, 0, 0, 0, .ledger = 0, .code = 0, .timestamp = 1, .flags = 0x40)},
+    {"plain order: 4 < 5", TR(RESERVED_FLAG),
+     PLAIN(0, 0, 0, 0, .ledger = 0, .code = 0, .flags = 0x40)},
+    {"plain order: 5 < 7", TR(ID_MUST_NOT_BE_ZERO),
+     PLAIN(0, 0, 0, 0, .ledger = 0, .code = 0, .flags = PENDING_VOID)},
+    {"plain order: 6 < 7", TR(ID_MUST_NOT_BE_INT_MAX),
+     PLAIN(BL_U128_MAX, 0, 0, 0, .ledger = 0, .code = 0, .flags = PENDING_VOID)},
+    {"plain order: 7 < 8", TR(FLAGS_ARE_MUTUALLY_EXCLUSIVE),
+     PLAIN(1000, 0, 0, 0, .ledger = 0, .code = 0, .flags = PENDING_VOID)},
+    {"plain order: 8 < 10", TR(DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO),
+     PLAIN(1000, 0, 0, 0, .ledger = 0, .code = 0)},
+    {"plain order: 9 < 10", TR(DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX),
+     PLAIN(1000, BL_U128_MAX, 0, 0, .ledger = 0, .code = 0)},
+    {"plain order: 10 < 18", TR(CREDIT_ACCOUNT_ID_MUST_NOT_BE_ZERO),
+     PLAIN(1000, 1, 0, 0, .ledger = 0, .code = 0)},
+    {"plain order: 9 < 11, 12", TR(DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX),
+     PLAIN(1000, BL_U128_MAX, BL_U128_MAX, 0, .ledger = 0, .code = 0)},
+    {"plain order: 12 < 13", TR(ACCOUNTS_MUST_BE_DIFFERENT),
+     PLAIN(1000, 1, 1, 0, .ledger = 0, .code = 0, .pending_id = 5, .timeout = 3)},
+    /* (credit account 99 is missing, but found only later) */
+    {"plain order: 13 < 17", TR(PENDING_ID_MUST_BE_ZERO),
+     PLAIN(1000, 1, 99, 0, .ledger = 0, .code = 0, .pending_id = 5, .timeout = 3)},
+    {"plain order: 17 < 18", TR(TIMEOUT_RESERVED_FOR_PENDING_TRANSFER),
+     PLAIN(1000, 1, 99, 0, .ledger = 0, .code = 0, .timeout = 3)},
+    {"plain order: 18 < 19", TR(AMOUNT_MUST_NOT_BE_ZERO),
+     PLAIN(1000, 1, 99, 0, .ledger = 0, .code = 0)},
+    {"plain order: 19 < 20", TR(LEDGER_MUST_NOT_BE_ZERO),
+     PLAIN(1000, 1, 99, 1, .ledger = 0, .code = 0)},
+    {"plain order: 20 < 23", TR(CODE_MUST_NOT_BE_ZERO), PLAIN(1000, 1, 99, 1, .code = 0)},
+    {"plain order: 23 < 24", TR(DEBIT_ACCOUNT_NOT_FOUND), PLAIN(1000, 98, 99, 1)},
+    {"plain order: 24 < 25", TR(CREDIT_ACCOUNT_NOT_FOUND), PLAIN(1000, 7, 99, 1)},
+    {"plain order: 25 < 26", TR(ACCOUNTS_MUST_HAVE_THE_SAME_LEDGER),
+     PLAIN(1000, 7, 2, 1, .ledger = 9)},
+    /* (account 10 has no credits: the transfer would exceed them) */
+    {"plain order: 26 < 45", TR(TRANSFER_MUST_HAVE_THE_SAME_LEDGER_AS_ACCOUNTS),
+     PLAIN(1000, 10, 2, 1, .ledger = 9)},
+    {"plain order: 45", TR(EXCEEDS_CREDITS), PLAIN(1000, 10, 2, 1)},
+    {"plain order: 20 < 21", TR(CODE_MUST_NOT_BE_ZERO), PLAIN(1000, 1, 2, 10, .code = 0),
+     SETUP(PLAIN(1000, 1, 2, 10))},
+    {"plain order: 18 < 22", TR(AMOUNT_MUST_NOT_BE_ZERO), PLAIN(1000, 1, 2, 0),
+     SETUP(PLAIN(1000, 1, 2, 10))},
+    {"plain order: 21 < 23", TR(EXISTS_WITH_DIFFERENT_FIELDS), PLAIN(1000, 99, 2, 10),
+     SETUP(PLAIN(1000, 1, 2, 10))},
+    {"plain order: 21 < 24", TR(EXISTS_WITH_DIFFERENT_FIELDS), PLAIN(1000, 1, 98, 10),
+     SETUP(PLAIN(1000, 1, 2, 10))},
+    {"plain order: 21 < 25", TR(EXISTS_WITH_DIFFERENT_FIELDS), PLAIN(1000, 1, 7, 10),
+     SETUP(PLAIN(1000, 1, 2, 10))},
+
+    /* Precedence, post and void (3, 4, 5, 6, 7, 9, 11, 12, 14, 15, 16, 17, 21, 22, 27, 28, 29,
+     * 30, 31, 32, 35, 36, 37, 33, 34). */
+    {"post order: 3 < 4", TR(TIMESTAMP_MUST_BE_ZERO),
+     POST(0, 0, 0, .timestamp = 9, .flags = BL_TRANSFER_POST_PENDING | 0x100, .timeout = 1,
+          .debit_account_id = BL_U128_MAX, .credit_account_id = BL_U128_MAX)},
+    {"post order: 4 < 5", TR(RESERVED_FLAG),
+     POST(0, 0, 0, .flags = BL_TRANSFER_POST_PENDING | 0x100, .timeout = 1,
+          .debit_account_id = BL_U128_MAX, .credit_account_id = BL_U128_MAX)},
+    {"post order: 5 < 7", TR(ID_MUST_NOT_BE_ZERO),
+     POST(0, 0, 0, .flags = POST_VOID, .timeout = 1, .debit_account_id = BL_U128_MAX,
+          .credit_account_id = BL_U128_MAX)},
+    {"post order: 6 < 7", TR(ID_MUST_NOT_BE_INT_MAX),
+     POST(BL_U128_MAX, 0, 0, .flags = POST_VOID, .timeout = 1, .debit_account_id = BL_U128_MAX,
+          .credit_account_id = BL_U128_MAX)},
+    {"post order: 7 < 9", TR(FLAGS_ARE_MUTUALLY_EXCLUSIVE),
+     POST(1000, 0, 0, .flags = POST_VOID, .timeout = 1, .debit_account_id = BL_U128_MAX,
+          .credit_account_id = BL_U128_MAX)},
+    {"post order: 9 < 11", TR(DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX),
+     POST(1000, 0, 0, .timeout = 1, .debit_account_id = BL_U128_MAX,
+          .credit_account_id = BL_U128_MAX)},
+    {"post order: 11 < 14", TR(CREDIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX),
+     POST(1000, 0, 0, .timeout = 1, .debit_account_id = 3, .credit_account_id = BL_U128_MAX)},
+    {"post order: 12 < 14", TR(ACCOUNTS_MUST_BE_DIFFERENT),
+     POST(1000, 0, 0, .timeout = 1, .debit_account_id = 3, .credit_account_id = 3)},
+    {"post order: 14 < 17", TR(PENDING_ID_MUST_NOT_BE_ZERO),
+     POST(1000, 0, 0, .timeout = 1, .debit_account_id = 3, .credit_account_id = 4)},
+    {"post order: 15 < 17", TR(PENDING_ID_MUST_NOT_BE_INT_MAX),
+     POST(1000, BL_U128_MAX, 0, .timeout = 1, .debit_account_id = 3, .credit_account_id = 4)},
+    {"post order: 16 < 17", TR(PENDING_ID_MUST_BE_DIFFERENT),
+     POST(1000, 1000, 0, .timeout = 1, .debit_account_id = 3, .credit_account_id = 4)},
+    {"post order: 17 < 27", TR(TIMEOUT_RESERVED_FOR_PENDING_TRANSFER),
+     POST(1000, 2000, 0, .timeout = 1, .debit_account_id = 3, .credit_account_id = 4)},
+    {"post order: 27", TR(PENDING_TRANSFER_NOT_FOUND),
+     POST(1000, 2000, 0, .debit_account_id = 3, .credit_account_id = 4)},
+    {"post order: 17 < 22", TR(TIMEOUT_RESERVED_FOR_PENDING_TRANSFER),
+     POST(1001, 1000, 0, .timeout = 5), SETUP(P1000, POST(1001, 1000, 0))},
+    {"post order: 14 < 21", TR(PENDING_ID_MUST_NOT_BE_ZERO), POST(1001, 0, 0),
+     SETUP(P1000, POST(1001, 1000, 0))},
+    /* The pending is posted, but by this very post. */
+    {"post order: 22 < 35", TR(EXISTS), POST(1001, 1000, 0), SETUP(P1000, POST(1001, 1000, 0))},
+    {"post order: 21 < 27", TR(EXISTS_WITH_DIFFERENT_FIELDS), POST(1001, 5555, 0),
+     SETUP(P1000, POST(1001, 1000, 0))},
+    {"post order: 21 < 33", TR(EXISTS_WITH_DIFFERENT_FIELDS), POST(1001, 1000, 11),
+     SETUP(P1000, POST(1001, 1000, 0))},
+    {"post order: 21 (a plain transfer's id)", TR(EXISTS_WITH_DIFFERENT_FIELDS),
+     POST(1002, 1000, 0), SETUP(P1000, POST(1001, 1000, 0), PLAIN(1002, 1, 2, 5))},
+    /* The pending's own id as a post id: 21, not 16 (they differ) nor 35. */
+    {"post order: 21 < 35 (a pending's id)", TR(EXISTS_WITH_DIFFERENT_FIELDS), POST(1003, 1000, 0),
+     SETUP(P1000, POST(1001, 1000, 0), PENDING(1003, 1, 2, 10, 0))},
+    {"post order: 28 < 29", TR(PENDING_TRANSFER_NOT_PENDING),
+     POST(1001, 1000, 99, .debit_account_id = 3, .code = 77), SETUP(PLAIN(1000, 1, 2, 10))},
+    {"post order: 29 < 30", TR(PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID),
+     POST(1001, 1000, 0, .debit_account_id = 3, .credit_account_id = 4, .ledger = OTHER_LEDGER,
+          .code = TCODE + 1),
+     SETUP(P1000)},
+    {"post order: 30 < 31", TR(PENDING_TRANSFER_HAS_DIFFERENT_CREDIT_ACCOUNT_ID),
+     POST(1001, 1000, 0, .debit_account_id = 1, .credit_account_id = 4, .ledger = OTHER_LEDGER,
+          .code = TCODE + 1),
+     SETUP(P1000)},
+    {"post order: 31 < 32", TR(PENDING_TRANSFER_HAS_DIFFERENT_LEDGER),
+     POST(1001, 1000, 0, .debit_account_id = 1, .ledger = OTHER_LEDGER, .code = TCODE + 1),
+     SETUP(P1000)},
+    {"post order: 32 < 33", TR(PENDING_TRANSFER_HAS_DIFFERENT_CODE),
+     POST(1001, 1000, 0, .debit_account_id = 1, .ledger = LEDGER, .code = TCODE + 1), SETUP(P1000)},
+    {"post order: 33", TR(EXCEEDS_PENDING_TRANSFER_AMOUNT),
+     POST(1001, 1000, 11, .debit_account_id = 1, .ledger = LEDGER), SETUP(P1000)},
+    {"post order: ok with fields given", TR(OK),
+     POST(1001, 1000, 10, .debit_account_id = 1, .ledger = LEDGER), SETUP(P1000)},
+    /* 29..32 come before 35..37. */
+    {"post order: 29 < 35", TR(PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID),
+     POST(1020, 1000, 0, .debit_account_id = 3), SETUP(P1000, POST(1010, 1000, 0))},
+    {"post order: 30 < 35", TR(PENDING_TRANSFER_HAS_DIFFERENT_CREDIT_ACCOUNT_ID),
+     POST(1020, 1000, 0, .credit_account_id = 3), SETUP(P1000, POST(1010, 1000, 0))},
+    {"post order: 31 < 35", TR(PENDING_TRANSFER_HAS_DIFFERENT_LEDGER),
+     POST(1020, 1000, 0, .ledger = OTHER_LEDGER), SETUP(P1000, POST(1010, 1000, 0))},
+    {"post order: 32 < 35", TR(PENDING_TRANSFER_HAS_DIFFERENT_CODE),
+     POST(1020, 1000, 0, .code = TCODE + 1), SETUP(P1000, POST(1010, 1000, 0))},
+    {"void order: 29 < 36", TR(PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID),
+     VOID(1020, 1001, 0, .debit_account_id = 3), SETUP(P1001, VOID(1011, 1001, 0))},
+    {"void order: 30 < 36", TR(PENDING_TRANSFER_HAS_DIFFERENT_CREDIT_ACCOUNT_ID),
+     VOID(1020, 1001, 0, .credit_account_id = 3), SETUP(P1001, VOID(1011, 1001, 0))},
+    {"void order: 31 < 36", TR(PENDING_TRANSFER_HAS_DIFFERENT_LEDGER),
+     VOID(1020, 1001, 0, .ledger = OTHER_LEDGER), SETUP(P1001, VOID(1011, 1001, 0))},
+    {"void order: 32 < 36", TR(PENDING_TRANSFER_HAS_DIFFERENT_CODE),
+     VOID(1020, 1001, 0, .code = TCODE + 1), SETUP(P1001, VOID(1011, 1001, 0))},
+    {"post order: 29 < 37", TR(PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID),
+     POST(1020, 1002, 0, .debit_account_id = 3), SETUP(PENDING(1002, 1, 2, 10, 1)), 1002},
+    {"post order: 30 < 37", TR(PENDING_TRANSFER_HAS_DIFFERENT_CREDIT_ACCOUNT_ID),
+     POST(1020, 1002, 0, .credit_account_id = 3), SETUP(PENDING(1002, 1, 2, 10, 1)), 1002},
+    {"post order: 31 < 37", TR(PENDING_TRANSFER_HAS_DIFFERENT_LEDGER),
+     POST(1020, 1002, 0, .ledger = OTHER_LEDGER), SETUP(PENDING(1002, 1, 2, 10, 1)), 1002},
+    {"post order: 32 < 37", TR(PENDING_TRANSFER_HAS_DIFFERENT_CODE),
+     POST(1020, 1002, 0, .code = TCODE + 1), SETUP(PENDING(1002, 1, 2, 10, 1)), 1002},
+    {"post order: 35 < 33", TR(PENDING_TRANSFER_ALREADY_POSTED), POST(1002, 1000, 11),
+     SETUP(P1000, POST(1001, 1000, 0))},
+    {"void order: 35 < 34", TR(PENDING_TRANSFER_ALREADY_POSTED), VOID(1002, 1000, 3),
+     SETUP(P1000, POST(1001, 1000, 0))},
+    {"void order: 36 < 34", TR(PENDING_TRANSFER_ALREADY_VOIDED), VOID(1002, 1000, 3),
+     SETUP(P1000, VOID(1001, 1000, 0))},
+    {"post order: 36 < 33", TR(PENDING_TRANSFER_ALREADY_VOIDED), POST(1002, 1000, 11),
+     SETUP(P1000, VOID(1001, 1000, 0))},
+    {"post order: 37 < 33", TR(PENDING_TRANSFER_EXPIRED), POST(1001, 1000, 11),
+     SETUP(PENDING(1000, 1, 2, 10, 1)), 1000},
+    {"void order: 37 < 34", TR(PENDING_TRANSFER_EXPIRED), VOID(1001, 1000, 3),
+     SETUP(PENDING(1000, 1, 2, 10, 1)), 1000},
+};
+
+#pragma GCC diagnostic pop
+
+#define CASES_COUNT (sizeof(CASES) / sizeof(CASES[0]))
+
+typedef struct case_run {
+    const transfer_case_t *c;
+    bl_engine_t *e;
+} case_run_t;
+
+static int case_setup(void **state) {
+    case_run_t *run = *state;
+    run->e = engine_with_accounts(TEST_TRANSFERS_MAX);
+    return 0;
+}
+
+static int case_teardown(void **state) {
+    case_run_t *run = *state;
+    bl_engine_destroy(run->e);
+    run->e = NULL;
+    return 0;
+}
+
+/* Runs one case: its setup, each ok, then its event, which must get the case's code; an event
+ * that is not ok must leave the digest and the transfer count as they were, an ok one is stored
+ * at its timestamp. A failure names the case first. */
+static void case_run(void **state) {
+    const transfer_case_t *c = ((case_run_t *)*state)->c;
+    bl_engine_t *e = ((case_run_t *)*state)->e;
+    for (int i = 0; i < CASE_SETUP_MAX && c->setup[i].id != 0; i++) {
+        uint32_t code = transfer_create(e, c->setup[i]);
+        if (code != BL_CREATE_TRANSFER_OK)
+            print_error("case \"%s\", setup transfer %d:\n", c->name, i);
+        assert_tr(code, BL_CREATE_TRANSFER_OK);
+    }
+    if (c->expire != 0) block_empty_at(e, deadline_of(e, c->expire));
+    bl_u128_t digest = bl_engine_digest(e);
+    uint64_t count = bl_engine_transfers_count(e);
+    uint64_t ts = ts_next(e);
+    uint32_t code = transfer_create_at(e, ts, c->event);
+    if (code != c->want) print_error("case \"%s\":\n", c->name);
+    assert_tr(code, c->want);
+    bl_transfer_t stored;
+    if (code == BL_CREATE_TRANSFER_OK) {
+        if (bl_engine_transfers_count(e) != count + 1 || !transfer_get(e, c->event.id, &stored) ||
+            stored.timestamp != ts) {
+            print_error("case \"%s\": ok, but the transfer is not stored at %llu\n", c->name,
+                        (unsigned long long)ts);
+            fail();
+        }
+    } else if (bl_engine_digest(e) != digest || bl_engine_transfers_count(e) != count) {
+        print_error("case \"%s\": %s changed the state\n", c->name,
+                    bl_create_transfer_result_name(code));
+        fail();
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Checked by functions: ok and the stored record, 1 and 2, several events in one request.    */
 
 static void test_ok_plain(void **state) {
     bl_engine_t *e = E(state);
@@ -171,62 +681,8 @@ static void test_linked_event_chain_open(void **state) {
     assert_int_equal(bl_engine_transfers_count(e), 1);
 }
 
-static void test_timestamp_must_be_zero(void **state) {
+static void test_flags_are_mutually_exclusive_linked(void **state) {
     bl_engine_t *e = E(state);
-    bl_transfer_t t = plain(1000, 1, 2, 10);
-    t.timestamp = 1;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_TIMESTAMP_MUST_BE_ZERO);
-    t = pending(1000, 1, 2, 10, 0);
-    t.timestamp = UINT64_MAX;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_TIMESTAMP_MUST_BE_ZERO);
-    assert_tr(transfer_create(e, pending(1001, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    t = post(1002, 1001, 0);
-    t.timestamp = 5;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_TIMESTAMP_MUST_BE_ZERO);
-    assert_false(transfer_exists(e, 1000));
-    assert_false(transfer_exists(e, 1002));
-}
-
-static void test_reserved_flag(void **state) {
-    bl_engine_t *e = E(state);
-    for (uint32_t bit = 4; bit < 16; bit++) {
-        bl_transfer_t t = plain(1000, 1, 2, 10);
-        t.flags = (uint16_t)(1u << bit);
-        assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_RESERVED_FLAG);
-    }
-    assert_tr(transfer_create(e, pending(1001, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    bl_transfer_t t = post(1002, 1001, 0);
-    t.flags |= 0x10;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_RESERVED_FLAG);
-    assert_false(transfer_exists(e, 1000));
-    assert_false(transfer_exists(e, 1002));
-}
-
-static void test_id_must_not_be_zero(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, plain(0, 1, 2, 10)), BL_CREATE_TRANSFER_ID_MUST_NOT_BE_ZERO);
-    assert_tr(transfer_create(e, pending(0, 1, 2, 10, 0)), BL_CREATE_TRANSFER_ID_MUST_NOT_BE_ZERO);
-    assert_tr(transfer_create(e, pending(1001, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, post(0, 1001, 0)), BL_CREATE_TRANSFER_ID_MUST_NOT_BE_ZERO);
-    assert_tr(transfer_create(e, voiding(0, 1001, 0)), BL_CREATE_TRANSFER_ID_MUST_NOT_BE_ZERO);
-    assert_int_equal(bl_engine_transfers_count(e), 1);
-    assert_balances(e, 1, 10, 0, 0, 0);
-}
-
-static void test_id_must_not_be_int_max(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, plain(BL_U128_MAX, 1, 2, 10)),
-              BL_CREATE_TRANSFER_ID_MUST_NOT_BE_INT_MAX);
-    assert_tr(transfer_create(e, pending(1001, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, post(BL_U128_MAX, 1001, 0)),
-              BL_CREATE_TRANSFER_ID_MUST_NOT_BE_INT_MAX);
-    assert_false(transfer_exists(e, BL_U128_MAX));
-    assert_tr(transfer_create(e, plain(BL_U128_MAX - 1, 1, 2, 10)), BL_CREATE_TRANSFER_OK);
-}
-
-static void test_flags_are_mutually_exclusive(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, pending(1001, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
     const uint16_t combos[4] = {
         BL_TRANSFER_PENDING | BL_TRANSFER_POST_PENDING,
         BL_TRANSFER_PENDING | BL_TRANSFER_VOID_PENDING,
@@ -234,10 +690,7 @@ static void test_flags_are_mutually_exclusive(void **state) {
         BL_TRANSFER_PENDING | BL_TRANSFER_POST_PENDING | BL_TRANSFER_VOID_PENDING,
     };
     for (int i = 0; i < 4; i++) {
-        bl_transfer_t t = post(1002, 1001, 0);
-        t.flags = combos[i];
-        assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_FLAGS_ARE_MUTUALLY_EXCLUSIVE);
-        t = plain(1003, 1, 2, 10);
+        bl_transfer_t t = plain(1003, 1, 2, 10);
         t.flags = combos[i] | BL_TRANSFER_LINKED;
         /* (a linked last event would be an open chain: end the chain with a valid event) */
         bl_transfer_t chain[2] = {t, plain(1004, 1, 2, 1)};
@@ -246,338 +699,21 @@ static void test_flags_are_mutually_exclusive(void **state) {
         assert_tr(codes[0], BL_CREATE_TRANSFER_FLAGS_ARE_MUTUALLY_EXCLUSIVE);
         assert_tr(codes[1], BL_CREATE_TRANSFER_LINKED_EVENT_FAILED);
     }
-    assert_int_equal(bl_engine_transfers_count(e), 1);
-    assert_balances(e, 1, 10, 0, 0, 0);
+    assert_int_equal(bl_engine_transfers_count(e), 0);
+    assert_balances(e, 1, 0, 0, 0, 0);
 }
 
-static void test_debit_account_id_must_not_be_zero(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, plain(1000, 0, 2, 10)),
-              BL_CREATE_TRANSFER_DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO);
-    assert_tr(transfer_create(e, pending(1000, 0, 2, 10, 0)),
-              BL_CREATE_TRANSFER_DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO);
-    assert_false(transfer_exists(e, 1000));
-}
-
-static void test_debit_account_id_must_not_be_int_max(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, plain(1000, BL_U128_MAX, 2, 10)),
-              BL_CREATE_TRANSFER_DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX);
-    assert_tr(transfer_create(e, pending(1001, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    bl_transfer_t t = post(1002, 1001, 0);
-    t.debit_account_id = BL_U128_MAX;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX);
-    t = voiding(1002, 1001, 0);
-    t.debit_account_id = BL_U128_MAX;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX);
-    assert_false(transfer_exists(e, 1000));
-    assert_false(transfer_exists(e, 1002));
-}
-
-static void test_credit_account_id_must_not_be_zero(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, plain(1000, 1, 0, 10)),
-              BL_CREATE_TRANSFER_CREDIT_ACCOUNT_ID_MUST_NOT_BE_ZERO);
-    assert_tr(transfer_create(e, pending(1000, 1, 0, 10, 0)),
-              BL_CREATE_TRANSFER_CREDIT_ACCOUNT_ID_MUST_NOT_BE_ZERO);
-    assert_false(transfer_exists(e, 1000));
-}
-
-static void test_credit_account_id_must_not_be_int_max(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, plain(1000, 1, BL_U128_MAX, 10)),
-              BL_CREATE_TRANSFER_CREDIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX);
-    assert_tr(transfer_create(e, pending(1001, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    bl_transfer_t t = post(1002, 1001, 0);
-    t.credit_account_id = BL_U128_MAX;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_CREDIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX);
-    t = voiding(1002, 1001, 0);
-    t.credit_account_id = BL_U128_MAX;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_CREDIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX);
-    assert_false(transfer_exists(e, 1002));
-}
-
-static void test_accounts_must_be_different(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, plain(1000, 1, 1, 10)),
-              BL_CREATE_TRANSFER_ACCOUNTS_MUST_BE_DIFFERENT);
-    assert_tr(transfer_create(e, pending(1000, 2, 2, 10, 0)),
-              BL_CREATE_TRANSFER_ACCOUNTS_MUST_BE_DIFFERENT);
-    assert_tr(transfer_create(e, pending(1001, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    bl_transfer_t t = post(1002, 1001, 0);
-    t.debit_account_id = 1;
-    t.credit_account_id = 1;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_ACCOUNTS_MUST_BE_DIFFERENT);
-    t = voiding(1002, 1001, 0);
-    t.debit_account_id = 2;
-    t.credit_account_id = 2;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_ACCOUNTS_MUST_BE_DIFFERENT);
-    /* Only when both are non-zero: one given (and matching), the other 0, is fine. */
-    t = post(1002, 1001, 0);
-    t.debit_account_id = 1;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_OK);
-    assert_false(transfer_exists(e, 1000));
-}
-
-static void test_pending_id_must_be_zero(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, pending(1001, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    bl_transfer_t t = plain(1000, 1, 2, 10);
-    t.pending_id = 1001;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_PENDING_ID_MUST_BE_ZERO);
-    t = pending(1000, 1, 2, 10, 0);
-    t.pending_id = 1;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_PENDING_ID_MUST_BE_ZERO);
-    assert_false(transfer_exists(e, 1000));
-}
-
-static void test_pending_id_must_not_be_zero(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, post(1000, 0, 0)), BL_CREATE_TRANSFER_PENDING_ID_MUST_NOT_BE_ZERO);
-    assert_tr(transfer_create(e, voiding(1000, 0, 0)),
-              BL_CREATE_TRANSFER_PENDING_ID_MUST_NOT_BE_ZERO);
-    assert_false(transfer_exists(e, 1000));
-}
-
-static void test_pending_id_must_not_be_int_max(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, post(1000, BL_U128_MAX, 0)),
-              BL_CREATE_TRANSFER_PENDING_ID_MUST_NOT_BE_INT_MAX);
-    assert_tr(transfer_create(e, voiding(1000, BL_U128_MAX, 0)),
-              BL_CREATE_TRANSFER_PENDING_ID_MUST_NOT_BE_INT_MAX);
-    assert_false(transfer_exists(e, 1000));
-}
-
-static void test_pending_id_must_be_different(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, post(1000, 1000, 0)),
-              BL_CREATE_TRANSFER_PENDING_ID_MUST_BE_DIFFERENT);
-    assert_tr(transfer_create(e, voiding(1000, 1000, 0)),
-              BL_CREATE_TRANSFER_PENDING_ID_MUST_BE_DIFFERENT);
-    assert_false(transfer_exists(e, 1000));
-}
-
-static void test_timeout_reserved_for_pending_transfer(void **state) {
-    bl_engine_t *e = E(state);
-    bl_transfer_t t = plain(1000, 1, 2, 10);
-    t.timeout = 1;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_TIMEOUT_RESERVED_FOR_PENDING_TRANSFER);
-    assert_tr(transfer_create(e, pending(1001, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    t = post(1002, 1001, 0);
-    t.timeout = 30;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_TIMEOUT_RESERVED_FOR_PENDING_TRANSFER);
-    t = voiding(1002, 1001, 0);
-    t.timeout = UINT32_MAX;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_TIMEOUT_RESERVED_FOR_PENDING_TRANSFER);
-    assert_false(transfer_exists(e, 1000));
-    assert_false(transfer_exists(e, 1002));
-    assert_balances(e, 1, 10, 0, 0, 0);
-}
-
-static void test_amount_must_not_be_zero(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, plain(1000, 1, 2, 0)), BL_CREATE_TRANSFER_AMOUNT_MUST_NOT_BE_ZERO);
-    assert_tr(transfer_create(e, pending(1000, 1, 2, 0, 5)),
-              BL_CREATE_TRANSFER_AMOUNT_MUST_NOT_BE_ZERO);
-    assert_false(transfer_exists(e, 1000));
-    /* Not for post and void: 0 means the pending amount. */
-    assert_tr(transfer_create(e, pending(1001, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, pending(1002, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, post(1003, 1001, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, voiding(1004, 1002, 0)), BL_CREATE_TRANSFER_OK);
-}
-
-static void test_ledger_must_not_be_zero(void **state) {
-    bl_engine_t *e = E(state);
-    bl_transfer_t t = plain(1000, 1, 2, 10);
-    t.ledger = 0;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_LEDGER_MUST_NOT_BE_ZERO);
-    t = pending(1000, 1, 2, 10, 0);
-    t.ledger = 0;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_LEDGER_MUST_NOT_BE_ZERO);
-    assert_false(transfer_exists(e, 1000));
-}
-
-static void test_code_must_not_be_zero(void **state) {
-    bl_engine_t *e = E(state);
-    bl_transfer_t t = plain(1000, 1, 2, 10);
-    t.code = 0;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_CODE_MUST_NOT_BE_ZERO);
-    t = pending(1000, 1, 2, 10, 0);
-    t.code = 0;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_CODE_MUST_NOT_BE_ZERO);
-    assert_false(transfer_exists(e, 1000));
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* 21, 22: idempotency.                                                                       */
-
-static void test_exists_with_different_fields_plain(void **state) {
-    bl_engine_t *e = E(state);
-    bl_transfer_t t = plain(1000, 1, 2, 10);
-    t.user_data_128 = 11;
-    t.user_data_64 = 12;
-    t.user_data_32 = 13;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_OK);
-    bl_transfer_t stored = transfer_must_get(e, 1000);
-    bl_u128_t digest = bl_engine_digest(e);
-
-    for (int field = 0; field < 10; field++) {
-        bl_transfer_t b = t;
-        switch (field) {
-        case 0:
-            b.debit_account_id = 3;
-            break;
-        case 1:
-            b.credit_account_id = 3;
-            break;
-        case 2:
-            b.amount = 11;
-            break;
-        case 3:
-            b.amount = t.amount | ((bl_u128_t)1 << 127);
-            break;
-        case 4:
-            b.user_data_128 = 0;
-            break;
-        case 5:
-            b.user_data_64 = 1;
-            break;
-        case 6:
-            b.user_data_32 = 14;
-            break;
-        case 7:
-            b.ledger = OTHER_LEDGER;
-            break;
-        case 8:
-            b.code = TCODE + 1;
-            break;
-        case 9:
-            b.flags = BL_TRANSFER_PENDING;
-            break;
-        }
-        uint32_t code = transfer_create(e, b);
-        if (code != BL_CREATE_TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS) {
-            print_error("field case %d\n", field);
-        }
-        assert_tr(code, BL_CREATE_TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS);
-    }
-    bl_transfer_t after = transfer_must_get(e, 1000);
-    assert_memory_equal(&after, &stored, sizeof(stored));
-    assert_u128_equal(bl_engine_digest(e), digest);
-    assert_balances(e, 1, 0, 10, 0, 0);
-    assert_int_equal(bl_engine_transfers_count(e), 1);
-}
-
-static void test_exists_with_different_fields_pending(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, pending(1000, 1, 2, 10, 30)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, pending(1000, 1, 2, 10, 31)),
-              BL_CREATE_TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS);
-    assert_tr(transfer_create(e, pending(1000, 1, 2, 10, 0)),
-              BL_CREATE_TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS);
-    assert_tr(transfer_create(e, plain(1000, 1, 2, 10)),
-              BL_CREATE_TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS);
-    assert_tr(transfer_create(e, pending(1000, 1, 2, 10, 30)), BL_CREATE_TRANSFER_EXISTS);
-    assert_balances(e, 1, 10, 0, 0, 0);
-}
-
-static void test_exists_with_different_fields_post(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, pending(1000, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, pending(1001, 3, 4, 10, 0)), BL_CREATE_TRANSFER_OK);
-    bl_transfer_t q = post(1002, 1000, 0);
-    q.user_data_64 = 77;
-    assert_tr(transfer_create(e, q), BL_CREATE_TRANSFER_OK);
-    bl_transfer_t stored = transfer_must_get(e, 1002);
-
-    for (int field = 0; field < 8; field++) {
-        bl_transfer_t b = q;
-        switch (field) {
-        case 0:
-            b.amount = 9;
-            break;
-        case 1:
-            b.debit_account_id = 3;
-            break;
-        case 2:
-            b.credit_account_id = 1;
-            break;
-        case 3:
-            b.ledger = OTHER_LEDGER;
-            break;
-        case 4:
-            b.code = TCODE + 1;
-            break;
-        case 5:
-            b.user_data_64 = 78;
-            break;
-        case 6:
-            b.pending_id = 1001;
-            break;
-        case 7:
-            b.flags = BL_TRANSFER_VOID_PENDING;
-            break;
-        }
-        uint32_t code = transfer_create(e, b);
-        if (code != BL_CREATE_TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS) {
-            print_error("field case %d\n", field);
-        }
-        assert_tr(code, BL_CREATE_TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS);
-    }
-    bl_transfer_t after = transfer_must_get(e, 1002);
-    assert_memory_equal(&after, &stored, sizeof(stored));
-    assert_balances(e, 1, 0, 10, 0, 0);
-    assert_balances(e, 3, 10, 0, 0, 0);
-}
-
-static void test_exists_plain_and_pending(void **state) {
+static void test_exists_linked_flag_not_compared(void **state) {
     bl_engine_t *e = E(state);
     bl_transfer_t t = plain(1000, 1, 2, 10);
     t.user_data_32 = 3;
     assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_OK);
-    bl_transfer_t stored = transfer_must_get(e, 1000);
-    bl_u128_t digest = bl_engine_digest(e);
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_EXISTS);
-    assert_u128_equal(bl_engine_digest(e), digest);
-    assert_balances(e, 1, 0, 10, 0, 0);
-    bl_transfer_t after = transfer_must_get(e, 1000);
-    assert_memory_equal(&after, &stored, sizeof(stored));
-
-    /* The linked flag is not compared. */
     bl_transfer_t chain[2] = {linked(t), plain(1001, 1, 2, 1)};
     uint32_t codes[2];
     transfers_create(e, chain, 2, codes);
     assert_tr(codes[0], BL_CREATE_TRANSFER_EXISTS);
     assert_tr(codes[1], BL_CREATE_TRANSFER_OK);
     assert_balances(e, 1, 0, 11, 0, 0);
-
-    assert_tr(transfer_create(e, pending(1002, 3, 4, 5, 100)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, pending(1002, 3, 4, 5, 100)), BL_CREATE_TRANSFER_EXISTS);
-    assert_balances(e, 3, 5, 0, 0, 0);
-}
-
-static void test_exists_post_zero_fields_match_resolved(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, pending(1000, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, post(1001, 1000, 4)), BL_CREATE_TRANSFER_OK);
-    /* Resent as sent: exists (not pending_transfer_already_posted). */
-    assert_tr(transfer_create(e, post(1001, 1000, 4)), BL_CREATE_TRANSFER_EXISTS);
-    /* Resent with amount 0 (matches the stored 4) and with every resolved field given. */
-    assert_tr(transfer_create(e, post(1001, 1000, 0)), BL_CREATE_TRANSFER_EXISTS);
-    bl_transfer_t full = transfer_make(1001, 1, 2, 4, LEDGER, TCODE, BL_TRANSFER_POST_PENDING);
-    full.pending_id = 1000;
-    assert_tr(transfer_create(e, full), BL_CREATE_TRANSFER_EXISTS);
-    assert_balances(e, 1, 0, 4, 0, 0);
-
-    /* A void: resent with 0 or with the pending amount. */
-    assert_tr(transfer_create(e, pending(1002, 3, 4, 7, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, voiding(1003, 1002, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, voiding(1003, 1002, 0)), BL_CREATE_TRANSFER_EXISTS);
-    assert_tr(transfer_create(e, voiding(1003, 1002, 7)), BL_CREATE_TRANSFER_EXISTS);
-    assert_tr(transfer_create(e, voiding(1003, 1002, 6)),
-              BL_CREATE_TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS);
-    assert_balances(e, 3, 0, 0, 0, 0);
 }
 
 static void test_exists_within_one_request(void **state) {
@@ -591,204 +727,6 @@ static void test_exists_within_one_request(void **state) {
     assert_tr(codes[2], BL_CREATE_TRANSFER_OK);
     assert_tr(codes[3], BL_CREATE_TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS);
     assert_balances(e, 1, 3, 10, 0, 0);
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* 23..26: accounts and ledgers.                                                              */
-
-static void test_debit_account_not_found(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, plain(1000, 99, 2, 10)),
-              BL_CREATE_TRANSFER_DEBIT_ACCOUNT_NOT_FOUND);
-    assert_tr(transfer_create(e, pending(1000, 99, 2, 10, 0)),
-              BL_CREATE_TRANSFER_DEBIT_ACCOUNT_NOT_FOUND);
-    assert_false(transfer_exists(e, 1000));
-    assert_balances(e, 2, 0, 0, 0, 0);
-}
-
-static void test_credit_account_not_found(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, plain(1000, 1, 99, 10)),
-              BL_CREATE_TRANSFER_CREDIT_ACCOUNT_NOT_FOUND);
-    assert_tr(transfer_create(e, pending(1000, 1, 99, 10, 0)),
-              BL_CREATE_TRANSFER_CREDIT_ACCOUNT_NOT_FOUND);
-    assert_false(transfer_exists(e, 1000));
-    assert_balances(e, 1, 0, 0, 0, 0);
-}
-
-static void test_accounts_must_have_the_same_ledger(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, plain(1000, 1, 7, 10)),
-              BL_CREATE_TRANSFER_ACCOUNTS_MUST_HAVE_THE_SAME_LEDGER);
-    assert_tr(transfer_create(e, pending(1000, 7, 1, 10, 0)),
-              BL_CREATE_TRANSFER_ACCOUNTS_MUST_HAVE_THE_SAME_LEDGER);
-    assert_false(transfer_exists(e, 1000));
-}
-
-static void test_transfer_must_have_the_same_ledger_as_accounts(void **state) {
-    bl_engine_t *e = E(state);
-    bl_transfer_t t = plain(1000, 1, 2, 10);
-    t.ledger = OTHER_LEDGER;
-    assert_tr(transfer_create(e, t),
-              BL_CREATE_TRANSFER_TRANSFER_MUST_HAVE_THE_SAME_LEDGER_AS_ACCOUNTS);
-    t = pending(1000, 1, 2, 10, 0);
-    t.ledger = 3;
-    assert_tr(transfer_create(e, t),
-              BL_CREATE_TRANSFER_TRANSFER_MUST_HAVE_THE_SAME_LEDGER_AS_ACCOUNTS);
-    assert_false(transfer_exists(e, 1000));
-    /* Accounts and transfers have separate id spaces: transfer id 1 is fine. */
-    assert_tr(transfer_create(e, plain(1, 1, 2, 10)), BL_CREATE_TRANSFER_OK);
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* 27..37: post and void.                                                                     */
-
-static void test_pending_transfer_not_found(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, post(1000, 999, 0)),
-              BL_CREATE_TRANSFER_PENDING_TRANSFER_NOT_FOUND);
-    assert_tr(transfer_create(e, voiding(1000, 999, 0)),
-              BL_CREATE_TRANSFER_PENDING_TRANSFER_NOT_FOUND);
-    /* Account ids are not transfer ids. */
-    assert_tr(transfer_create(e, post(1000, 1, 0)), BL_CREATE_TRANSFER_PENDING_TRANSFER_NOT_FOUND);
-    assert_false(transfer_exists(e, 1000));
-}
-
-static void test_pending_transfer_not_pending(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, plain(1000, 1, 2, 10)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, post(1001, 1000, 0)),
-              BL_CREATE_TRANSFER_PENDING_TRANSFER_NOT_PENDING);
-    assert_tr(transfer_create(e, voiding(1001, 1000, 0)),
-              BL_CREATE_TRANSFER_PENDING_TRANSFER_NOT_PENDING);
-    /* A post is not a pending transfer either. */
-    assert_tr(transfer_create(e, pending(1002, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, post(1003, 1002, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, voiding(1004, 1003, 0)),
-              BL_CREATE_TRANSFER_PENDING_TRANSFER_NOT_PENDING);
-    assert_false(transfer_exists(e, 1001));
-    assert_false(transfer_exists(e, 1004));
-}
-
-/* Posts and voids of pending 1000 (1 -> 2, 10) that differ in one resolved field. */
-static void different_field_check(bl_engine_t *e, int field, uint32_t want) {
-    for (int kind = 0; kind < 2; kind++) {
-        bl_transfer_t t = kind == 0 ? post(1001, 1000, 0) : voiding(1001, 1000, 0);
-        switch (field) {
-        case 0:
-            t.debit_account_id = 3;
-            break;
-        case 1:
-            t.credit_account_id = 3;
-            break;
-        case 2:
-            t.ledger = OTHER_LEDGER;
-            break;
-        case 3:
-            t.code = TCODE + 1;
-            break;
-        }
-        assert_tr(transfer_create(e, t), want);
-    }
-    assert_false(transfer_exists(e, 1001));
-    assert_balances(e, 1, 10, 0, 0, 0);
-}
-
-static void test_pending_transfer_has_different_debit_account_id(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, pending(1000, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    different_field_check(e, 0, BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID);
-    /* Even to an account that does not exist. */
-    bl_transfer_t t = post(1001, 1000, 0);
-    t.debit_account_id = 99;
-    assert_tr(transfer_create(e, t),
-              BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID);
-}
-
-static void test_pending_transfer_has_different_credit_account_id(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, pending(1000, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    different_field_check(e, 1,
-                          BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_CREDIT_ACCOUNT_ID);
-}
-
-static void test_pending_transfer_has_different_ledger(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, pending(1000, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    different_field_check(e, 2, BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_LEDGER);
-}
-
-static void test_pending_transfer_has_different_code(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, pending(1000, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    different_field_check(e, 3, BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_CODE);
-}
-
-static void test_exceeds_pending_transfer_amount(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, pending(1000, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, post(1001, 1000, 11)),
-              BL_CREATE_TRANSFER_EXCEEDS_PENDING_TRANSFER_AMOUNT);
-    assert_tr(transfer_create(e, post(1001, 1000, BL_U128_MAX - 1)),
-              BL_CREATE_TRANSFER_EXCEEDS_PENDING_TRANSFER_AMOUNT);
-    assert_false(transfer_exists(e, 1001));
-    assert_balances(e, 1, 10, 0, 0, 0);
-    /* The pending amount itself is fine. */
-    assert_tr(transfer_create(e, post(1001, 1000, 10)), BL_CREATE_TRANSFER_OK);
-    assert_balances(e, 1, 0, 10, 0, 0);
-}
-
-static void test_pending_transfer_has_different_amount(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, pending(1000, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, voiding(1001, 1000, 9)),
-              BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_AMOUNT);
-    assert_tr(transfer_create(e, voiding(1001, 1000, 11)),
-              BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_AMOUNT);
-    assert_tr(transfer_create(e, voiding(1001, 1000, 1)),
-              BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_AMOUNT);
-    assert_false(transfer_exists(e, 1001));
-    assert_balances(e, 1, 10, 0, 0, 0);
-    assert_tr(transfer_create(e, voiding(1001, 1000, 10)), BL_CREATE_TRANSFER_OK);
-    assert_balances(e, 1, 0, 0, 0, 0);
-}
-
-static void test_pending_transfer_already_posted(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, pending(1000, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, post(1001, 1000, 3)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, post(1002, 1000, 3)),
-              BL_CREATE_TRANSFER_PENDING_TRANSFER_ALREADY_POSTED);
-    assert_tr(transfer_create(e, voiding(1002, 1000, 0)),
-              BL_CREATE_TRANSFER_PENDING_TRANSFER_ALREADY_POSTED);
-    assert_false(transfer_exists(e, 1002));
-    assert_balances(e, 1, 0, 3, 0, 0);
-    assert_balances(e, 2, 0, 0, 0, 3);
-}
-
-static void test_pending_transfer_already_voided(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, pending(1000, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, voiding(1001, 1000, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, post(1002, 1000, 0)),
-              BL_CREATE_TRANSFER_PENDING_TRANSFER_ALREADY_VOIDED);
-    assert_tr(transfer_create(e, voiding(1002, 1000, 0)),
-              BL_CREATE_TRANSFER_PENDING_TRANSFER_ALREADY_VOIDED);
-    assert_false(transfer_exists(e, 1002));
-    assert_balances(e, 1, 0, 0, 0, 0);
-}
-
-static void test_pending_transfer_expired(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, pending(1000, 1, 2, 10, 1)), BL_CREATE_TRANSFER_OK);
-    block_empty_at(e, deadline_of(e, 1000));
-    assert_balances(e, 1, 0, 0, 0, 0);
-    assert_tr(transfer_create(e, post(1001, 1000, 0)), BL_CREATE_TRANSFER_PENDING_TRANSFER_EXPIRED);
-    assert_tr(transfer_create(e, voiding(1001, 1000, 0)),
-              BL_CREATE_TRANSFER_PENDING_TRANSFER_EXPIRED);
-    assert_false(transfer_exists(e, 1001));
-    assert_balances(e, 1, 0, 0, 0, 0);
-    assert_balances(e, 2, 0, 0, 0, 0);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -957,92 +895,7 @@ static void test_capacity_expiry_takes_no_slot(void **state) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Precedence: plain and pending.                                                             */
-
-static void test_precedence_plain_validation_order(void **state) {
-    bl_engine_t *e = E(state);
-    bl_transfer_t t;
-
-    t = plain(0, 0, 0, 0);
-    t.ledger = 0;
-    t.code = 0;
-    t.timestamp = 1;
-    t.flags = 0x40;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_TIMESTAMP_MUST_BE_ZERO); /* 3 < 4 */
-    t.timestamp = 0;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_RESERVED_FLAG); /* 4 < 5 */
-    t.flags = BL_TRANSFER_PENDING | BL_TRANSFER_VOID_PENDING;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_ID_MUST_NOT_BE_ZERO); /* 5 < 7 */
-    t.id = BL_U128_MAX;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_ID_MUST_NOT_BE_INT_MAX); /* 6 < 7 */
-    t.id = 1000;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_FLAGS_ARE_MUTUALLY_EXCLUSIVE); /* 7 < 8 */
-    t.flags = 0;
-    assert_tr(transfer_create(e, t),
-              BL_CREATE_TRANSFER_DEBIT_ACCOUNT_ID_MUST_NOT_BE_ZERO); /* 8<10 */
-    t.debit_account_id = BL_U128_MAX;
-    assert_tr(transfer_create(e, t),
-              BL_CREATE_TRANSFER_DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX); /* 9 < 10 */
-    t.debit_account_id = 1;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_CREDIT_ACCOUNT_ID_MUST_NOT_BE_ZERO);
-    t.credit_account_id = BL_U128_MAX;
-    t.debit_account_id = BL_U128_MAX;
-    assert_tr(transfer_create(e, t),
-              BL_CREATE_TRANSFER_DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX); /* 9 < 11, 12 */
-    t.debit_account_id = 1;
-    t.credit_account_id = 1;
-    t.pending_id = 5;
-    t.timeout = 3;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_ACCOUNTS_MUST_BE_DIFFERENT); /* 12 < 13 */
-    t.credit_account_id = 99; /* missing, but found only later */
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_PENDING_ID_MUST_BE_ZERO); /* 13 < 17 */
-    t.pending_id = 0;
-    assert_tr(transfer_create(e, t),
-              BL_CREATE_TRANSFER_TIMEOUT_RESERVED_FOR_PENDING_TRANSFER); /* 17 < 18 */
-    t.timeout = 0;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_AMOUNT_MUST_NOT_BE_ZERO); /* 18 < 19 */
-    t.amount = 1;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_LEDGER_MUST_NOT_BE_ZERO); /* 19 < 20 */
-    t.ledger = LEDGER;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_CODE_MUST_NOT_BE_ZERO); /* 20 < 23 */
-    t.code = TCODE;
-    t.debit_account_id = 98;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_DEBIT_ACCOUNT_NOT_FOUND); /* 23 < 24 */
-    t.debit_account_id = 7;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_CREDIT_ACCOUNT_NOT_FOUND); /* 24 < 25 */
-    t.credit_account_id = 2;
-    t.ledger = 9;
-    assert_tr(transfer_create(e, t),
-              BL_CREATE_TRANSFER_ACCOUNTS_MUST_HAVE_THE_SAME_LEDGER); /* 25 < 26 */
-    t.debit_account_id = 10;                                          /* would exceed credits */
-    assert_tr(transfer_create(e, t),
-              BL_CREATE_TRANSFER_TRANSFER_MUST_HAVE_THE_SAME_LEDGER_AS_ACCOUNTS); /* 26 < 45 */
-    t.ledger = LEDGER;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_EXCEEDS_CREDITS);
-    assert_false(transfer_exists(e, 1000));
-    assert_int_equal(bl_engine_transfers_count(e), 0);
-}
-
-static void test_precedence_code_before_exists(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, plain(1000, 1, 2, 10)), BL_CREATE_TRANSFER_OK);
-    bl_transfer_t t = plain(1000, 1, 2, 10);
-    t.code = 0;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_CODE_MUST_NOT_BE_ZERO);
-    t = plain(1000, 1, 2, 0);
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_AMOUNT_MUST_NOT_BE_ZERO);
-}
-
-static void test_precedence_exists_with_different_fields_before_not_found(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, plain(1000, 1, 2, 10)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, plain(1000, 99, 2, 10)),
-              BL_CREATE_TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS);
-    assert_tr(transfer_create(e, plain(1000, 1, 98, 10)),
-              BL_CREATE_TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS);
-    assert_tr(transfer_create(e, plain(1000, 1, 7, 10)),
-              BL_CREATE_TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS);
-}
+/* Precedence with balance limits, overflow and capacity.                                     */
 
 static void test_precedence_exists_before_exceeds_credits(void **state) {
     bl_engine_t *e = E(state);
@@ -1092,181 +945,6 @@ static void test_precedence_exceeds_credits_before_capacity(void **state) {
               BL_CREATE_TRANSFER_CREDIT_ACCOUNT_NOT_FOUND);
     assert_tr(transfer_create(e, plain(1001, 1, 2, 10)), BL_CREATE_TRANSFER_CAPACITY_EXHAUSTED);
     bl_engine_destroy(e);
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* Precedence: post and void (3, 4, 5, 6, 7, 9, 11, 12, 14, 15, 16, 17, 21, 22, 27, 28, 29,  */
-/* 30, 31, 32, 35, 36, 37, 33, 34, 40..43, 47).                                               */
-
-static void test_precedence_post_validation_order(void **state) {
-    bl_engine_t *e = E(state);
-    bl_transfer_t t = post(0, 0, 0);
-    t.timestamp = 9;
-    t.flags |= 0x100;
-    t.timeout = 1;
-    t.debit_account_id = BL_U128_MAX;
-    t.credit_account_id = BL_U128_MAX;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_TIMESTAMP_MUST_BE_ZERO);
-    t.timestamp = 0;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_RESERVED_FLAG);
-    t.flags = BL_TRANSFER_POST_PENDING | BL_TRANSFER_VOID_PENDING;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_ID_MUST_NOT_BE_ZERO);
-    t.id = BL_U128_MAX;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_ID_MUST_NOT_BE_INT_MAX);
-    t.id = 1000;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_FLAGS_ARE_MUTUALLY_EXCLUSIVE);
-    t.flags = BL_TRANSFER_POST_PENDING;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_DEBIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX);
-    t.debit_account_id = 3;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_CREDIT_ACCOUNT_ID_MUST_NOT_BE_INT_MAX);
-    t.credit_account_id = 3;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_ACCOUNTS_MUST_BE_DIFFERENT);
-    t.credit_account_id = 4;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_PENDING_ID_MUST_NOT_BE_ZERO);
-    t.pending_id = BL_U128_MAX;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_PENDING_ID_MUST_NOT_BE_INT_MAX);
-    t.pending_id = 1000;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_PENDING_ID_MUST_BE_DIFFERENT);
-    t.pending_id = 2000;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_TIMEOUT_RESERVED_FOR_PENDING_TRANSFER);
-    t.timeout = 0;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_PENDING_TRANSFER_NOT_FOUND);
-    assert_false(transfer_exists(e, 1000));
-}
-
-static void test_precedence_post_timeout_before_exists(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, pending(1000, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, post(1001, 1000, 0)), BL_CREATE_TRANSFER_OK);
-    bl_transfer_t t = post(1001, 1000, 0);
-    t.timeout = 5;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_TIMEOUT_RESERVED_FOR_PENDING_TRANSFER);
-    t = post(1001, 0, 0);
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_PENDING_ID_MUST_NOT_BE_ZERO);
-}
-
-static void test_precedence_post_exists_before_pending_checks(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, pending(1000, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, post(1001, 1000, 0)), BL_CREATE_TRANSFER_OK);
-    /* 22 before 35: the pending is posted, but this post is the one that posted it. */
-    assert_tr(transfer_create(e, post(1001, 1000, 0)), BL_CREATE_TRANSFER_EXISTS);
-    /* 21 before 27: a different (missing) pending_id. */
-    assert_tr(transfer_create(e, post(1001, 5555, 0)),
-              BL_CREATE_TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS);
-    /* 21 before 33: an amount above the pending amount. */
-    assert_tr(transfer_create(e, post(1001, 1000, 11)),
-              BL_CREATE_TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS);
-    /* An existing plain transfer's id sent as a post: 21. */
-    assert_tr(transfer_create(e, plain(1002, 1, 2, 5)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, post(1002, 1000, 0)),
-              BL_CREATE_TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS);
-    /* The pending's own id as a post id: 21, not 16 (they differ) nor 35. */
-    assert_tr(transfer_create(e, pending(1003, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, post(1003, 1000, 0)),
-              BL_CREATE_TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS);
-    assert_balances(e, 1, 10, 15, 0, 0);
-}
-
-static void test_precedence_post_not_pending_before_different_fields(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, plain(1000, 1, 2, 10)), BL_CREATE_TRANSFER_OK);
-    bl_transfer_t t = post(1001, 1000, 99);
-    t.debit_account_id = 3;
-    t.code = 77;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_PENDING_TRANSFER_NOT_PENDING);
-}
-
-static void test_precedence_post_different_fields_order(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, pending(1000, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    bl_transfer_t t = post(1001, 1000, 0);
-    t.debit_account_id = 3;
-    t.credit_account_id = 4;
-    t.ledger = OTHER_LEDGER;
-    t.code = TCODE + 1;
-    assert_tr(transfer_create(e, t),
-              BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID);
-    t.debit_account_id = 1;
-    assert_tr(transfer_create(e, t),
-              BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_CREDIT_ACCOUNT_ID);
-    t.credit_account_id = 0;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_LEDGER);
-    t.ledger = LEDGER;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_CODE);
-    t.code = 0;
-    t.amount = 11;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_EXCEEDS_PENDING_TRANSFER_AMOUNT);
-    t.amount = 10;
-    assert_tr(transfer_create(e, t), BL_CREATE_TRANSFER_OK);
-}
-
-static void test_precedence_different_fields_before_already_resolved(void **state) {
-    /* 29..32 come before 35..37. */
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, pending(1000, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, pending(1001, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, pending(1002, 1, 2, 10, 1)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, post(1010, 1000, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, voiding(1011, 1001, 0)), BL_CREATE_TRANSFER_OK);
-    block_empty_at(e, deadline_of(e, 1002));
-
-    const bl_u128_t pendings[3] = {1000, 1001, 1002};
-    for (int i = 0; i < 3; i++) {
-        for (int field = 0; field < 4; field++) {
-            bl_transfer_t t = i == 1 ? voiding(1020, pendings[i], 0) : post(1020, pendings[i], 0);
-            uint32_t want = 0;
-            switch (field) {
-            case 0:
-                t.debit_account_id = 3;
-                want = BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_DEBIT_ACCOUNT_ID;
-                break;
-            case 1:
-                t.credit_account_id = 3;
-                want = BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_CREDIT_ACCOUNT_ID;
-                break;
-            case 2:
-                t.ledger = OTHER_LEDGER;
-                want = BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_LEDGER;
-                break;
-            case 3:
-                t.code = TCODE + 1;
-                want = BL_CREATE_TRANSFER_PENDING_TRANSFER_HAS_DIFFERENT_CODE;
-                break;
-            }
-            assert_tr(transfer_create(e, t), want);
-        }
-    }
-}
-
-static void test_precedence_already_posted_before_exceeds_amount(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, pending(1000, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, post(1001, 1000, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, post(1002, 1000, 11)),
-              BL_CREATE_TRANSFER_PENDING_TRANSFER_ALREADY_POSTED);
-    assert_tr(transfer_create(e, voiding(1002, 1000, 3)),
-              BL_CREATE_TRANSFER_PENDING_TRANSFER_ALREADY_POSTED);
-}
-
-static void test_precedence_already_voided_before_amount_checks(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, pending(1000, 1, 2, 10, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, voiding(1001, 1000, 0)), BL_CREATE_TRANSFER_OK);
-    assert_tr(transfer_create(e, voiding(1002, 1000, 3)),
-              BL_CREATE_TRANSFER_PENDING_TRANSFER_ALREADY_VOIDED);
-    assert_tr(transfer_create(e, post(1002, 1000, 11)),
-              BL_CREATE_TRANSFER_PENDING_TRANSFER_ALREADY_VOIDED);
-}
-
-static void test_precedence_expired_before_amount_checks(void **state) {
-    bl_engine_t *e = E(state);
-    assert_tr(transfer_create(e, pending(1000, 1, 2, 10, 1)), BL_CREATE_TRANSFER_OK);
-    block_empty_at(e, deadline_of(e, 1000) + 5);
-    assert_tr(transfer_create(e, post(1001, 1000, 11)),
-              BL_CREATE_TRANSFER_PENDING_TRANSFER_EXPIRED);
-    assert_tr(transfer_create(e, voiding(1001, 1000, 3)),
-              BL_CREATE_TRANSFER_PENDING_TRANSFER_EXPIRED);
 }
 
 static void test_precedence_post_resolved_before_capacity(void **state) {
@@ -1892,77 +1570,28 @@ static void test_digest_same_for_same_blocks(void **state) {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void) {
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest functions[] = {
         T(test_ok_plain),
         T(test_ok_pending),
         T(test_linked_event_failed),
         T(test_linked_event_chain_open),
-        T(test_timestamp_must_be_zero),
-        T(test_reserved_flag),
-        T(test_id_must_not_be_zero),
-        T(test_id_must_not_be_int_max),
-        T(test_flags_are_mutually_exclusive),
-        T(test_debit_account_id_must_not_be_zero),
-        T(test_debit_account_id_must_not_be_int_max),
-        T(test_credit_account_id_must_not_be_zero),
-        T(test_credit_account_id_must_not_be_int_max),
-        T(test_accounts_must_be_different),
-        T(test_pending_id_must_be_zero),
-        T(test_pending_id_must_not_be_zero),
-        T(test_pending_id_must_not_be_int_max),
-        T(test_pending_id_must_be_different),
-        T(test_timeout_reserved_for_pending_transfer),
-        T(test_amount_must_not_be_zero),
-        T(test_ledger_must_not_be_zero),
-        T(test_code_must_not_be_zero),
-        T(test_exists_with_different_fields_plain),
-        T(test_exists_with_different_fields_pending),
-        T(test_exists_with_different_fields_post),
-        T(test_exists_plain_and_pending),
-        T(test_exists_post_zero_fields_match_resolved),
+        T(test_flags_are_mutually_exclusive_linked),
+        T(test_exists_linked_flag_not_compared),
         T(test_exists_within_one_request),
-        T(test_debit_account_not_found),
-        T(test_credit_account_not_found),
-        T(test_accounts_must_have_the_same_ledger),
-        T(test_transfer_must_have_the_same_ledger_as_accounts),
-        T(test_pending_transfer_not_found),
-        T(test_pending_transfer_not_pending),
-        T(test_pending_transfer_has_different_debit_account_id),
-        T(test_pending_transfer_has_different_credit_account_id),
-        T(test_pending_transfer_has_different_ledger),
-        T(test_pending_transfer_has_different_code),
-        T(test_exceeds_pending_transfer_amount),
-        T(test_pending_transfer_has_different_amount),
-        T(test_pending_transfer_already_posted),
-        T(test_pending_transfer_already_voided),
-        T(test_pending_transfer_expired),
         T(test_overflows_debits_pending),
         T(test_overflows_credits_pending),
         T(test_overflows_debits_posted),
         T(test_overflows_credits_posted),
         T(test_overflows_debits),
         T(test_overflows_credits),
-        T(test_overflows_timeout_near_u64_max),
         T(test_exceeds_credits),
         T(test_exceeds_debits),
         T(test_capacity_exhausted),
         T(test_capacity_expiry_takes_no_slot),
-        T(test_precedence_plain_validation_order),
-        T(test_precedence_code_before_exists),
-        T(test_precedence_exists_with_different_fields_before_not_found),
         T(test_precedence_exists_before_exceeds_credits),
         T(test_precedence_overflow_before_exceeds_credits),
         T(test_precedence_pending_overflow_before_exceeds_credits),
         T(test_precedence_exceeds_credits_before_capacity),
-        T(test_precedence_post_validation_order),
-        T(test_precedence_post_timeout_before_exists),
-        T(test_precedence_post_exists_before_pending_checks),
-        T(test_precedence_post_not_pending_before_different_fields),
-        T(test_precedence_post_different_fields_order),
-        T(test_precedence_different_fields_before_already_resolved),
-        T(test_precedence_already_posted_before_exceeds_amount),
-        T(test_precedence_already_voided_before_amount_checks),
-        T(test_precedence_expired_before_amount_checks),
         T(test_precedence_post_resolved_before_capacity),
         T(test_plain_balances),
         T(test_post_full_amount_zero),
@@ -1981,6 +1610,7 @@ int main(void) {
         T(test_resolved_pending_does_not_expire),
         T(test_expiry_of_rolled_back_pending_does_not_happen),
         T(test_expiry_after_partial_effects_on_limits),
+        T(test_overflows_timeout_near_u64_max),
         T(test_chain_all_or_nothing),
         T(test_chain_first_failure_own_code),
         T(test_chain_rolled_back_pending_and_post),
@@ -1992,6 +1622,15 @@ int main(void) {
         T(test_digest_recomputed_from_lookups),
         T(test_digest_same_for_same_blocks),
     };
+    /* The cases first, each a test named by its case, then the functions. */
+    static case_run_t runs[CASES_COUNT];
+    struct CMUnitTest tests[CASES_COUNT + sizeof(functions) / sizeof(functions[0])];
+    for (size_t i = 0; i < CASES_COUNT; i++) {
+        runs[i].c = &CASES[i];
+        tests[i] =
+            (struct CMUnitTest){CASES[i].name, case_run, case_setup, case_teardown, &runs[i]};
+    }
+    memcpy(&tests[CASES_COUNT], functions, sizeof(functions));
     int failed = 0;
     g_partitions = 1;
     failed += cmocka_run_group_tests_name("transfers, 1 partition", tests, NULL, NULL);
