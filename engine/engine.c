@@ -444,7 +444,9 @@ uint32_t bl_engine_lookup_accounts(bl_engine_t *e, const bl_u128_t *ids, uint32_
 
 uint32_t bl_engine_lookup_transfers(bl_engine_t *e, const bl_u128_t *ids, uint32_t count,
                                     bl_transfer_t *out) {
-    return bl_engine_lookup(e, false, ids, count, out);
+    uint32_t found = bl_engine_lookup(e, false, ids, count, out);
+    bl_store_reads_done(&e->store);
+    return found;
 }
 
 bl_u128_t bl_engine_digest(const bl_engine_t *e) {

@@ -177,7 +177,7 @@ static bool bl_account_filter_open(const bl_engine_t *e, const bl_account_filter
     return *account != BL_SLOT_NONE;
 }
 
-uint32_t bl_engine_account_transfers(const bl_engine_t *e, const bl_account_filter_t *f,
+static uint32_t bl_account_transfers(const bl_engine_t *e, const bl_account_filter_t *f,
                                      bl_transfer_t *out) {
     uint32_t account;
     uint64_t min, max;
@@ -215,7 +215,7 @@ uint32_t bl_engine_account_transfers(const bl_engine_t *e, const bl_account_filt
     return found;
 }
 
-uint32_t bl_engine_account_balances(const bl_engine_t *e, const bl_account_filter_t *f,
+static uint32_t bl_account_balances(const bl_engine_t *e, const bl_account_filter_t *f,
                                     bl_account_balance_t *out) {
     uint32_t account;
     uint64_t min, max;
@@ -454,7 +454,24 @@ uint32_t bl_engine_query_accounts(const bl_engine_t *e, const bl_query_filter_t 
     return bl_query(e, BL_KEYS_ACCOUNTS, f, out);
 }
 
+/* The reads of transfers end by letting the store drop what cold reads mapped back. */
 uint32_t bl_engine_query_transfers(const bl_engine_t *e, const bl_query_filter_t *f,
                                    bl_transfer_t *out) {
-    return bl_query(e, BL_KEYS_TRANSFERS, f, out);
+    uint32_t found = bl_query(e, BL_KEYS_TRANSFERS, f, out);
+    bl_store_reads_done(&e->store);
+    return found;
+}
+
+uint32_t bl_engine_account_transfers(const bl_engine_t *e, const bl_account_filter_t *f,
+                                     bl_transfer_t *out) {
+    uint32_t found = bl_account_transfers(e, f, out);
+    bl_store_reads_done(&e->store);
+    return found;
+}
+
+uint32_t bl_engine_account_balances(const bl_engine_t *e, const bl_account_filter_t *f,
+                                    bl_account_balance_t *out) {
+    uint32_t found = bl_account_balances(e, f, out);
+    bl_store_reads_done(&e->store);
+    return found;
 }

@@ -4,8 +4,9 @@
  * Dropping pages: madvise(MADV_DONTNEED) on a shared file mapping unmaps the pages from the
  * process; a page written through the mapping stays dirty in the page cache and reaches the
  * file as any other write-back, so nothing written is lost and a later read maps it again
- * from the cache or the disk. Cold reads map pages back, so the cold range is swept again once
- * the pages checked since the last sweep would fill BL_STORE_SWEEP_PAGES.
+ * from the cache or the disk. Cold reads map pages back, so the cold range is swept again:
+ * after a read op that read cold records, and after a block once BL_STORE_SWEEP_PAGES cold
+ * pages were checked.
  */
 #define _GNU_SOURCE
 #include "engine/store.h"
@@ -22,7 +23,10 @@
 #include "common/assert.h"
 #include "common/hash.h"
 
-#define BL_STORE_SWEEP_PAGES 4096u /* 16 MiB of cold pages mapped back */
+/* A cold read maps back more than its page: the kernel maps the pages around a faulting one
+ * that are in the page cache (fault-around, whole large folios), up to 2 MiB. So blocks sweep
+ * after this many checks, and read ops after any. */
+#define BL_STORE_SWEEP_PAGES 64u
 
 static void bl_store_drop(const bl_store_t *store, uint64_t first_page, uint64_t end_page) {
     if (end_page <= first_page) return;
@@ -88,6 +92,16 @@ void bl_store_check(const bl_store_t *store, uint64_t slot) {
         _exit(70); /* EX_SOFTWARE: no state to save, nothing more to say */
     }
     atomic_fetch_add_explicit(&((bl_store_t *)store)->cold_reads, 1, memory_order_relaxed);
+}
+
+void bl_store_reads_done(const bl_store_t *store) {
+    bl_store_t *s = (bl_store_t *)store; /* reads are const to the state, not to its memory */
+    if (s->fd < 0) return;
+    uint64_t reads = atomic_load_explicit(&s->cold_reads, memory_order_relaxed);
+    if (reads == 0) return;
+    atomic_store_explicit(&s->cold_reads, 0, memory_order_relaxed);
+    s->cold_reads_swept += reads;
+    bl_store_drop(s, 0, s->cold_below / BL_STORE_PAGE_RECORDS);
 }
 
 void bl_store_advance(bl_store_t *store, uint64_t count) {

@@ -71,6 +71,10 @@ static inline void bl_store_read(const bl_store_t *store, uint64_t slot) {
  * the hot window (and, now and then, pages cold reads brought back). */
 void bl_store_advance(bl_store_t *store, uint64_t count);
 
+/* After a read op (on the driver, between blocks): if it read cold records, drops the cold
+ * range again, so reads cannot grow the process's memory either. */
+void bl_store_reads_done(const bl_store_t *store);
+
 /* Makes sure the file is allocated for `count` records; 0 or -errno (-ENOSPC: the disk is
  * full). */
 int bl_store_room(bl_store_t *store, uint64_t count);
