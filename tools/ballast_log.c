@@ -379,6 +379,22 @@ static int tool_truncate(tool_t *tool) {
     return status;
 }
 
+/* The transfer store: its size on disk and the records it holds (standard error, like the
+ * other notes, so print's output stays one block per line). */
+static void tool_store_say(const tool_t *tool) {
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", tool->dir, BL_NODE_STORE_FILE);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "ballast-log: %s: none (transfer records are in the checkpoints)\n", path);
+        return;
+    }
+    fprintf(stderr,
+            "ballast-log: %s: %.1f MiB allocated on disk (the transfer records, 128 bytes "
+            "each, and up to 64 MiB allocated ahead of them)\n",
+            path, (double)st.st_blocks * 512 / 1048576.0);
+}
+
 /* print, verify and replay. */
 static int tool_read(tool_t *tool) {
     int lock_fd;
@@ -442,6 +458,7 @@ static int tool_read(tool_t *tool) {
                seconds > 0 ? (double)tool->events / seconds / 1e6 : 0.0, tool->partitions,
                tool->checkpoint);
     }
+    tool_store_say(tool);
     bl_log_close(log);
     return status;
 }
