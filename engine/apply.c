@@ -140,7 +140,9 @@ void bl_apply(bl_engine_t *engine, uint32_t p) {
         if (pending[k].state == pending[k].state_start) continue;
         BL_ASSERT(pending[k].state_start == BL_STATE_PENDING);
         engine->transfer_state[pending[k].slot] = pending[k].state;
-        bl_digest_pending(part, bl_transfer_get(engine, pending[k].slot)->id, pending[k].state);
+        bl_transfer_t copy;
+        bl_digest_pending(part, bl_transfer_read(engine, pending[k].slot, &copy)->id,
+                          pending[k].state);
     }
 
     bl_history_apply(engine, p);

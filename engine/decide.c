@@ -239,10 +239,12 @@ static inline bool bl_add3_overflows(bl_u128_t a, bl_u128_t b, bl_u128_t c) {
     return bl_add_overflows(a, b) || bl_add_overflows(a + b, c);
 }
 
-/* The stored transfer with the event's id, from the table or from this block; NULL if none. */
-static const bl_transfer_t *bl_transfer_existing(bl_engine_t *engine, const bl_fact_t *f) {
+/* The stored transfer with the event's id, from the table (or a copy of it, when it is cold)
+ * or from this block; NULL if none. */
+static const bl_transfer_t *bl_transfer_existing(bl_engine_t *engine, const bl_fact_t *f,
+                                                 bl_transfer_t *copy) {
     bl_block_t *block = &engine->block;
-    if (f->id_slot != BL_SLOT_NONE) return bl_transfer_get(engine, f->id_slot);
+    if (f->id_slot != BL_SLOT_NONE) return bl_transfer_read(engine, f->id_slot, copy);
     uint32_t slot = bl_block_created(block, f->id_prev);
     return slot != BL_SLOT_NONE ? block->transfers_new_source[slot - block->transfers_base]
                                 : NULL; /* its timestamp unset: not compared */
@@ -298,7 +300,8 @@ static uint32_t bl_decide_post_void(bl_engine_t *engine, uint32_t i, uint64_t ti
     const bl_transfer_t *t = block->items[i];
     const bl_fact_t *f = &block->facts[i];
 
-    const bl_transfer_t *existing = bl_transfer_existing(engine, f);
+    bl_transfer_t copy;
+    const bl_transfer_t *existing = bl_transfer_existing(engine, f, &copy);
     if (existing != NULL) {
         return bl_transfer_same(t, existing) ? BL_CREATE_TRANSFER_EXISTS
                                              : BL_CREATE_TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS;
@@ -308,10 +311,11 @@ static uint32_t bl_decide_post_void(bl_engine_t *engine, uint32_t i, uint64_t ti
     /* The pending transfer, in the table or created earlier in this block, and where its
      * state lives: overlay_pending for the one, the new transfer's state for the other. */
     const bl_transfer_t *p;
+    bl_transfer_t p_copy;
     uint8_t *state;
     uint32_t undo_kind, undo_index, dr, cr;
     if (f->pending_slot != BL_SLOT_NONE) {
-        p = bl_transfer_get(engine, f->pending_slot);
+        p = bl_transfer_read(engine, f->pending_slot, &p_copy);
         state = &block->pending[f->pending_ov].state;
         undo_kind = BL_UNDO_PENDING;
         undo_index = f->pending_ov;
@@ -399,7 +403,8 @@ static uint32_t bl_decide_transfer(bl_engine_t *engine, uint32_t i, uint64_t tim
     if (f->kind == BL_ITEM_POST_VOID) return bl_decide_post_void(engine, i, timestamp);
     bool pending = (t->flags & BL_TRANSFER_PENDING) != 0;
 
-    const bl_transfer_t *existing = bl_transfer_existing(engine, f);
+    bl_transfer_t copy;
+    const bl_transfer_t *existing = bl_transfer_existing(engine, f, &copy);
     if (existing != NULL) {
         return bl_transfer_same(t, existing) ? BL_CREATE_TRANSFER_EXISTS
                                              : BL_CREATE_TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS;
@@ -584,7 +589,8 @@ void bl_decide_expiries(bl_engine_t *engine) {
         bl_overlay_pending_t *pending = &block->pending[f->pending_ov];
         if (pending->state != BL_STATE_PENDING) continue; /* posted or voided in time */
         uint64_t timestamp = block->timestamp_next++;
-        const bl_transfer_t *p = bl_transfer_get(engine, f->pending_slot);
+        bl_transfer_t p_copy;
+        const bl_transfer_t *p = bl_transfer_read(engine, f->pending_slot, &p_copy);
         uint32_t dr = f->dr, cr = f->cr;
         bl_overlay_touch(block, dr);
         bl_overlay_touch(block, cr);

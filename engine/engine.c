@@ -375,8 +375,7 @@ void bl_engine_store_stats_get(const bl_engine_t *e, bl_engine_store_stats_t *st
     stats->records = e->transfers_count;
     stats->file_bytes = e->store.allocated;
     stats->hot_records = e->transfers_count - e->store.cold_below;
-    stats->cold_checks = e->store.cold_reads_swept +
-                         atomic_load_explicit(&e->store.cold_reads, memory_order_relaxed);
+    stats->cold_checks = atomic_load_explicit(&e->store.cold_reads, memory_order_relaxed);
 }
 
 const char *bl_engine_error(const bl_engine_t *e) {
@@ -429,9 +428,11 @@ static uint32_t bl_engine_lookup(const bl_engine_t *e, bool accounts, const bl_u
     for (uint32_t i = 0; i < count; i++) {
         uint32_t slot = bl_engine_find(e, accounts, ids[i]);
         if (slot == BL_SLOT_NONE) continue;
-        if (!accounts) bl_store_read(&e->store, slot);
-        memcpy((uint8_t *)out + (uint64_t)found * BL_RECORD_SIZE,
-               records->base + (uint64_t)slot * BL_RECORD_SIZE, BL_RECORD_SIZE);
+        uint8_t *to = (uint8_t *)out + (uint64_t)found * BL_RECORD_SIZE;
+        if (!accounts && bl_store_cold(&e->store, slot))
+            bl_store_read_cold(&e->store, slot, to);
+        else
+            memcpy(to, records->base + (uint64_t)slot * BL_RECORD_SIZE, BL_RECORD_SIZE);
         found++;
     }
     return found;
@@ -444,9 +445,7 @@ uint32_t bl_engine_lookup_accounts(bl_engine_t *e, const bl_u128_t *ids, uint32_
 
 uint32_t bl_engine_lookup_transfers(bl_engine_t *e, const bl_u128_t *ids, uint32_t count,
                                     bl_transfer_t *out) {
-    uint32_t found = bl_engine_lookup(e, false, ids, count, out);
-    bl_store_reads_done(&e->store);
-    return found;
+    return bl_engine_lookup(e, false, ids, count, out);
 }
 
 bl_u128_t bl_engine_digest(const bl_engine_t *e) {

@@ -102,7 +102,8 @@ static void bl_prefetch_account(const bl_engine_t *engine, uint32_t slot) {
  * overlay entry and route its accounts for the second round. */
 static void bl_gather_pending(bl_engine_t *engine, bl_partition_t *part, bl_fact_t *g) {
     uint32_t n = engine->config.partitions;
-    const bl_transfer_t *pending = bl_transfer_get(engine, g->pending_slot);
+    bl_transfer_t copy;
+    const bl_transfer_t *pending = bl_transfer_read(engine, g->pending_slot, &copy);
     g->pending_ov = bl_gather_overlay_pending(engine, part, g->pending_slot);
     g->dr_partition = g->cr_partition = BL_PARTITION_NONE;
     if (pending->flags & BL_TRANSFER_PENDING) {
@@ -306,7 +307,8 @@ void bl_gather_second(bl_engine_t *engine, uint32_t p) {
     for (uint32_t i = 0; i < block->items_count; i++) {
         const bl_fact_t *pf = bl_gather_pending_found(engine, &block->facts[i], i);
         if (pf == NULL || (pf->dr_partition != p && pf->cr_partition != p)) continue;
-        const bl_transfer_t *pending = bl_transfer_get(engine, pf->pending_slot);
+        bl_transfer_t copy;
+        const bl_transfer_t *pending = bl_transfer_read(engine, pf->pending_slot, &copy);
         bl_fact_t *g = &part->found[i];
         if (pf->dr_partition == p) {
             uint32_t slot = bl_index_find(&part->accounts, &engine->accounts_records, pf->dr_hash,

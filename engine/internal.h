@@ -187,10 +187,13 @@ struct bl_engine {
     char error[512];  /* bl_engine_error */
 };
 
-/* The transfer in `slot`, its page checked first when it is cold (in the store). */
-static inline const bl_transfer_t *bl_transfer_get(const bl_engine_t *engine, uint32_t slot) {
-    bl_store_read(&engine->store, slot);
-    return &engine->transfers[slot];
+/* The transfer in `slot`: the record itself when it is hot, or, when it is cold (in the
+ * store), a checked copy read into `copy`. */
+static inline const bl_transfer_t *bl_transfer_read(const bl_engine_t *engine, uint32_t slot,
+                                                    bl_transfer_t *copy) {
+    if (!bl_store_cold(&engine->store, slot)) return &engine->transfers[slot];
+    bl_store_read_cold(&engine->store, slot, copy);
+    return copy;
 }
 
 /* The partition that owns an id hash: the high 32 bits, scaled to N (bucket indexes use the

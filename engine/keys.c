@@ -107,9 +107,11 @@ void bl_key_values(uint32_t kind, const void *record, bl_u128_t values[BL_KEY_FI
     for (uint32_t f = 0; f < BL_KEY_FIELDS; f++) values[f] = bl_key_value(kind, record, f);
 }
 
-static const void *bl_keys_record(const bl_engine_t *engine, uint32_t kind, uint32_t slot) {
+/* The record of `slot` (a checked copy in `copy` when it is a cold transfer). */
+static const void *bl_keys_record(const bl_engine_t *engine, uint32_t kind, uint32_t slot,
+                                  bl_transfer_t *copy) {
     return kind == BL_KEYS_ACCOUNTS ? (const void *)&engine->accounts[slot]
-                                    : (const void *)bl_transfer_get(engine, slot);
+                                    : (const void *)bl_transfer_read(engine, slot, copy);
 }
 
 /* A new key for partition `part`, from its chunk of the store. */
@@ -149,7 +151,8 @@ bl_keys_walk(const bl_engine_t *engine, const bl_partition_t *part, uint32_t kin
         uint32_t *next;
         if (entry & BL_KEY_DIRECT) {
             uint32_t slot = entry & ~BL_KEY_DIRECT;
-            if (bl_key_value(kind, bl_keys_record(engine, kind, slot), field) == value) {
+            bl_transfer_t copy;
+            if (bl_key_value(kind, bl_keys_record(engine, kind, slot, &copy), field) == value) {
                 at.entry = entry;
                 return at;
             }
@@ -237,7 +240,8 @@ bl_keys_get(bl_engine_t *engine, bl_partition_t *part, uint32_t kind, uint32_t f
 
 void bl_keys_insert(bl_engine_t *engine, uint32_t p, uint32_t kind, uint32_t slot) {
     bl_partition_t *part = &engine->partitions[p];
-    const void *record = bl_keys_record(engine, kind, slot);
+    bl_transfer_t copy;
+    const void *record = bl_keys_record(engine, kind, slot, &copy);
     for (uint32_t f = 0; f < BL_KEY_FIELDS; f++) {
         bl_u128_t value = bl_key_value(kind, record, f);
         if (bl_key_small(value)) {
@@ -326,7 +330,9 @@ static inline __attribute__((always_inline)) void
 bl_keys_apply_kind(bl_engine_t *engine, uint32_t p, uint32_t kind, uint64_t base,
                    const uint32_t *own, uint32_t count) {
     bl_partition_t *part = &engine->partitions[p];
-    const uint8_t *records = bl_keys_record(engine, kind, 0);
+    /* the block's new objects: hot, read in place */
+    const uint8_t *records = kind == BL_KEYS_ACCOUNTS ? (const uint8_t *)engine->accounts
+                                                      : (const uint8_t *)engine->transfers;
     const size_t size = kind == BL_KEYS_ACCOUNTS ? sizeof(bl_account_t) : sizeof(bl_transfer_t);
     bl_keys_walk_t walk = {0};
     for (uint32_t j = 0; j < count + BL_KEYS_DISTANCE; j++) {

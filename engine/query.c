@@ -70,14 +70,19 @@ static bl_objects_t bl_objects(const bl_engine_t *e, uint32_t kind) {
                : (bl_objects_t){kind, (const uint8_t *)e->transfers, e->transfers_count, &e->store};
 }
 
-static const void *bl_object(const bl_objects_t *o, uint64_t slot) {
-    if (o->store != NULL) bl_store_read(o->store, slot);
-    return o->records + slot * BL_RECORD_SIZE;
+/* The record in `slot`, or, when it is cold (in the store), a checked copy in `copy`. */
+static const void *bl_object(const bl_objects_t *o, uint64_t slot, bl_transfer_t *copy) {
+    if (o->store == NULL || !bl_store_cold(o->store, slot))
+        return o->records + slot * BL_RECORD_SIZE;
+    bl_store_read_cold(o->store, slot, copy);
+    return copy;
 }
 
 static uint64_t bl_object_timestamp(const bl_objects_t *o, uint64_t slot) {
-    return o->kind == BL_KEYS_ACCOUNTS ? ((const bl_account_t *)bl_object(o, slot))->timestamp
-                                       : ((const bl_transfer_t *)bl_object(o, slot))->timestamp;
+    bl_transfer_t copy;
+    const void *record = bl_object(o, slot, &copy);
+    return o->kind == BL_KEYS_ACCOUNTS ? ((const bl_account_t *)record)->timestamp
+                                       : ((const bl_transfer_t *)record)->timestamp;
 }
 
 /* The first slot whose timestamp is at least `timestamp` (count if none). */
@@ -177,7 +182,7 @@ static bool bl_account_filter_open(const bl_engine_t *e, const bl_account_filter
     return *account != BL_SLOT_NONE;
 }
 
-static uint32_t bl_account_transfers(const bl_engine_t *e, const bl_account_filter_t *f,
+uint32_t bl_engine_account_transfers(const bl_engine_t *e, const bl_account_filter_t *f,
                                      bl_transfer_t *out) {
     uint32_t account;
     uint64_t min, max;
@@ -207,7 +212,8 @@ static uint32_t bl_account_transfers(const bl_engine_t *e, const bl_account_filt
         cursors[cursors_count++] = (bl_cursor_t){.begin = slot_begin, .end = slot_end};
     uint32_t found = 0, slot;
     while (found < f->limit && bl_cursors_next(cursors, cursors_count, reversed, &slot)) {
-        const bl_transfer_t *t = bl_transfer_get(e, slot);
+        bl_transfer_t copy;
+        const bl_transfer_t *t = bl_transfer_read(e, slot, &copy);
         bool side = ((f->flags & BL_FILTER_DEBITS) && t->debit_account_id == f->account_id) ||
                     ((f->flags & BL_FILTER_CREDITS) && t->credit_account_id == f->account_id);
         if (side && bl_account_filter_match(f, t)) out[found++] = *t;
@@ -215,7 +221,7 @@ static uint32_t bl_account_transfers(const bl_engine_t *e, const bl_account_filt
     return found;
 }
 
-static uint32_t bl_account_balances(const bl_engine_t *e, const bl_account_filter_t *f,
+uint32_t bl_engine_account_balances(const bl_engine_t *e, const bl_account_filter_t *f,
                                     bl_account_balance_t *out) {
     uint32_t account;
     uint64_t min, max;
@@ -232,7 +238,8 @@ static uint32_t bl_account_balances(const bl_engine_t *e, const bl_account_filte
         uint32_t i = reversed ? end - 1 - (n - begin) : n;
         const bl_balance_entry_t *entry = bl_list_at(pool, list, i);
         if (!(f->flags & entry->side)) continue;
-        if (!bl_account_filter_match(f, bl_transfer_get(e, entry->transfer_slot))) continue;
+        bl_transfer_t copy;
+        if (!bl_account_filter_match(f, bl_transfer_read(e, entry->transfer_slot, &copy))) continue;
         bl_account_balance_t *b = &out[found++];
         memset(b, 0, sizeof(*b));
         b->debits_pending = entry->debits_pending;
@@ -436,7 +443,8 @@ static uint32_t bl_query(const bl_engine_t *e, uint32_t kind, const bl_query_fil
         if (count < 0 ? !bl_cursors_next(&scan, 1, reversed, &slot)
                       : !bl_meets_next(meets, (uint32_t)count, reversed, &slot))
             break;
-        const void *record = bl_object(&objects, slot);
+        bl_transfer_t copy;
+        const void *record = bl_object(&objects, slot, &copy);
         bl_u128_t values[BL_KEY_FIELDS];
         bl_key_values(kind, record, values);
         if (!bl_query_match(wanted, values)) {
@@ -454,24 +462,7 @@ uint32_t bl_engine_query_accounts(const bl_engine_t *e, const bl_query_filter_t 
     return bl_query(e, BL_KEYS_ACCOUNTS, f, out);
 }
 
-/* The reads of transfers end by letting the store drop what cold reads mapped back. */
 uint32_t bl_engine_query_transfers(const bl_engine_t *e, const bl_query_filter_t *f,
                                    bl_transfer_t *out) {
-    uint32_t found = bl_query(e, BL_KEYS_TRANSFERS, f, out);
-    bl_store_reads_done(&e->store);
-    return found;
-}
-
-uint32_t bl_engine_account_transfers(const bl_engine_t *e, const bl_account_filter_t *f,
-                                     bl_transfer_t *out) {
-    uint32_t found = bl_account_transfers(e, f, out);
-    bl_store_reads_done(&e->store);
-    return found;
-}
-
-uint32_t bl_engine_account_balances(const bl_engine_t *e, const bl_account_filter_t *f,
-                                    bl_account_balance_t *out) {
-    uint32_t found = bl_account_balances(e, f, out);
-    bl_store_reads_done(&e->store);
-    return found;
+    return bl_query(e, BL_KEYS_TRANSFERS, f, out);
 }

@@ -3,10 +3,11 @@
  *
  * Dropping pages: madvise(MADV_DONTNEED) on a shared file mapping unmaps the pages from the
  * process; a page written through the mapping stays dirty in the page cache and reaches the
- * file as any other write-back, so nothing written is lost and a later read maps it again
- * from the cache or the disk. Cold reads map pages back, so the cold range is swept again:
- * after a read op that read cold records, and after a block once BL_STORE_SWEEP_PAGES cold
- * pages were checked.
+ * file as any other write-back, so nothing written is lost. Cold records are read with pread
+ * into the caller's copy rather than through the mapping: a fault on a file mapping maps the
+ * cached pages around it too (up to a 2 MiB folio), and each unmapping of them costs a TLB
+ * shootdown on every thread of the process, so reads through the mapping grew the process
+ * and cost tens of microseconds a record; a pread of a cached page costs a few.
  */
 #define _GNU_SOURCE
 #include "engine/store.h"
@@ -22,11 +23,6 @@
 
 #include "common/assert.h"
 #include "common/hash.h"
-
-/* A cold read maps back more than its page: the kernel maps the pages around a faulting one
- * that are in the page cache (fault-around, whole large folios), up to 2 MiB. So blocks sweep
- * after this many checks, and read ops after any. */
-#define BL_STORE_SWEEP_PAGES 64u
 
 static void bl_store_drop(const bl_store_t *store, uint64_t first_page, uint64_t end_page) {
     if (end_page <= first_page) return;
@@ -75,33 +71,45 @@ static uint64_t bl_store_sum(const bl_store_t *store, uint64_t page, uint64_t re
     return bl_hash64(store->base + page * BL_STORE_PAGE_BYTES, records * BL_RECORD_SIZE);
 }
 
-void bl_store_check(const bl_store_t *store, uint64_t slot) {
-    uint64_t page = slot / BL_STORE_PAGE_RECORDS;
-    BL_ASSERT(page < store->sealed);
-    uint64_t sum = bl_store_sum(store, page, BL_STORE_PAGE_RECORDS);
-    if (sum != store->sums[page]) {
-        fprintf(stderr,
-                "ballast: %s is damaged: the page at offset %" PRIu64 " (transfer slots %" PRIu64
-                " to %" PRIu64 ") has checksum %016" PRIx64 ", %016" PRIx64
-                " was written; stopping without serving it. Restart: recovery rebuilds the "
-                "store from an older checkpoint and the log where they reach back that far, "
-                "and refuses, naming the page, where they do not\n",
-                store->path ? store->path : "the transfer store", page * BL_STORE_PAGE_BYTES,
-                page * BL_STORE_PAGE_RECORDS,
-                page * BL_STORE_PAGE_RECORDS + BL_STORE_PAGE_RECORDS - 1, sum, store->sums[page]);
-        _exit(70); /* EX_SOFTWARE: no state to save, nothing more to say */
-    }
-    atomic_fetch_add_explicit(&((bl_store_t *)store)->cold_reads, 1, memory_order_relaxed);
+/* Stops the process: a cold page that cannot be trusted. */
+static void bl_store_fail(const bl_store_t *store, uint64_t page, const char *why) {
+    fprintf(stderr,
+            "ballast: %s is damaged: the page at offset %" PRIu64 " (transfer slots %" PRIu64
+            " to %" PRIu64 ") %s; stopping without serving it. Restart: recovery rebuilds the "
+            "store from an older checkpoint and the log where they reach back that far, and "
+            "refuses, naming the page, where they do not\n",
+            store->path ? store->path : "the transfer store", page * BL_STORE_PAGE_BYTES,
+            page * BL_STORE_PAGE_RECORDS, page * BL_STORE_PAGE_RECORDS + BL_STORE_PAGE_RECORDS - 1,
+            why);
+    _exit(70); /* EX_SOFTWARE: no state to save, nothing more to say */
 }
 
-void bl_store_reads_done(const bl_store_t *store) {
-    bl_store_t *s = (bl_store_t *)store; /* reads are const to the state, not to its memory */
-    if (s->fd < 0) return;
-    uint64_t reads = atomic_load_explicit(&s->cold_reads, memory_order_relaxed);
-    if (reads == 0) return;
-    atomic_store_explicit(&s->cold_reads, 0, memory_order_relaxed);
-    s->cold_reads_swept += reads;
-    bl_store_drop(s, 0, s->cold_below / BL_STORE_PAGE_RECORDS);
+void bl_store_read_cold(const bl_store_t *store, uint64_t slot, void *out) {
+    uint64_t page = slot / BL_STORE_PAGE_RECORDS;
+    BL_ASSERT(page < store->sealed);
+    uint8_t bytes[BL_STORE_PAGE_BYTES] __attribute__((aligned(64)));
+    uint64_t done = 0;
+    while (done < BL_STORE_PAGE_BYTES) {
+        ssize_t n = pread(store->fd, bytes + done, BL_STORE_PAGE_BYTES - done,
+                          (off_t)(page * BL_STORE_PAGE_BYTES + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            char why[128];
+            snprintf(why, sizeof(why), "cannot be read (%s)",
+                     n < 0 ? strerror(errno) : "end of file");
+            bl_store_fail(store, page, why);
+        }
+        done += (uint64_t)n;
+    }
+    uint64_t sum = bl_hash64(bytes, BL_STORE_PAGE_BYTES);
+    if (sum != store->sums[page]) {
+        char why[128];
+        snprintf(why, sizeof(why), "has checksum %016" PRIx64 ", %016" PRIx64 " was written", sum,
+                 store->sums[page]);
+        bl_store_fail(store, page, why);
+    }
+    memcpy(out, bytes + (slot % BL_STORE_PAGE_RECORDS) * BL_RECORD_SIZE, BL_RECORD_SIZE);
+    atomic_fetch_add_explicit(&((bl_store_t *)store)->cold_reads, 1, memory_order_relaxed);
 }
 
 void bl_store_advance(bl_store_t *store, uint64_t count) {
@@ -112,16 +120,9 @@ void bl_store_advance(bl_store_t *store, uint64_t count) {
     uint64_t hot_pages = (store->hot_records + BL_STORE_PAGE_RECORDS - 1) / BL_STORE_PAGE_RECORDS;
     uint64_t cold_pages = store->sealed > hot_pages ? store->sealed - hot_pages : 0;
     uint64_t old_pages = store->cold_below / BL_STORE_PAGE_RECORDS;
-    uint64_t reads = atomic_load_explicit(&store->cold_reads, memory_order_relaxed);
-    if (reads >= BL_STORE_SWEEP_PAGES) {
-        atomic_store_explicit(&store->cold_reads, 0, memory_order_relaxed);
-        store->cold_reads_swept += reads;
-        old_pages = 0; /* sweep the whole cold range again */
-    }
-    if (cold_pages > old_pages || old_pages == 0) {
+    if (cold_pages > old_pages) {
         bl_store_drop(store, old_pages, cold_pages);
-        if (cold_pages * BL_STORE_PAGE_RECORDS > store->cold_below)
-            store->cold_below = cold_pages * BL_STORE_PAGE_RECORDS;
+        store->cold_below = cold_pages * BL_STORE_PAGE_RECORDS;
     }
 }
 

@@ -18,10 +18,11 @@
  *
  * Hot and cold: the newest records (hot_records, at least) stay mapped and are read as
  * memory. Sealed pages older than that are dropped from the process (madvise) and become cold:
- * every read of a cold record first checks its page against the checksum, so a record damaged
- * on disk is never served. A failed check stops the process with a message naming the file,
- * the offset and the slot (state cannot go on from a record it cannot trust; the log and an
- * older checkpoint can rebuild it, which recovery tries).
+ * a cold record is read with pread, never through the mapping, and its page is checked
+ * against the checksum first, so a record damaged on disk is never served. A failed check
+ * stops the process with a message naming the file, the offset and the slot (state cannot go on
+ * from a record it cannot trust; the log and an older checkpoint can rebuild it, which recovery
+ * tries).
  *
  * Threads: the driver seals, drops and grows the file between blocks; partition threads and
  * the driver read during a block. cold_below only moves between blocks.
@@ -46,12 +47,11 @@ typedef struct bl_store {
     uint64_t capacity;           /* records the mapping holds */
     uint64_t *sums;              /* per page: its checksum, once sealed (reserved for every page) */
     uint64_t sealed;             /* pages whose checksum is final */
-    uint64_t cold_below;         /* slots below this are read through bl_store_check */
+    uint64_t cold_below;         /* slots below this are read through bl_store_read_cold */
     uint64_t hot_records;        /* records kept mapped behind the last sealed page */
     uint64_t allocated;          /* bytes of the file allocated (fallocate) from offset 0 */
     uint64_t opened_bytes;       /* the file's size when opened, for messages */
-    _Atomic uint64_t cold_reads; /* pages checked since the last sweep of the cold range */
-    uint64_t cold_reads_swept;   /* pages checked before it */
+    _Atomic uint64_t cold_reads; /* cold records read, each through its page's check */
 } bl_store_t;
 
 /* Opens the store over `fd` for `capacity` records; `hot_records` 0 keeps every record hot.
@@ -60,20 +60,19 @@ int bl_store_open(bl_store_t *store, int fd, const char *path, uint64_t capacity
                   uint64_t hot_records, uint8_t **records);
 void bl_store_close(bl_store_t *store);
 
-/* Checks the page of cold slot `slot` against its checksum; stops the process if it differs. */
-void bl_store_check(const bl_store_t *store, uint64_t slot);
-
-static inline void bl_store_read(const bl_store_t *store, uint64_t slot) {
-    if (__builtin_expect(slot < store->cold_below, 0)) bl_store_check(store, slot);
+static inline bool bl_store_cold(const bl_store_t *store, uint64_t slot) {
+    return __builtin_expect(slot < store->cold_below, 0);
 }
 
-/* After a block: seals the pages the first `count` records fill, and drops what fell out of
- * the hot window (and, now and then, pages cold reads brought back). */
-void bl_store_advance(bl_store_t *store, uint64_t count);
+/* Reads cold slot `slot`'s record (128 bytes) into `out`: its page is read from the file
+ * (pread: the mapping is never touched below the hot window, so reads cannot grow the
+ * process's memory) and checked against its checksum first. A page that fails, or cannot be
+ * read, stops the process. */
+void bl_store_read_cold(const bl_store_t *store, uint64_t slot, void *out);
 
-/* After a read op (on the driver, between blocks): if it read cold records, drops the cold
- * range again, so reads cannot grow the process's memory either. */
-void bl_store_reads_done(const bl_store_t *store);
+/* After a block: seals the pages the first `count` records fill, and drops what fell out of
+ * the hot window. */
+void bl_store_advance(bl_store_t *store, uint64_t count);
 
 /* Makes sure the file is allocated for `count` records; 0 or -errno (-ENOSPC: the disk is
  * full). */

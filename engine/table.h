@@ -85,7 +85,12 @@ static inline uint32_t bl_index_walk(const bl_records_t *records, uint32_t slot,
         uint32_t fingerprint = bl_fingerprint(hash);
         for (; slot != BL_SLOT_NONE; slot = records->next[slot] - 1u) {
             if (records->fingerprints[slot] != fingerprint) continue;
-            if (records->store != NULL) bl_store_read(records->store, slot);
+            if (records->store != NULL && bl_store_cold(records->store, slot)) {
+                bl_u128_t copy[BL_RECORD_SIZE / sizeof(bl_u128_t)];
+                bl_store_read_cold(records->store, slot, copy);
+                if (copy[0] == id) return slot;
+                continue;
+            }
             if (*bl_records_id(records, slot) == id) return slot;
         }
         return BL_SLOT_NONE;

@@ -28,7 +28,8 @@ void bl_engine_verify(const bl_engine_t *e) {
     bl_verify_sums_t *sums = calloc(e->accounts_count, sizeof(*sums));
     BL_ASSERT(sums != NULL);
     for (uint64_t slot = 0; slot < e->transfers_count; slot++) {
-        const bl_transfer_t *t = bl_transfer_get(e, (uint32_t)slot);
+        bl_transfer_t copy;
+        const bl_transfer_t *t = bl_transfer_read(e, (uint32_t)slot, &copy);
         bool pending = (t->flags & BL_TRANSFER_PENDING) != 0;
         if ((t->flags & BL_TRANSFER_VOID_PENDING) ||
             (pending && e->transfer_state[slot] != BL_STATE_PENDING))

@@ -32,7 +32,7 @@
 
 #define BL_NODE_REQUESTS_MAX_DEFAULT 4096u
 #define BL_NODE_CHECKPOINT_BLOCKS_DEFAULT 100000u
-#define BL_NODE_CHECKPOINT_LOG_BYTES_DEFAULT (4ull << 30)
+#define BL_NODE_CHECKPOINT_LOG_BYTES_DEFAULT (1ull << 30) /* images hold no records: cheap */
 #define BL_NODE_STORE_FILE "transfers.store"
 #define BL_NODE_HOT_TRANSFERS_DEFAULT (1ull << 20) /* 128 MiB of the newest records */
 
