@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "engine/internal.h"
@@ -211,8 +212,10 @@ int bl_engine_create(bl_engine_t **out, const bl_engine_config_t *config) {
 
     /* Index buckets: each partition gets 2x its even share, rounded up to a power of two, so
      * chains average at most 1/2 a record beyond the head when ids spread evenly. */
-    uint64_t account_buckets = bl_pow2_at_least(2 * (c.accounts_max / c.partitions + 1));
-    uint64_t transfer_buckets = bl_pow2_at_least(2 * (c.transfers_max / c.partitions + 1));
+    uint64_t account_buckets =
+        bl_pow2_at_least(2 * ((c.accounts_max + c.partitions - 1) / c.partitions));
+    uint64_t transfer_buckets =
+        bl_pow2_at_least(2 * ((c.transfers_max + c.partitions - 1) / c.partitions));
     for (uint32_t p = 0; p < c.partitions; p++) {
         if (bl_partition_init(&e->partitions[p], p, c.partitions, account_buckets, transfer_buckets,
                               c.block_events_max, &block_bytes) != 0)
@@ -476,6 +479,19 @@ uint32_t bl_engine_partitions(const bl_engine_t *e) {
 
 int bl_engine_precommit(bl_engine_t *e) {
     return bl_prefault_all(e);
+}
+
+int64_t bl_engine_commit_indexes(bl_engine_t *e) {
+    int64_t bytes = 0;
+    for (uint32_t p = 0; p < e->config.partitions; p++) {
+        bl_index_t *indexes[] = {&e->partitions[p].accounts, &e->partitions[p].transfers};
+        for (size_t i = 0; i < BL_ARRAY_LEN(indexes); i++) {
+            uint64_t size = (indexes[i]->mask + 1) * sizeof(uint64_t);
+            if (madvise(indexes[i]->buckets, size, MADV_POPULATE_WRITE) != 0) return -errno;
+            bytes += (int64_t)size;
+        }
+    }
+    return bytes;
 }
 
 void bl_engine_stats_get(const bl_engine_t *e, bl_engine_stats_t *stats) {

@@ -818,6 +818,15 @@ int bl_node_open(bl_node_t **out, const bl_node_config_t *config) {
         if (engine->hot_transfers == 0) engine->hot_transfers = BL_NODE_HOT_TRANSFERS_DEFAULT;
     }
     if (rc == 0) rc = bl_engine_create(&node->engine, &node->config.engine);
+    if (rc == 0) {
+        /* The id indexes are written at random places: commit them now, not in the first
+         * blocks. A kernel that cannot only costs those blocks their faults. */
+        uint64_t t0 = bl_clock_monotonic_ns();
+        int64_t bytes = bl_engine_commit_indexes(node->engine);
+        if (bytes >= 0)
+            bl_node_say(node, "committed the id indexes: %.0f MiB in %.2f s",
+                        (double)bytes / 1048576.0, (double)(bl_clock_monotonic_ns() - t0) / 1e9);
+    }
     if (rc == 0) rc = bl_node_recover(node, created);
     if (rc == 0) {
         node->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
