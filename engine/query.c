@@ -88,6 +88,7 @@ static uint64_t bl_object_timestamp(const bl_objects_t *o, uint64_t slot) {
 /* The first slot whose timestamp is at least `timestamp` (count if none). */
 static uint32_t bl_object_slot_at(const bl_objects_t *o, uint64_t timestamp) {
     uint64_t lo = 0, hi = o->count;
+    if (o->store != NULL) bl_store_narrow(o->store, o->count, timestamp, &lo, &hi);
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
         if (bl_object_timestamp(o, mid) < timestamp)
@@ -211,6 +212,14 @@ uint32_t bl_engine_account_transfers(const bl_engine_t *e, const bl_account_filt
     if (e->config.indexes_off)
         cursors[cursors_count++] = (bl_cursor_t){.begin = slot_begin, .end = slot_end};
     uint32_t found = 0, slot;
+    if (e->store.cold_below > 0) { /* the page's cold rows: their pages read in parallel */
+        bl_cursor_t ahead[2];
+        memcpy(ahead, cursors, cursors_count * sizeof(cursors[0]));
+        for (uint32_t n = 0; n < f->limit && bl_cursors_next(ahead, cursors_count, reversed, &slot);
+             n++) {
+            if (bl_store_cold(&e->store, slot)) bl_store_prefetch(&e->store, slot);
+        }
+    }
     while (found < f->limit && bl_cursors_next(cursors, cursors_count, reversed, &slot)) {
         bl_transfer_t copy;
         const bl_transfer_t *t = bl_transfer_read(e, slot, &copy);

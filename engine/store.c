@@ -55,6 +55,12 @@ int bl_store_open(bl_store_t *store, int fd, const char *path, uint64_t capacity
         store->sums = NULL;
         return -ENOMEM;
     }
+    store->firsts = mmap(NULL, pages * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (store->firsts == MAP_FAILED) {
+        store->firsts = NULL;
+        return -ENOMEM;
+    }
     *records = store->base;
     return 0;
 }
@@ -63,8 +69,41 @@ void bl_store_close(bl_store_t *store) {
     uint64_t pages = (store->capacity + BL_STORE_PAGE_RECORDS - 1) / BL_STORE_PAGE_RECORDS;
     if (store->base != NULL) munmap(store->base, pages * BL_STORE_PAGE_BYTES);
     if (store->sums != NULL) munmap(store->sums, pages * sizeof(uint64_t));
+    if (store->firsts != NULL) munmap(store->firsts, pages * sizeof(uint64_t));
     store->base = NULL;
     store->sums = NULL;
+    store->firsts = NULL;
+}
+
+/* The timestamp of a mapped page's first record (the page is hot, or being loaded). */
+static uint64_t bl_store_page_first(const bl_store_t *store, uint64_t page) {
+    const bl_transfer_t *t = (const bl_transfer_t *)(store->base + page * BL_STORE_PAGE_BYTES);
+    return t->timestamp;
+}
+
+void bl_store_prefetch(const bl_store_t *store, uint64_t slot) {
+    uint64_t page = slot / BL_STORE_PAGE_RECORDS;
+    (void)posix_fadvise(store->fd, (off_t)(page * BL_STORE_PAGE_BYTES), BL_STORE_PAGE_BYTES,
+                        POSIX_FADV_WILLNEED); /* advice: failure costs only time */
+}
+
+void bl_store_narrow(const bl_store_t *store, uint64_t count, uint64_t timestamp, uint64_t *begin,
+                     uint64_t *end) {
+    uint64_t cold_pages = store->cold_below / BL_STORE_PAGE_RECORDS;
+    *begin = 0;
+    *end = count;
+    if (cold_pages == 0) return;
+    /* lo: the first cold page whose first timestamp is at least `timestamp` */
+    uint64_t lo = 0, hi = cold_pages;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (store->firsts[mid] < timestamp)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo > 0) *begin = (lo - 1) * BL_STORE_PAGE_RECORDS;
+    if (lo < cold_pages) *end = lo * BL_STORE_PAGE_RECORDS; /* page lo's first qualifies */
 }
 
 static uint64_t bl_store_sum(const bl_store_t *store, uint64_t page, uint64_t records) {
@@ -115,8 +154,10 @@ void bl_store_read_cold(const bl_store_t *store, uint64_t slot, void *out) {
 void bl_store_advance(bl_store_t *store, uint64_t count) {
     if (store->fd < 0) return;
     uint64_t full = count / BL_STORE_PAGE_RECORDS;
-    for (; store->sealed < full; store->sealed++)
+    for (; store->sealed < full; store->sealed++) {
         store->sums[store->sealed] = bl_store_sum(store, store->sealed, BL_STORE_PAGE_RECORDS);
+        store->firsts[store->sealed] = bl_store_page_first(store, store->sealed);
+    }
     uint64_t hot_pages = (store->hot_records + BL_STORE_PAGE_RECORDS - 1) / BL_STORE_PAGE_RECORDS;
     uint64_t cold_pages = store->sealed > hot_pages ? store->sealed - hot_pages : 0;
     uint64_t old_pages = store->cold_below / BL_STORE_PAGE_RECORDS;
@@ -163,6 +204,7 @@ int bl_store_load(bl_store_t *store, const uint64_t *sums, uint64_t count, uint6
         }
         if ((page + 1) * BL_STORE_PAGE_RECORDS <= count) {
             store->sums[page] = sums[page];
+            store->firsts[page] = bl_store_page_first(store, page);
             store->sealed = page + 1;
         }
     }

@@ -41,15 +41,17 @@
 #define BL_STORE_GROW_BYTES (64ull << 20) /* fallocate this far ahead of the records */
 
 typedef struct bl_store {
-    int fd;                      /* -1: records in anonymous memory, none cold */
-    const char *path;            /* for messages */
-    uint8_t *base;               /* the mapping: transfers_max records */
-    uint64_t capacity;           /* records the mapping holds */
-    uint64_t *sums;              /* per page: its checksum, once sealed (reserved for every page) */
-    uint64_t sealed;             /* pages whose checksum is final */
-    uint64_t cold_below;         /* slots below this are read through bl_store_read_cold */
-    uint64_t hot_records;        /* records kept mapped behind the last sealed page */
-    uint64_t allocated;          /* bytes of the file allocated (fallocate) from offset 0 */
+    int fd;               /* -1: records in anonymous memory, none cold */
+    const char *path;     /* for messages */
+    uint8_t *base;        /* the mapping: transfers_max records */
+    uint64_t capacity;    /* records the mapping holds */
+    uint64_t *sums;       /* per page: its checksum, once sealed (reserved for every page) */
+    uint64_t *firsts;     /* per sealed page: its first record's timestamp, so a search by timestamp
+                             reads one cold page, not one per step */
+    uint64_t sealed;      /* pages whose checksum is final */
+    uint64_t cold_below;  /* slots below this are read through bl_store_read_cold */
+    uint64_t hot_records; /* records kept mapped behind the last sealed page */
+    uint64_t allocated;   /* bytes of the file allocated (fallocate) from offset 0 */
     uint64_t opened_bytes;       /* the file's size when opened, for messages */
     _Atomic uint64_t cold_reads; /* cold records read, each through its page's check */
 } bl_store_t;
@@ -91,6 +93,16 @@ int bl_store_load(bl_store_t *store, const uint64_t *sums, uint64_t count, uint6
 /* After a range of pages was loaded and read: drops them from memory (bl_store_advance then
  * seals what no checksum came with, and sets the cold range). */
 void bl_store_loaded(bl_store_t *store, uint64_t first_page, uint64_t end_page);
+
+/* Asks the kernel to start reading cold slot `slot`'s page (a read of many cold records
+ * issues these first, so their pages come from the disk in parallel). */
+void bl_store_prefetch(const bl_store_t *store, uint64_t slot);
+
+/* The first slot of [0, count) whose timestamp is at least `timestamp`, narrowed by the cold
+ * pages' first timestamps: the slot range [*begin, *end) the answer lies in (every slot
+ * before *begin is earlier; the answer is below *end, or is count). */
+void bl_store_narrow(const bl_store_t *store, uint64_t count, uint64_t timestamp, uint64_t *begin,
+                     uint64_t *end);
 
 /* fdatasync of the file: every record written so far is on disk. 0 or -errno. */
 int bl_store_sync(const bl_store_t *store);
