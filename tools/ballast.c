@@ -130,7 +130,9 @@ static void start_usage(FILE *out) {
             "                          0 runs on the engine's thread, not pinned)\n"
             "  --accounts-max N        accounts the data directory can hold, fixed when it is\n"
             "                          created, 1..%llu (default %llu)\n"
-            "  --transfers-max N       transfers likewise, 1..%llu (default %llu)\n"
+            "  --transfers-max N       transfers likewise, 1..%llu (default %llu); the id\n"
+            "                          index takes 16 bytes per transfer of it, committed at\n"
+            "                          start\n"
             "  --block-events-max N    events in one logged block, %u..%u (default %u)\n"
             "  --segment-size BYTES    log segment size, a multiple of 4096, at least the\n"
             "                          largest block (default %llu)\n"
@@ -154,7 +156,10 @@ static void start_usage(FILE *out) {
             "One process at a time serves a data directory (it locks DIR; its pid is in\n"
             "DIR/ballast.lock). A directory that cannot prove it holds every acknowledged\n"
             "block is refused, unchanged, with the file, offset and height; see\n"
-            "`ballast-log --help`.\n",
+            "`ballast-log --help`.\n"
+            "Transfer records are kept in DIR/transfers.store (128 bytes each on disk; the\n"
+            "newest 1,048,576 also in memory); every older one read is checked against its\n"
+            "page's checksum first, and one that fails stops the server rather than serve it.\n",
             DATA_DEFAULT, ADDR_DEFAULT, BL_PARTITIONS_MAX, partitions_default(),
             (unsigned long long)BL_ACCOUNTS_MAX_LIMIT,
             (unsigned long long)BL_ENGINE_ACCOUNTS_MAX_DEFAULT,
