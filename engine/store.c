@@ -162,6 +162,12 @@ void bl_store_advance(bl_store_t *store, uint64_t count) {
     uint64_t cold_pages = store->sealed > hot_pages ? store->sealed - hot_pages : 0;
     uint64_t old_pages = store->cold_below / BL_STORE_PAGE_RECORDS;
     if (cold_pages > old_pages) {
+        /* Start writing back what left the hot window now, rather than let the kernel gather
+         * gigabytes of dirty pages and then throttle the writer (and every fdatasync behind
+         * them) while it flushes them; the checkpoint's fdatasync then finds little to do. */
+        (void)sync_file_range(store->fd, (off_t)(old_pages * BL_STORE_PAGE_BYTES),
+                              (off_t)((cold_pages - old_pages) * BL_STORE_PAGE_BYTES),
+                              SYNC_FILE_RANGE_WRITE); /* a start: durability is the log's */
         bl_store_drop(store, old_pages, cold_pages);
         store->cold_below = cold_pages * BL_STORE_PAGE_RECORDS;
     }
