@@ -822,10 +822,15 @@ int bl_node_open(bl_node_t **out, const bl_node_config_t *config) {
         /* The id indexes are written at random places: commit them now, not in the first
          * blocks. A kernel that cannot only costs those blocks their faults. */
         uint64_t t0 = bl_clock_monotonic_ns();
-        int64_t bytes = bl_engine_commit_indexes(node->engine);
+        long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+        uint64_t ram = pages > 0 && page_size > 0 ? (uint64_t)pages * (uint64_t)page_size : 0;
+        int64_t bytes = bl_engine_commit_indexes(node->engine, ram / 4);
         if (bytes >= 0)
             bl_node_say(node, "committed the id indexes: %.0f MiB in %.2f s",
                         (double)bytes / 1048576.0, (double)(bl_clock_monotonic_ns() - t0) / 1e9);
+        else if (bytes == -E2BIG)
+            bl_node_say(node, "the id indexes are more than a quarter of this machine's memory: "
+                              "they are committed as blocks write them, not at start");
     }
     if (rc == 0) rc = bl_node_recover(node, created);
     if (rc == 0) {
