@@ -350,8 +350,10 @@ static void bl_engine_expire(bl_engine_t *e) {
     }
 }
 
+/* Whether the block may run; sets *events_out to its requests' events. */
 static bool bl_engine_block_valid(const bl_engine_t *e, uint64_t timestamp,
-                                  const bl_request_t *requests, uint32_t requests_count) {
+                                  const bl_request_t *requests, uint32_t requests_count,
+                                  uint64_t *events_out) {
     if (timestamp <= e->timestamp_last) return false;
     uint64_t events = 0;
     for (uint32_t r = 0; r < requests_count; r++) {
@@ -362,6 +364,7 @@ static bool bl_engine_block_valid(const bl_engine_t *e, uint64_t timestamp,
         events += req->count;
     }
     if (events > e->config.block_events_max) return false;
+    *events_out = events;
     /* Every timestamp the block can hand out (expiries included) must fit in 64 bits. */
     return timestamp <= UINT64_MAX - events - e->expiry.count;
 }
@@ -387,9 +390,8 @@ const char *bl_engine_error(const bl_engine_t *e) {
 
 int bl_engine_block_execute(bl_engine_t *e, uint64_t timestamp, bl_request_t *requests,
                             uint32_t requests_count) {
-    if (!bl_engine_block_valid(e, timestamp, requests, requests_count)) return -EINVAL;
     uint64_t events = 0;
-    for (uint32_t r = 0; r < requests_count; r++) events += requests[r].count;
+    if (!bl_engine_block_valid(e, timestamp, requests, requests_count, &events)) return -EINVAL;
     int rc_room = bl_engine_store_room(e, events);
     if (rc_room != 0) return rc_room; /* nothing executed */
     bl_block_t *block = &e->block;

@@ -304,15 +304,8 @@ static int bl_engine_image_from_store(bl_engine_t *e, const uint64_t *sums, uint
         }
         done += (uint64_t)n;
     }
-    for (uint64_t at = first; at < end; at += BL_STORE_PAGE_RECORDS) {
-        uint64_t records = end - at < BL_STORE_PAGE_RECORDS ? end - at : BL_STORE_PAGE_RECORDS;
-        if (bl_hash64(&e->transfers[at], records * BL_RECORD_SIZE) !=
-            sums[at / BL_STORE_PAGE_RECORDS]) {
-            *bad_page = at / BL_STORE_PAGE_RECORDS;
-            return -EBADMSG;
-        }
-    }
-    return 0;
+    return bl_store_pages_check((const uint8_t *)e->transfers, sums, end,
+                                first / BL_STORE_PAGE_RECORDS, bl_store_pages(end), bad_page);
 }
 
 /* Rebuilds the transfers' part, a chunk of the records at a time: with `sums` (the records
@@ -324,7 +317,7 @@ static int bl_engine_image_transfers(bl_engine_t *e, const uint64_t *sums) {
     for (uint64_t first = 0; first < count; first += chunk) {
         uint64_t end = count - first < chunk ? count : first + chunk;
         uint64_t first_page = first / BL_STORE_PAGE_RECORDS;
-        uint64_t end_page = (end + BL_STORE_PAGE_RECORDS - 1) / BL_STORE_PAGE_RECORDS;
+        uint64_t end_page = bl_store_pages(end);
         uint64_t bad = 0;
         int rc_load = 0;
         if (sums != NULL && e->config.transfers_in_file)
@@ -421,7 +414,7 @@ int bl_engine_image_read(bl_engine_t *e, int fd, uint64_t *height) {
     XXH3_64bits_reset(&state);
     rc = bl_read_exact(fd, e->accounts, header.accounts_count * sizeof(bl_account_t), &state);
     uint64_t *sums = NULL;
-    uint64_t pages = (header.transfers_count + BL_STORE_PAGE_RECORDS - 1) / BL_STORE_PAGE_RECORDS;
+    uint64_t pages = bl_store_pages(header.transfers_count);
     if (rc == 0 && in_store) {
         sums = malloc(pages * sizeof(uint64_t) + 1);
         rc = sums == NULL ? -ENOMEM : bl_read_exact(fd, sums, pages * sizeof(uint64_t), &state);

@@ -23,6 +23,7 @@
 
 #include "common/assert.h"
 #include "common/hash.h"
+#include "engine/table.h"
 
 static void bl_store_drop(const bl_store_t *store, uint64_t first_page, uint64_t end_page) {
     if (end_page <= first_page) return;
@@ -38,7 +39,7 @@ int bl_store_open(bl_store_t *store, int fd, const char *path, uint64_t capacity
     store->path = path;
     store->capacity = capacity;
     store->hot_records = hot_records;
-    uint64_t pages = (capacity + BL_STORE_PAGE_RECORDS - 1) / BL_STORE_PAGE_RECORDS;
+    uint64_t pages = bl_store_pages(capacity);
     uint64_t bytes = pages * BL_STORE_PAGE_BYTES;
     struct stat st;
     if (fstat(fd, &st) != 0) return -errno;
@@ -49,27 +50,18 @@ int bl_store_open(bl_store_t *store, int fd, const char *path, uint64_t capacity
         store->base = NULL;
         return -errno;
     }
-    store->sums = mmap(NULL, pages * sizeof(uint64_t), PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (store->sums == MAP_FAILED) {
-        store->sums = NULL;
-        return -ENOMEM;
-    }
-    store->firsts = mmap(NULL, pages * sizeof(uint64_t), PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (store->firsts == MAP_FAILED) {
-        store->firsts = NULL;
-        return -ENOMEM;
-    }
+    store->sums = bl_table_reserve(pages * sizeof(uint64_t));
+    store->firsts = bl_table_reserve(pages * sizeof(uint64_t));
+    if (store->sums == NULL || store->firsts == NULL) return -ENOMEM;
     *records = store->base;
     return 0;
 }
 
 void bl_store_close(bl_store_t *store) {
-    uint64_t pages = (store->capacity + BL_STORE_PAGE_RECORDS - 1) / BL_STORE_PAGE_RECORDS;
+    uint64_t pages = bl_store_pages(store->capacity);
     if (store->base != NULL) munmap(store->base, pages * BL_STORE_PAGE_BYTES);
-    if (store->sums != NULL) munmap(store->sums, pages * sizeof(uint64_t));
-    if (store->firsts != NULL) munmap(store->firsts, pages * sizeof(uint64_t));
+    bl_table_release(store->sums, pages * sizeof(uint64_t));
+    bl_table_release(store->firsts, pages * sizeof(uint64_t));
     store->base = NULL;
     store->sums = NULL;
     store->firsts = NULL;
@@ -106,8 +98,17 @@ void bl_store_narrow(const bl_store_t *store, uint64_t count, uint64_t timestamp
     if (lo < cold_pages) *end = lo * BL_STORE_PAGE_RECORDS; /* page lo's first qualifies */
 }
 
-static uint64_t bl_store_sum(const bl_store_t *store, uint64_t page, uint64_t records) {
-    return bl_hash64(store->base + page * BL_STORE_PAGE_BYTES, records * BL_RECORD_SIZE);
+/* The checksum of page `page` of the records at `records`, over its records below `count`. */
+static uint64_t bl_store_records_sum(const uint8_t *records, uint64_t page, uint64_t count) {
+    uint64_t first = page * BL_STORE_PAGE_RECORDS;
+    BL_ASSERT(count > first);
+    uint64_t n = count - first;
+    if (n > BL_STORE_PAGE_RECORDS) n = BL_STORE_PAGE_RECORDS;
+    return bl_hash64(records + page * BL_STORE_PAGE_BYTES, n * BL_RECORD_SIZE);
+}
+
+uint64_t bl_store_page_sum(const bl_store_t *store, uint64_t page, uint64_t count) {
+    return bl_store_records_sum(store->base, page, count);
 }
 
 /* Stops the process: a cold page that cannot be trusted. */
@@ -155,10 +156,10 @@ void bl_store_advance(bl_store_t *store, uint64_t count) {
     if (store->fd < 0) return;
     uint64_t full = count / BL_STORE_PAGE_RECORDS;
     for (; store->sealed < full; store->sealed++) {
-        store->sums[store->sealed] = bl_store_sum(store, store->sealed, BL_STORE_PAGE_RECORDS);
+        store->sums[store->sealed] = bl_store_page_sum(store, store->sealed, count);
         store->firsts[store->sealed] = bl_store_page_first(store, store->sealed);
     }
-    uint64_t hot_pages = (store->hot_records + BL_STORE_PAGE_RECORDS - 1) / BL_STORE_PAGE_RECORDS;
+    uint64_t hot_pages = bl_store_pages(store->hot_records);
     uint64_t cold_pages = store->sealed > hot_pages ? store->sealed - hot_pages : 0;
     uint64_t old_pages = store->cold_below / BL_STORE_PAGE_RECORDS;
     if (cold_pages > old_pages) {
@@ -177,8 +178,7 @@ int bl_store_room(bl_store_t *store, uint64_t count) {
     if (store->fd < 0) return 0;
     uint64_t need = count * BL_RECORD_SIZE;
     if (need <= store->allocated) return 0;
-    uint64_t limit = ((store->capacity + BL_STORE_PAGE_RECORDS - 1) / BL_STORE_PAGE_RECORDS) *
-                     BL_STORE_PAGE_BYTES;
+    uint64_t limit = bl_store_pages(store->capacity) * BL_STORE_PAGE_BYTES;
     uint64_t want = need + BL_STORE_GROW_BYTES;
     want = (want + BL_STORE_PAGE_BYTES - 1) / BL_STORE_PAGE_BYTES * BL_STORE_PAGE_BYTES;
     if (want > limit) want = limit;
@@ -189,12 +189,15 @@ int bl_store_room(bl_store_t *store, uint64_t count) {
     return 0;
 }
 
-uint64_t bl_store_page_sum(const bl_store_t *store, uint64_t page, uint64_t count) {
-    uint64_t first = page * BL_STORE_PAGE_RECORDS;
-    BL_ASSERT(count > first);
-    uint64_t records = count - first;
-    if (records > BL_STORE_PAGE_RECORDS) records = BL_STORE_PAGE_RECORDS;
-    return bl_store_sum(store, page, records);
+int bl_store_pages_check(const uint8_t *records, const uint64_t *sums, uint64_t count,
+                         uint64_t first, uint64_t end, uint64_t *bad_page) {
+    for (uint64_t page = first; page < end; page++) {
+        if (bl_store_records_sum(records, page, count) != sums[page]) {
+            *bad_page = page;
+            return -EBADMSG;
+        }
+    }
+    return 0;
 }
 
 int bl_store_load(bl_store_t *store, const uint64_t *sums, uint64_t count, uint64_t first,
@@ -203,11 +206,9 @@ int bl_store_load(bl_store_t *store, const uint64_t *sums, uint64_t count, uint6
         *bad_page = UINT64_MAX;
         return -EBADMSG;
     }
+    int rc = bl_store_pages_check(store->base, sums, count, first, end, bad_page);
+    if (rc != 0) return rc;
     for (uint64_t page = first; page < end; page++) {
-        if (bl_store_page_sum(store, page, count) != sums[page]) {
-            *bad_page = page;
-            return -EBADMSG;
-        }
         if ((page + 1) * BL_STORE_PAGE_RECORDS <= count) {
             store->sums[page] = sums[page];
             store->firsts[page] = bl_store_page_first(store, page);

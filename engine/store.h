@@ -40,6 +40,11 @@
 #define BL_STORE_PAGE_RECORDS (BL_STORE_PAGE_BYTES / BL_RECORD_SIZE)
 #define BL_STORE_GROW_BYTES (64ull << 20) /* fallocate this far ahead of the records */
 
+/* Pages that `records` records fill, the last perhaps in part. */
+static inline uint64_t bl_store_pages(uint64_t records) {
+    return (records + BL_STORE_PAGE_RECORDS - 1) / BL_STORE_PAGE_RECORDS;
+}
+
 typedef struct bl_store {
     int fd;               /* -1: records in anonymous memory, none cold */
     const char *path;     /* for messages */
@@ -83,6 +88,12 @@ int bl_store_room(bl_store_t *store, uint64_t count);
 /* The checksum of the records [page start, `count`) of the page holding slot count - 1's
  * page, for a page not yet sealed (the last of an image). */
 uint64_t bl_store_page_sum(const bl_store_t *store, uint64_t page, uint64_t count);
+
+/* Checks pages [first, end) of the records [0, count) at `records` (the mapping, or a copy
+ * in memory) against `sums`, the last page over its records below count: 0, or -EBADMSG with
+ * *bad_page set. */
+int bl_store_pages_check(const uint8_t *records, const uint64_t *sums, uint64_t count,
+                         uint64_t first, uint64_t end, uint64_t *bad_page);
 
 /* Recovery, a range of pages at a time: checks pages [first, end) of the records [0, count)
  * against `sums` (one per page, the last over the records below count) and adopts the sums

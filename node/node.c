@@ -303,26 +303,26 @@ static void bl_node_block_execute(bl_node_t *node) {
     BL_STAT_SET(node, blocks, node->stats.blocks + 1);
 }
 
-static void bl_node_read_only(bl_node_t *node, int rc) {
+/* `what` failed with `rc`: no more blocks; the block being formed is answered read_only. */
+static void bl_node_read_only(bl_node_t *node, const char *what, int rc) {
     if (!node->read_only)
         bl_node_say(node,
-                    "log write failed (%s): read-only from now on; everything acknowledged "
+                    "%s failed (%s): read-only from now on; everything acknowledged "
                     "is on disk; reads go on",
-                    strerror(-rc));
+                    what, strerror(-rc));
     node->read_only = true;
     BL_STAT_SET(node, read_only, true);
+    for (uint32_t r = 0; r < node->block_requests_count; r++)
+        bl_node_complete(node, node->block_requests[r], BL_FRAME_READ_ONLY);
+    node->block_requests_count = 0;
 }
 
 /* The append of the block in flight finished with `rc`. */
 static void bl_node_block_done(bl_node_t *node, int rc) {
-    if (rc == 0) {
+    if (rc == 0)
         bl_node_block_execute(node);
-        return;
-    }
-    bl_node_read_only(node, rc);
-    for (uint32_t r = 0; r < node->block_requests_count; r++)
-        bl_node_complete(node, node->block_requests[r], BL_FRAME_READ_ONLY);
-    node->block_requests_count = 0;
+    else
+        bl_node_read_only(node, "log write", rc);
 }
 
 static bool bl_op_is_create(uint16_t op) {
@@ -354,9 +354,9 @@ static bool bl_node_block_start(bl_node_t *node, bool empty_ok) {
      * logged, it must execute. */
     int rc_room = bl_engine_store_room(node->engine, events);
     if (rc_room != 0) {
-        fprintf(stderr, "ballast: %s cannot grow for %u more transfers: %s\n", node->store_path,
-                events, strerror(-rc_room));
-        bl_node_block_done(node, rc_room);
+        char what[BL_NODE_PATH_MAX + 64];
+        snprintf(what, sizeof(what), "growing %s for %u more transfers", node->store_path, events);
+        bl_node_read_only(node, what, rc_room);
         return false;
     }
 

@@ -251,7 +251,6 @@ static int tool_checkpoint_find(tool_t *tool) {
 }
 
 static int tool_engine_create(tool_t *tool) {
-    snprintf(tool->store_path, sizeof(tool->store_path), "%s/%s", tool->dir, BL_NODE_STORE_FILE);
     tool->store_fd =
         open(tool->store_path, O_RDONLY | O_CLOEXEC); /* absent: no checkpoint uses it */
     bl_engine_config_t config = tool_engine_config(tool);
@@ -382,8 +381,7 @@ static int tool_truncate(tool_t *tool) {
 /* The transfer store: its size on disk and the records it holds (standard error, like the
  * other notes, so print's output stays one block per line). */
 static void tool_store_say(const tool_t *tool) {
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", tool->dir, BL_NODE_STORE_FILE);
+    const char *path = tool->store_path;
     struct stat st;
     if (stat(path, &st) != 0) {
         fprintf(stderr, "ballast-log: %s: none (transfer records are in the checkpoints)\n", path);
@@ -526,11 +524,13 @@ int main(int argc, char **argv) {
         return EXIT_USAGE;
     }
     tool.dir = argv[optind];
+    snprintf(tool.store_path, sizeof(tool.store_path), "%s/%s", tool.dir, BL_NODE_STORE_FILE);
     int status = tool_dir_check(&tool);
     if (status == 0)
         status = tool.command == CMD_TRUNCATE ? tool_truncate(&tool) : tool_read(&tool);
     bl_blocks_close(&tool.headers);
     bl_engine_destroy(tool.engine);
+    if (tool.store_fd >= 0) close(tool.store_fd);
     free(tool.requests);
     free(tool.results);
     return status;
