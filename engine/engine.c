@@ -230,6 +230,7 @@ int bl_engine_create(bl_engine_t **out, const bl_engine_config_t *config) {
     e->memory.block_bytes = block_bytes;
     e->memory.total_bytes = accounts_bytes + transfers_bytes + block_bytes;
     bl_prefault_init(e);
+    bl_engine_image_inherit(e);
     if (c.partition_threads) {
         int rc_threads = bl_workers_start(e);
         if (rc_threads != 0) {

@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -125,6 +126,27 @@ static int bl_pwrite_all(int fd, const void *data, size_t size, off_t offset) {
         size -= (size_t)n;
     }
     return 0;
+}
+
+/* What bl_engine_image_write reads, marked to be inherited by a forked process (every table
+ * is reserved not to be: table.c). */
+void bl_engine_image_inherit(const bl_engine_t *e) {
+    const bl_engine_config_t *c = &e->config;
+    const struct {
+        const void *data;
+        uint64_t size;
+    } read[] = {
+        {e->accounts, c->accounts_max * sizeof(bl_account_t)},
+        {c->transfers_in_file ? NULL : e->transfers, c->transfers_max * sizeof(bl_transfer_t)},
+        {e->store.sums, bl_store_pages(e->store.capacity) * sizeof(uint64_t)},
+        {e->transfer_state, c->transfers_max},
+        {e->expiry.entries, e->expiry.capacity * sizeof(bl_expiry_entry_t)},
+        {e->account_balances, c->accounts_max * sizeof(bl_list_t)},
+        {e->pools[BL_POOL_BALANCES].base, e->pools[BL_POOL_BALANCES].bytes},
+    };
+    for (size_t i = 0; i < BL_ARRAY_LEN(read); i++)
+        if (read[i].data != NULL && read[i].size > 0)
+            (void)madvise((void *)read[i].data, read[i].size, MADV_DOFORK);
 }
 
 int bl_engine_image_write(const bl_engine_t *e, int fd, uint64_t height) {

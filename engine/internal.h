@@ -220,6 +220,10 @@ static inline uint32_t bl_engine_find(const bl_engine_t *engine, bool accounts, 
 #define BL_PARTITION_MAPS(part) \
     { &(part)->pending_slots, &(part)->account_items, &(part)->transfer_items }
 
+/* Marks the tables the image writer reads to be inherited by a forked process (the checkpoint
+ * child); no other table is (image.c). */
+void bl_engine_image_inherit(const bl_engine_t *engine);
+
 /* Pipeline stages. Each gather and apply call touches only partition `p`'s records. */
 void bl_route(bl_engine_t *engine, uint32_t p, uint32_t begin, uint32_t end);
 void bl_gather_first(bl_engine_t *engine, uint32_t p);

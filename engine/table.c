@@ -6,6 +6,12 @@
  * costs the memory of 1 M. Large tables ask for transparent huge pages, which cut TLB misses
  * on random lookups. Index buckets and chain links hold slot + 1, so the zero pages of a new
  * mapping are already empty buckets and no initialization pass touches them.
+ *
+ * A table is not inherited by a forked process (MADV_DONTFORK) unless the image writer reads
+ * it (bl_engine_image_inherit marks those): the checkpoint's child then shares only the
+ * image's memory with the server, so after the fork the server's writes to every other table
+ * (the indexes, above all, written at random) are not copied, and their huge pages are not
+ * split.
  */
 #include <errno.h>
 #include <string.h>
@@ -21,6 +27,7 @@ void *bl_table_reserve(uint64_t bytes) {
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (memory == MAP_FAILED) return NULL;
     if (bytes >= BL_HUGE_PAGE_BYTES) (void)madvise(memory, bytes, MADV_HUGEPAGE);
+    (void)madvise(memory, bytes, MADV_DONTFORK);
     return memory;
 }
 

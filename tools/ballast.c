@@ -304,8 +304,11 @@ static int cmd_start(int argc, char **argv) {
     bl_server_run(g_server);
     bl_node_stats_t stats;
     bl_node_stats_get(node, &stats);
-    fprintf(stderr, "ballast: stopping: finished requests%s\n",
-            stats.read_only ? "" : ", writing a checkpoint");
+    fprintf(stderr,
+            "ballast: stopping: finished requests%s (%" PRIu64
+            " checkpoints while serving, %" PRIu64 " failed, longest pause %.1f ms)\n",
+            stats.read_only ? "" : ", writing a checkpoint", stats.checkpoints,
+            stats.checkpoints_failed, stats.checkpoint_pause_ns_max / 1e6);
     bl_server_close(g_server);
     g_server = NULL;
     bl_node_close(node);

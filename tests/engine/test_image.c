@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@
 #include <cmocka.h>
 
 #include "engine/engine.h"
+#include "engine/internal.h" /* the index a forked child must not inherit */
 #include "tests/common/util.h"
 
 #define ACCOUNTS 200u
@@ -423,6 +425,62 @@ static void test_store_cold_damage_stops_before_serving(void **state) {
     dir_remove(dir);
 }
 
+/* A checkpoint writes its image in a forked child. The child inherits only what the image
+ * holds (engine/table.c): its image, written there, must load to the same state, in memory and
+ * with a store; and reading an index from a forked child must fault, or every write the
+ * server makes to its indexes while a child lives would copy a page. */
+static pid_t fork_flushed(void) {
+    fflush(stdout);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) signal(SIGSEGV, SIG_DFL); /* a fault ends the child, not cmocka's test */
+    return pid;
+}
+
+static void test_image_fork_inherits_only_the_image(void **state) {
+    (void)state;
+    g_rng = g_seed ^ 0x4242;
+    char dir[64], path[128];
+    dir_make(dir, "bl_test_fork");
+    store_path(path, dir);
+    bl_engine_t *engines[2] = {engine_new(2), store_engine_new(2, path)};
+    for (int k = 0; k < 2; k++) {
+        accounts_create(engines[k]);
+        uint64_t next_id = 1, rng_at = g_rng;
+        for (int b = 0; b < 12; b++) block_run(&engines[k], 1, &next_id, 1 + rng() % 2000000000ull);
+        g_rng = rng_at;
+        char image[] = "/tmp/bl_test_fork_image_XXXXXX";
+        int fd = mkstemp(image);
+        assert_true(fd >= 0);
+        unlink(image);
+        pid_t pid = fork_flushed();
+        if (pid == 0) _exit(bl_engine_image_write(engines[k], fd, 12) == 0 ? 0 : 1);
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        /* The store's image loads into a second engine over the same file (it only reads). */
+        bl_engine_t *loaded = k == 0 ? engine_new(1) : store_engine_new(1, path);
+        uint64_t height = 0;
+        assert_int_equal(bl_engine_image_read(loaded, fd, &height), 0);
+        assert_int_equal(height, 12);
+        engines_assert_same(engines[k], loaded, next_id);
+        bl_engine_destroy(loaded);
+        close(fd);
+
+        pid = fork_flushed();
+        if (pid == 0) {
+            volatile uint64_t bucket = engines[k]->partitions[0].transfers.buckets[0];
+            (void)bucket;
+            _exit(0); /* reached only if the index was inherited */
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
+    }
+    bl_engine_destroy(engines[0]);
+    bl_engine_destroy(engines[1]);
+    dir_remove(dir);
+}
+
 int main(void) {
     seed_init("test_image");
     const struct CMUnitTest tests[] = {
@@ -432,6 +490,7 @@ int main(void) {
         cmocka_unit_test(test_store_matches_memory_and_reloads),
         cmocka_unit_test(test_store_damage_at_rest_is_refused),
         cmocka_unit_test(test_store_cold_damage_stops_before_serving),
+        cmocka_unit_test(test_image_fork_inherits_only_the_image),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
