@@ -193,9 +193,9 @@ int bl_engine_precommit(bl_engine_t *engine);
 /* Commits now the id indexes' buckets, whole: an index is written at random places, so it
  * would otherwise fault in page by page all through the first blocks (a server's first
  * benchmark ran at 68% of its second with a 1 GiB index). Their size is set by the capacities
- * (16 bytes per transfer and per account of capacity). Returns the bytes committed; -E2BIG
- * (nothing committed) when they are more than `bytes_max`; or -errno (no MADV_POPULATE_WRITE,
- * or not enough memory). The state is unchanged either way. */
+ * (4 to 8 bytes per transfer and 16 to 32 per account of capacity). Returns the bytes
+ * committed; -E2BIG (nothing committed) when they are more than `bytes_max`; or -errno (no
+ * MADV_POPULATE_WRITE, or not enough memory). The state is unchanged either way. */
 int64_t bl_engine_commit_indexes(bl_engine_t *engine, uint64_t bytes_max);
 void bl_engine_memory_get(const bl_engine_t *engine, bl_engine_memory_t *memory);
 

@@ -21,8 +21,8 @@
  * with chains, any distribution of ids over partitions fits as long as the global count does,
  * so capacity_exhausted depends only on the global count and results never depend on N.
  * Links store slot + 1, so 0 means "none" and freshly mapped zero pages are empty buckets.
- * A bucket also holds a 32-bit filter with one bit set per id in its chain, so a lookup of an
- * id that is not there (every new id) almost never reads a record.
+ * A bucket also holds a 32-bit filter with two bits set per id in its chain, so a lookup of
+ * an id that is not there (every new id) almost never reads a record, nor even a chain link.
  *
  * The block pipeline's working memory (bl_block_t) is reserved once, sized by
  * block_events_max, and reused by every block.
