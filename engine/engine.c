@@ -488,24 +488,6 @@ int bl_engine_precommit(bl_engine_t *e) {
     return bl_prefault_all(e);
 }
 
-int64_t bl_engine_commit_indexes(bl_engine_t *e, uint64_t bytes_max) {
-    uint64_t total = 0;
-    for (uint32_t p = 0; p < e->config.partitions; p++)
-        total += (e->partitions[p].accounts.mask + 1 + e->partitions[p].transfers.mask + 1) *
-                 sizeof(uint64_t);
-    if (total > bytes_max) return -E2BIG;
-    int64_t bytes = 0;
-    for (uint32_t p = 0; p < e->config.partitions; p++) {
-        bl_index_t *indexes[] = {&e->partitions[p].accounts, &e->partitions[p].transfers};
-        for (size_t i = 0; i < BL_ARRAY_LEN(indexes); i++) {
-            uint64_t size = (indexes[i]->mask + 1) * sizeof(uint64_t);
-            if (madvise(indexes[i]->buckets, size, MADV_POPULATE_WRITE) != 0) return -errno;
-            bytes += (int64_t)size;
-        }
-    }
-    return bytes;
-}
-
 void bl_engine_stats_get(const bl_engine_t *e, bl_engine_stats_t *stats) {
     *stats = e->stats;
 }

@@ -190,13 +190,27 @@ const char *bl_engine_error(const bl_engine_t *engine);
  * times the maxima, and the pools and key stores beyond). 0, or -errno (the kernel has no
  * MADV_POPULATE_WRITE, or too little memory); the state is unchanged either way. */
 int bl_engine_precommit(bl_engine_t *engine);
-/* Commits now the id indexes' buckets, whole: an index is written at random places, so it
- * would otherwise fault in page by page all through the first blocks (a server's first
- * benchmark ran at 68% of its second with a 1 GiB index). Their size is set by the capacities
- * (4 to 8 bytes per transfer and 16 to 32 per account of capacity). Returns the bytes
- * committed; -E2BIG (nothing committed) when they are more than `bytes_max`; or -errno (no
- * MADV_POPULATE_WRITE, or not enough memory). The state is unchanged either way. */
-int64_t bl_engine_commit_indexes(bl_engine_t *engine, uint64_t bytes_max);
+/* What a memory budget holds (engine/budget.c): committed at start, in this order, while it
+ * lasts: the id indexes (whole or not at all), the store's hot window (page cache: counted,
+ * not committed), every account slot's tables, then the first transfers' tables. */
+typedef struct bl_engine_budget {
+    uint64_t bytes;           /* the budget */
+    uint64_t indexes_bytes;   /* the id indexes' buckets (4 to 8 bytes per transfer of capacity) */
+    bool indexes_fit;         /* within the budget, so committed */
+    uint64_t hot_bytes;       /* the store's hot window */
+    uint64_t accounts;        /* account slots whose tables fit */
+    uint64_t account_bytes;   /* per account slot */
+    uint64_t transfers;       /* transfers whose tables fit */
+    uint64_t transfer_bytes;  /* per transfer: chain link, fingerprint, pending state, and an
+                                 estimate of its account list and query index entries */
+    uint64_t committed_bytes; /* set by bl_engine_budget_commit */
+} bl_engine_budget_t;
+
+/* Plans what `bytes` of memory hold for this engine's capacities. */
+void bl_engine_budget_plan(const bl_engine_t *engine, uint64_t bytes, bl_engine_budget_t *budget);
+/* Commits what the plan holds: 0, or -errno (no MADV_POPULATE_WRITE, or not enough memory;
+ * the state is unchanged either way, and tables then fault in as they are written). */
+int bl_engine_budget_commit(bl_engine_t *engine, bl_engine_budget_t *budget);
 void bl_engine_memory_get(const bl_engine_t *engine, bl_engine_memory_t *memory);
 
 #endif /* BALLAST_ENGINE_H */

@@ -105,6 +105,8 @@ struct bl_node {
     pid_t checkpoint_pid;
     uint64_t checkpoint_pending_height;
     uint64_t checkpoint_previous_height;
+    bl_engine_budget_t budget; /* what the memory budget holds (engine/budget.c) */
+    bool budget_passed;        /* the state grew past it (said once) */
 
     /* Read by bl_node_stats_get from any thread: atomics (relaxed). */
     bl_node_stats_t stats;
@@ -138,6 +140,30 @@ static void bl_node_say(const bl_node_t *node, const char *format, ...) {
     vfprintf(stderr, format, args);
     fputc('\n', stderr);
     va_end(args);
+}
+
+static double bl_mib(uint64_t bytes) {
+    return (double)bytes / 1048576.0;
+}
+
+/* What the memory budget holds, said at start. */
+static void bl_node_budget_say(bl_node_t *node, int rc, uint64_t ns) {
+    const bl_engine_budget_t *b = &node->budget;
+    const bl_engine_config_t *c = &node->config.engine;
+    BL_STAT_SET(node, memory_budget, b->bytes);
+    BL_STAT_SET(node, memory_committed, b->committed_bytes);
+    if (rc != 0)
+        bl_node_say(node, "committing the memory budget failed (%s): tables fault in as written",
+                    strerror(-rc));
+    bl_node_say(node,
+                "memory budget %.0f MiB: committed %.0f MiB in %.2f s: %s (%.0f MiB), the "
+                "tables of %" PRIu64 " of %" PRIu64 " accounts (%.0f MiB) and %" PRIu64
+                " of %" PRIu64 " transfers (%.0f MiB, %" PRIu64 " bytes each); hot window %.0f MiB",
+                bl_mib(b->bytes), bl_mib(b->committed_bytes), (double)ns / 1e9,
+                b->indexes_fit ? "the id indexes" : "not the id indexes, which do not fit",
+                bl_mib(b->indexes_bytes), b->accounts, c->accounts_max,
+                bl_mib(b->accounts * b->account_bytes), b->transfers, c->transfers_max,
+                bl_mib(b->transfers * b->transfer_bytes), b->transfer_bytes, bl_mib(b->hot_bytes));
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -301,6 +327,15 @@ static void bl_node_block_execute(bl_node_t *node) {
     node->block_requests_count = 0;
     node->blocks_since_checkpoint++;
     BL_STAT_SET(node, blocks, node->stats.blocks + 1);
+    if (!node->budget_passed && (bl_engine_transfers_count(engine) > node->budget.transfers ||
+                                 bl_engine_accounts_count(engine) > node->budget.accounts)) {
+        node->budget_passed = true;
+        bl_node_say(node,
+                    "the state has passed what the memory budget holds (%" PRIu64
+                    " accounts, %" PRIu64 " transfers): it goes on growing past the budget, "
+                    "about %" PRIu64 " bytes a transfer; restart with a larger --memory",
+                    node->budget.accounts, node->budget.transfers, node->budget.transfer_bytes);
+    }
 }
 
 /* `what` failed with `rc`: no more blocks; the block being formed is answered read_only. */
@@ -735,6 +770,7 @@ static int bl_node_config_resolve(bl_node_t *node, const bl_node_config_t *confi
     if (c->checkpoint_log_bytes == 0)
         c->checkpoint_log_bytes = BL_NODE_CHECKPOINT_LOG_BYTES_DEFAULT;
     if (c->requests_max == 0) c->requests_max = BL_NODE_REQUESTS_MAX_DEFAULT;
+    if (c->memory_bytes == 0) c->memory_bytes = bl_node_memory_default();
     if (c->clock_ns == NULL) c->clock_ns = bl_clock_realtime_ns;
     if (c->engine.block_events_max == 0)
         c->engine.block_events_max = BL_ENGINE_BLOCK_EVENTS_MAX_DEFAULT;
@@ -745,6 +781,13 @@ static int bl_node_config_resolve(bl_node_t *node, const bl_node_config_t *confi
         return -EINVAL;
     }
     return 0;
+}
+
+uint64_t bl_node_memory_default(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+    uint64_t ram = pages > 0 && page_size > 0 ? (uint64_t)pages * (uint64_t)page_size : 0;
+    uint64_t bytes = ram / 4;
+    return bytes > BL_NODE_MEMORY_MIN ? bytes : BL_NODE_MEMORY_MIN;
 }
 
 int bl_node_open(bl_node_t **out, const bl_node_config_t *config) {
@@ -819,18 +862,13 @@ int bl_node_open(bl_node_t **out, const bl_node_config_t *config) {
     }
     if (rc == 0) rc = bl_engine_create(&node->engine, &node->config.engine);
     if (rc == 0) {
-        /* The id indexes are written at random places: commit them now, not in the first
-         * blocks. A kernel that cannot only costs those blocks their faults. */
+        /* The memory budget: commit now what the state will grow into (engine/budget.c),
+         * not page by page in the first blocks. A kernel that cannot only costs those blocks
+         * their faults. */
         uint64_t t0 = bl_clock_monotonic_ns();
-        long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
-        uint64_t ram = pages > 0 && page_size > 0 ? (uint64_t)pages * (uint64_t)page_size : 0;
-        int64_t bytes = bl_engine_commit_indexes(node->engine, ram / 4);
-        if (bytes >= 0)
-            bl_node_say(node, "committed the id indexes: %.0f MiB in %.2f s",
-                        (double)bytes / 1048576.0, (double)(bl_clock_monotonic_ns() - t0) / 1e9);
-        else if (bytes == -E2BIG)
-            bl_node_say(node, "the id indexes are more than a quarter of this machine's memory: "
-                              "they are committed as blocks write them, not at start");
+        bl_engine_budget_plan(node->engine, node->config.memory_bytes, &node->budget);
+        int rc_commit = bl_engine_budget_commit(node->engine, &node->budget);
+        bl_node_budget_say(node, rc_commit, bl_clock_monotonic_ns() - t0);
     }
     if (rc == 0) rc = bl_node_recover(node, created);
     if (rc == 0) {
@@ -931,6 +969,8 @@ void bl_node_stats_get(bl_node_t *node, bl_node_stats_t *stats) {
     stats->blocks = BL_STAT_GET(node, blocks);
     stats->checkpoints = BL_STAT_GET(node, checkpoints);
     stats->checkpoint_pause_ns_max = BL_STAT_GET(node, checkpoint_pause_ns_max);
+    stats->memory_budget = BL_STAT_GET(node, memory_budget);
+    stats->memory_committed = BL_STAT_GET(node, memory_committed);
     stats->checkpoint_height = BL_STAT_GET(node, checkpoint_height);
     stats->checkpoints_failed = BL_STAT_GET(node, checkpoints_failed);
     stats->replayed_blocks = BL_STAT_GET(node, replayed_blocks);

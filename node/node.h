@@ -35,6 +35,7 @@
 #define BL_NODE_CHECKPOINT_LOG_BYTES_DEFAULT (1ull << 30) /* images hold no records: cheap */
 #define BL_NODE_STORE_FILE "transfers.store"
 #define BL_NODE_HOT_TRANSFERS_DEFAULT (1ull << 20) /* 128 MiB of the newest records */
+#define BL_NODE_MEMORY_MIN (64ull << 20)           /* the smallest --memory */
 
 typedef struct bl_node_config {
     const char *dir;                 /* data directory; created on first use */
@@ -44,6 +45,8 @@ typedef struct bl_node_config {
     uint64_t checkpoint_blocks;      /* checkpoint after this many blocks; 0: default */
     uint64_t checkpoint_log_bytes;   /* or this many bytes of log; 0: default */
     uint32_t requests_max;           /* unanswered requests before busy; 0: default */
+    uint64_t memory_bytes;           /* the memory budget committed at start (engine/budget.c);
+                                        0: bl_node_memory_default() */
     bool log_retain_all;             /* never remove log segments (audit, replay tests) */
     const bl_io_t *io;               /* NULL: the real disk */
     uint64_t (*clock_ns)(void *ctx); /* NULL: CLOCK_REALTIME */
@@ -75,6 +78,8 @@ typedef struct bl_node_stats {
     uint64_t blocks;
     uint64_t checkpoints;
     uint64_t checkpoint_pause_ns_max; /* longest fork() */
+    uint64_t memory_budget;           /* bytes */
+    uint64_t memory_committed;        /* of it, committed at start */
     uint64_t checkpoint_height;
     uint64_t checkpoints_failed; /* each also said on stderr, with the file and errno */
     uint64_t replayed_blocks;
@@ -91,6 +96,10 @@ typedef struct bl_node bl_node_t;
  * -EBADMSG (a damaged log or data directory; nothing was changed), or -errno. Every outcome
  * but 0 and -errno is explained on stderr: the file, what was expected, what to do. */
 int bl_node_open(bl_node_t **node, const bl_node_config_t *config);
+
+/* The memory budget a node takes by default: a quarter of the machine's memory (at least
+ * BL_NODE_MEMORY_MIN). */
+uint64_t bl_node_memory_default(void);
 
 /* Stops taking requests, completes every request already taken, writes a checkpoint, stops the
  * thread and frees the node. */

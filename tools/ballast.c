@@ -73,6 +73,41 @@ static bool parse_u64(const char *text, uint64_t max, uint64_t *out) {
     return true;
 }
 
+/* A size: bytes, or a whole number with a unit: KiB, MiB, GiB, TiB (also K, M, G, T), or KB,
+ * MB, GB, TB (powers of 1000). At most `max`. */
+static bool parse_size(const char *text, uint64_t max, uint64_t *out) {
+    static const struct {
+        const char *unit;
+        uint64_t scale;
+    } units[] = {{"", 1},
+                 {"B", 1},
+                 {"K", 1ull << 10},
+                 {"KiB", 1ull << 10},
+                 {"KB", 1000ull},
+                 {"M", 1ull << 20},
+                 {"MiB", 1ull << 20},
+                 {"MB", 1000000ull},
+                 {"G", 1ull << 30},
+                 {"GiB", 1ull << 30},
+                 {"GB", 1000000000ull},
+                 {"T", 1ull << 40},
+                 {"TiB", 1ull << 40},
+                 {"TB", 1000000000000ull}};
+    size_t digits = strspn(text, "0123456789");
+    if (digits == 0 || digits > 19) return false;
+    char number[20];
+    memcpy(number, text, digits);
+    number[digits] = '\0';
+    uint64_t value = strtoull(number, NULL, 10);
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(text + digits, units[i].unit) != 0) continue;
+        if (value > max / units[i].scale) return false;
+        *out = value * units[i].scale;
+        return true;
+    }
+    return false;
+}
+
 static const char *u128_text(bl_u128_t value, char out[40]) {
     char digits[40];
     int n = 0;
@@ -118,6 +153,7 @@ static uint32_t partitions_default(void) {
 /* A connection must hold at least one largest request and its reply. */
 #define CONNECTION_BYTES_MIN (4u << 20)
 #define WRITE_TIMEOUT_MS_MAX 3600000u
+#define MEMORY_MAX (1ull << 50)
 
 static void start_usage(FILE *out) {
     fprintf(out,
@@ -133,6 +169,13 @@ static void start_usage(FILE *out) {
             "  --transfers-max N       transfers likewise, 1..%llu (default %llu); the id\n"
             "                          index takes 4 to 8 bytes per transfer of it,\n"
             "                          committed at start\n"
+            "  --memory SIZE           memory for the state, committed at start: bytes, or\n"
+            "                          with KiB, MiB, GiB or TiB (2GiB), at least %llu MiB\n"
+            "                          (default: a quarter of this machine's, here %.1f GiB).\n"
+            "                          It holds, in order, the id index, the newest records\n"
+            "                          (128 MiB), every account's tables (220 bytes each),\n"
+            "                          then about 25 bytes per transfer; start says how many.\n"
+            "                          Past them the state grows beyond it, and says so once\n"
             "  --block-events-max N    events in one logged block, %u..%u (default %u)\n"
             "  --segment-size BYTES    log segment size, a multiple of 4096, at least the\n"
             "                          largest block (default %llu)\n"
@@ -164,7 +207,9 @@ static void start_usage(FILE *out) {
             (unsigned long long)BL_ACCOUNTS_MAX_LIMIT,
             (unsigned long long)BL_ENGINE_ACCOUNTS_MAX_DEFAULT,
             (unsigned long long)BL_TRANSFERS_MAX_LIMIT,
-            (unsigned long long)BL_ENGINE_TRANSFERS_MAX_DEFAULT, BL_BATCH_EVENTS_MAX,
+            (unsigned long long)BL_ENGINE_TRANSFERS_MAX_DEFAULT,
+            (unsigned long long)(BL_NODE_MEMORY_MIN >> 20),
+            (double)bl_node_memory_default() / (double)(1ull << 30), BL_BATCH_EVENTS_MAX,
             BL_BLOCK_EVENTS_MAX_LIMIT, BL_ENGINE_BLOCK_EVENTS_MAX_DEFAULT,
             (unsigned long long)BL_LOG_SEGMENT_SIZE_DEFAULT, BL_NODE_CHECKPOINT_BLOCKS_DEFAULT,
             BL_SERVER_CONNECTIONS_MAX_DEFAULT, BL_SERVER_CONNECTIONS_PER_ADDRESS_MAX_DEFAULT,
@@ -197,6 +242,7 @@ static int cmd_start(int argc, char **argv) {
         {"connections-per-address-max", required_argument, 0, 'A'},
         {"connection-bytes-max", required_argument, 0, 'B'},
         {"write-timeout-ms", required_argument, 0, 'W'},
+        {"memory", required_argument, 0, 'm'},
         {0, 0, 0, 0}};
     int c;
     uint64_t v;
@@ -257,6 +303,10 @@ static int cmd_start(int argc, char **argv) {
             break;
         case 'P':
             node_config.engine.pin_cpus = true;
+            break;
+        case 'm':
+            ok = parse_size(optarg, MEMORY_MAX, &v) && v >= BL_NODE_MEMORY_MIN;
+            node_config.memory_bytes = v;
             break;
         case 'h':
             start_usage(stdout);

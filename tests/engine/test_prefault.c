@@ -1,7 +1,8 @@
 /*
  * Prefault (engine/prefault.c): with partition threads, the memory the next blocks write into
  * is committed while the driver decides, past what the block itself wrote; without threads
- * nothing is; bl_engine_precommit commits it all at once; either way the state is the same.
+ * nothing is; bl_engine_precommit commits it all at once, and a memory budget what it plans;
+ * either way the state is the same.
  *
  * Residency is read with mincore(2): a page of the transfer table past the last transfer
  * written is resident only if something committed it.
@@ -159,12 +160,62 @@ static void test_prefault_same_state(void **state) {
     prefault_expect_same_state(prefault_engine(2, true), prefault_engine(1, false));
 }
 
+/* The memory budget (engine/budget.c): a plan holds, in order, the id indexes, every account
+ * and then as many transfers as the rest allows; committing it makes the planned part of the
+ * transfer table resident and leaves the rest untouched; the state is what it would have
+ * been. */
+static void test_budget_commits_what_it_plans(void **state) {
+    (void)state;
+    bl_engine_t *committed = prefault_engine_sized(1, false, 1u << 16);
+    bl_engine_t *single = prefault_engine_sized(1, false, 1u << 16);
+    bl_engine_budget_t whole, budget;
+    bl_engine_budget_plan(committed, UINT64_MAX / 2, &whole);
+    assert_true(whole.indexes_fit);
+    assert_int_equal(whole.accounts, 1024);
+    assert_int_equal(whole.transfers, 1u << 16);
+    assert_true(whole.transfer_bytes >= sizeof(bl_transfer_t) + 9);
+
+    uint64_t planned = 5000;
+    uint64_t bytes = whole.indexes_bytes + 1024 * whole.account_bytes +
+                     planned * whole.transfer_bytes + whole.transfer_bytes - 1;
+    bl_engine_budget_plan(committed, bytes, &budget);
+    assert_true(budget.indexes_fit);
+    assert_int_equal(budget.accounts, 1024);
+    assert_int_equal(budget.transfers, planned);
+
+    bl_engine_budget_t small;
+    bl_engine_budget_plan(committed, whole.indexes_bytes - 1, &small);
+    assert_false(small.indexes_fit);
+    /* What the indexes would have taken goes to the accounts, then the transfers. */
+    assert_int_equal(small.accounts, 1024);
+    assert_int_equal(small.transfers,
+                     (whole.indexes_bytes - 1 - 1024 * whole.account_bytes) / whole.transfer_bytes);
+
+    int rc = bl_engine_budget_commit(committed, &budget);
+    if (rc == -EINVAL) {
+        bl_engine_destroy(committed);
+        bl_engine_destroy(single);
+        skip(); /* the kernel has no MADV_POPULATE_WRITE */
+    }
+    assert_int_equal(rc, 0);
+    assert_true(budget.committed_bytes >= whole.indexes_bytes + planned * sizeof(bl_transfer_t));
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t planned_pages = planned * sizeof(bl_transfer_t) / page;
+    assert_true(prefault_resident_pages(committed, 0, planned) + 1 >= planned_pages);
+    /* Past the plan, beyond the huge page it ends in: nothing. */
+    uint64_t huge_slots = (2u << 20) / sizeof(bl_transfer_t);
+    uint64_t past = (planned + huge_slots - 1) / huge_slots * huge_slots + huge_slots;
+    assert_int_equal(prefault_resident_pages(committed, past, 1u << 16), 0);
+    prefault_expect_same_state(committed, single);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prefault_threads_commit_ahead),
         cmocka_unit_test(test_prefault_none_without_threads),
         cmocka_unit_test(test_prefault_same_state),
         cmocka_unit_test(test_prefault_precommit),
+        cmocka_unit_test(test_budget_commits_what_it_plans),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
