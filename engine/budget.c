@@ -48,7 +48,7 @@ static uint64_t bl_budget_account_bytes(void) {
 }
 
 static uint64_t bl_budget_transfer_bytes(const bl_engine_t *e) {
-    uint64_t bytes = 2 * sizeof(uint32_t) + 1; /* chain link, fingerprint, pending state */
+    uint64_t bytes = sizeof(uint32_t) + sizeof(uint16_t) + 1; /* chain link, fingerprint, state */
     if (!e->config.transfers_in_file) bytes += sizeof(bl_transfer_t);
     if (!e->config.indexes_off) bytes += BL_BUDGET_LIST_BYTES + BL_BUDGET_KEY_BYTES;
     return bytes;
@@ -115,8 +115,8 @@ int bl_engine_budget_commit(bl_engine_t *e, bl_engine_budget_t *budget) {
         {c->transfers_in_file ? NULL : e->transfers, t * sizeof(bl_transfer_t),
          c->transfers_max * sizeof(bl_transfer_t)},
         {e->transfers_records.next, t * sizeof(uint32_t), c->transfers_max * sizeof(uint32_t)},
-        {e->transfers_records.fingerprints, t * sizeof(uint32_t),
-         c->transfers_max * sizeof(uint32_t)},
+        {e->transfers_records.fingerprints, t * sizeof(uint16_t),
+         c->transfers_max * sizeof(uint16_t)},
         {e->transfer_state, t, c->transfers_max},
         {c->indexes_off ? NULL : e->pools[BL_POOL_RUNS].base, t * BL_BUDGET_LIST_BYTES,
          e->pools[BL_POOL_RUNS].bytes},

@@ -172,7 +172,7 @@ int bl_engine_create(bl_engine_t **out, const bl_engine_config_t *config) {
         e->transfers = bl_table_reserve(c.transfers_max * sizeof(bl_transfer_t));
     }
     e->transfers_records.next = bl_table_reserve(c.transfers_max * sizeof(uint32_t));
-    e->transfers_records.fingerprints = bl_table_reserve(c.transfers_max * sizeof(uint32_t));
+    e->transfers_records.fingerprints = bl_table_reserve(c.transfers_max * sizeof(uint16_t));
     /* The pending state of each transfer slot; each account's record hash and lists. */
     e->transfer_state = bl_table_reserve(c.transfers_max);
     e->account_aux = bl_table_reserve(c.accounts_max * sizeof(bl_account_aux_t));
@@ -205,7 +205,7 @@ int bl_engine_create(bl_engine_t **out, const bl_engine_config_t *config) {
         goto fail;
     if (!c.indexes_off && bl_keys_init(e) != 0) goto fail;
     transfers_bytes += c.transfers_max * ((c.transfers_in_file ? 0 : sizeof(bl_transfer_t)) +
-                                          2 * sizeof(uint32_t) + 1);
+                                          sizeof(uint32_t) + sizeof(uint16_t) + 1);
     /* Expiry queue: every transfer joins it at most once. */
     if (bl_expiry_init(&e->expiry, c.transfers_max) != 0) goto fail;
     transfers_bytes += c.transfers_max * sizeof(bl_expiry_entry_t);
@@ -267,7 +267,7 @@ void bl_engine_destroy(bl_engine_t *e) {
     else
         bl_table_release(e->transfers, c->transfers_max * sizeof(bl_transfer_t));
     bl_table_release(e->transfers_records.next, c->transfers_max * sizeof(uint32_t));
-    bl_table_release(e->transfers_records.fingerprints, c->transfers_max * sizeof(uint32_t));
+    bl_table_release(e->transfers_records.fingerprints, c->transfers_max * sizeof(uint16_t));
     bl_table_release(e->transfer_state, c->transfers_max);
     bl_table_release(e->account_aux, c->accounts_max * sizeof(bl_account_aux_t));
     bl_table_release(e->account_balances, c->accounts_max * sizeof(bl_list_t));

@@ -174,7 +174,7 @@ static void start_usage(FILE *out) {
             "                          (default: a quarter of this machine's, here %.1f GiB).\n"
             "                          It holds, in order, the id index, the newest records\n"
             "                          (128 MiB), every account's tables (220 bytes each),\n"
-            "                          then about 25 bytes per transfer; start says how many.\n"
+            "                          then about 23 bytes per transfer; start says how many.\n"
             "                          Past them the state grows beyond it, and says so once\n"
             "  --block-events-max N    events in one logged block, %u..%u (default %u)\n"
             "  --segment-size BYTES    log segment size, a multiple of 4096, at least the\n"
