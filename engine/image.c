@@ -309,6 +309,38 @@ static int bl_engine_image_transfer(bl_engine_t *e, uint32_t slot) {
     return rc;
 }
 
+/* Rebuilding a transfer misses, at random, on its id's bucket, its accounts' buckets, their
+ * records (whose ids a lookup compares) and their aux lines (where the lists are appended):
+ * the buckets are asked for BL_IMAGE_AHEAD transfers ahead, the records and aux lines of the
+ * chains' heads (found in the buckets by then) half as far, so a rebuild finds them in cache
+ * (a restart spent two thirds of its time waiting on these lines). */
+#define BL_IMAGE_AHEAD 16u
+
+static void bl_engine_image_prefetch_far(const bl_engine_t *e, uint64_t slot) {
+    const bl_transfer_t *t = &e->transfers[slot];
+    uint64_t hash = bl_hash_id(t->id);
+    bl_index_prefetch(&bl_engine_owner(e, hash)->transfers, hash);
+    if (e->config.indexes_off) return;
+    const bl_u128_t accounts[2] = {t->debit_account_id, t->credit_account_id};
+    for (size_t k = 0; k < 2; k++) {
+        hash = bl_hash_id(accounts[k]);
+        bl_index_prefetch(&bl_engine_owner(e, hash)->accounts, hash);
+    }
+}
+
+static void bl_engine_image_prefetch_near(const bl_engine_t *e, uint64_t slot) {
+    if (e->config.indexes_off) return;
+    const bl_transfer_t *t = &e->transfers[slot];
+    const bl_u128_t accounts[2] = {t->debit_account_id, t->credit_account_id};
+    for (size_t k = 0; k < 2; k++) {
+        uint64_t hash = bl_hash_id(accounts[k]);
+        uint32_t head = bl_index_head(&bl_engine_owner(e, hash)->accounts, hash);
+        if (head == BL_SLOT_NONE || head >= e->accounts_count) continue;
+        __builtin_prefetch(bl_records_id(&e->accounts_records, head));
+        __builtin_prefetch(&e->account_aux[head], 1);
+    }
+}
+
 /* For a memory engine with transfers_from_store: reads records [first, end) of the store
  * into memory and checks their pages (first is a page's first record). */
 static int bl_engine_image_from_store(bl_engine_t *e, const uint64_t *sums, uint64_t first,
@@ -367,6 +399,9 @@ static int bl_engine_image_transfers(bl_engine_t *e, const uint64_t *sums) {
         }
         if (rc_load != 0) return rc_load;
         for (uint64_t slot = first; slot < end; slot++) {
+            if (slot + BL_IMAGE_AHEAD < end) bl_engine_image_prefetch_far(e, slot + BL_IMAGE_AHEAD);
+            if (slot + BL_IMAGE_AHEAD / 2 < end)
+                bl_engine_image_prefetch_near(e, slot + BL_IMAGE_AHEAD / 2);
             int rc = bl_engine_image_transfer(e, (uint32_t)slot);
             if (rc != 0) return rc;
         }

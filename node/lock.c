@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -59,4 +60,14 @@ int bl_dir_lock(const char *dir, bool exclusive, int *fd, pid_t *holder) {
     }
     *fd = d;
     return 0;
+}
+
+void bl_dir_lock_note(const char *dir, const char *text) {
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s/%s", dir, BL_LOCK_FILE) >= (int)sizeof(path)) return;
+    int f = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (f < 0) return;
+    if (write(f, text, strlen(text)) < 0) { /* a hint only */
+    }
+    close(f);
 }

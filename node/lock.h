@@ -8,7 +8,7 @@
  * when the process ends, however it ends, so a crash leaves nothing to clean up. (A checkpoint
  * child, forked, shares the lock until it too ends; it dies with its parent.) The exclusive
  * holder writes its pid into `ballast.lock`, a hint for the message that tells the next one
- * who holds the directory.
+ * who holds the directory, and may add lines of other hints after it (bl_dir_lock_note).
  */
 #ifndef BALLAST_NODE_LOCK_H
 #define BALLAST_NODE_LOCK_H
@@ -23,5 +23,9 @@
  * or -errno. A shared lock does not wait; an exclusive one waits up to 2 s for a holder that
  * is going away. */
 int bl_dir_lock(const char *dir, bool exclusive, int *fd, pid_t *holder);
+
+/* Adds `text` to the exclusive holder's `ballast.lock`, after its pid: more hints for the
+ * processes that look at the directory (`ballast status --data`: the server's memory budget). */
+void bl_dir_lock_note(const char *dir, const char *text);
 
 #endif /* BALLAST_NODE_LOCK_H */

@@ -155,6 +155,11 @@ static void bl_node_budget_say(bl_node_t *node, int rc, uint64_t ns) {
     if (rc != 0)
         bl_node_say(node, "committing the memory budget failed (%s): tables fault in as written",
                     strerror(-rc));
+    char note[256];
+    snprintf(note, sizeof(note),
+             "memory_budget %" PRIu64 "\nmemory_committed %" PRIu64 "\nhot_records %" PRIu64 "\n",
+             b->bytes, b->committed_bytes, b->hot_bytes / sizeof(bl_transfer_t));
+    bl_dir_lock_note(node->dir, note);
     bl_node_say(node,
                 "memory budget %.0f MiB: committed %.0f MiB in %.2f s: %s (%.0f MiB), the "
                 "tables of %" PRIu64 " of %" PRIu64 " accounts (%.0f MiB) and %" PRIu64

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -637,6 +638,7 @@ typedef struct cli_args {
     reads_t reads;
     uint64_t blocks_from; /* 0: the last blocks_count blocks */
     uint32_t blocks_count;
+    const char *data; /* status --data: the server's data directory, here */
     int argc, first;
     char **argv;
 } cli_args_t;
@@ -666,24 +668,79 @@ static int cli_cmd_ping(cli_args_t *a, uint32_t *status) {
     return rc;
 }
 
+/* What `status --data DIR` adds: the store and the memory of the server that holds DIR (its
+ * lock file names its pid and memory budget; the kernel says the rest). -1: not known. */
+typedef struct local_status {
+    int64_t store_bytes, hot_records, memory_budget, memory_committed, memory_resident;
+} local_status_t;
+
+static void local_status_read(const char *dir, local_status_t *l) {
+    *l = (local_status_t){-1, -1, -1, -1, -1};
+    char path[4200], line[256];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/transfers.store", dir);
+    if (stat(path, &st) == 0) l->store_bytes = (int64_t)st.st_blocks * 512;
+    snprintf(path, sizeof(path), "%s/ballast.lock", dir);
+    FILE *f = fopen(path, "r");
+    long pid = 0;
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        long long v;
+        if (pid == 0) pid = atol(line);
+        if (sscanf(line, "memory_budget %lld", &v) == 1) l->memory_budget = v;
+        if (sscanf(line, "memory_committed %lld", &v) == 1) l->memory_committed = v;
+        if (sscanf(line, "hot_records %lld", &v) == 1) l->hot_records = v;
+    }
+    if (f != NULL) fclose(f);
+    snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+    f = pid > 0 ? fopen(path, "r") : NULL;
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        long long kib;
+        if (sscanf(line, "VmRSS: %lld kB", &kib) == 1) l->memory_resident = kib * 1024;
+    }
+    if (f != NULL) fclose(f);
+}
+
 static int cli_cmd_status(cli_args_t *a, uint32_t *status) {
     int rc = cli_connect(&a->cli);
     if (rc != 0) return rc;
     bl_server_status_t s;
     rc = bl_client_status(a->cli.client, &s, status);
+    if (rc != 0 || *status != BL_FRAME_OK) return rc;
     char digest[40];
-    if (rc == 0 && *status == BL_FRAME_OK)
-        printf(a->cli.json ? "{\"protocol_version\":%u,\"partitions\":%u,\"block_height\":%" PRIu64
-                             ",\"accounts_count\":%" PRIu64 ",\"transfers_count\":%" PRIu64
-                             ",\"checkpoint_height\":%" PRIu64 ",\"uptime_ns\":%" PRIu64
-                             ",\"state_digest\":\"%s\"}\n"
-                           : "protocol_version %u\npartitions %u\nblock_height %" PRIu64
-                             "\naccounts_count %" PRIu64 "\ntransfers_count %" PRIu64
-                             "\ncheckpoint_height %" PRIu64 "\nuptime_ns %" PRIu64
-                             "\nstate_digest %s\n",
-               s.protocol_version, s.partitions, s.block_height, s.accounts_count,
-               s.transfers_count, s.checkpoint_height, s.uptime_ns,
-               u128_text(s.state_digest, digest));
+    bool json = a->cli.json;
+    printf(json ? "{\"protocol_version\":%u,\"partitions\":%u,\"block_height\":%" PRIu64
+                  ",\"accounts_count\":%" PRIu64 ",\"transfers_count\":%" PRIu64
+                  ",\"checkpoint_height\":%" PRIu64 ",\"uptime_ns\":%" PRIu64
+                  ",\"state_digest\":\"%s\""
+                : "protocol_version %u\npartitions %u\nblock_height %" PRIu64
+                  "\naccounts_count %" PRIu64 "\ntransfers_count %" PRIu64
+                  "\ncheckpoint_height %" PRIu64 "\nuptime_ns %" PRIu64 "\nstate_digest %s\n",
+           s.protocol_version, s.partitions, s.block_height, s.accounts_count, s.transfers_count,
+           s.checkpoint_height, s.uptime_ns, u128_text(s.state_digest, digest));
+    if (a->data != NULL) {
+        local_status_t l;
+        local_status_read(a->data, &l);
+        int64_t hot = l.hot_records < 0                             ? -1
+                      : (uint64_t)l.hot_records < s.transfers_count ? l.hot_records
+                                                                    : (int64_t)s.transfers_count;
+        const struct {
+            const char *name;
+            int64_t value;
+        } fields[] = {{"store_records", (int64_t)s.transfers_count},
+                      {"store_bytes", l.store_bytes},
+                      {"hot_records", hot},
+                      {"memory_budget", l.memory_budget},
+                      {"memory_committed", l.memory_committed},
+                      {"memory_resident", l.memory_resident}};
+        for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+            if (fields[i].value < 0)
+                printf(json ? ",\"%s\":null" : "%s unknown\n", fields[i].name);
+            else
+                printf(json ? ",\"%s\":%" PRId64 : "%s %" PRId64 "\n", fields[i].name,
+                       fields[i].value);
+        }
+    }
+    if (json) printf("}\n");
     return rc;
 }
 
@@ -763,8 +820,11 @@ _Static_assert(READS_LIMIT_DEFAULT == 100u && BL_FILTER_LIMIT_MAX == 8192u, "CLI
 static const cli_command_t g_commands[] = {
     {"ping", cli_cmd_ping, "round trip time to the server", "",
      "The round trip time to the server."},
-    {"status", cli_cmd_status, "the server's ServerStatus", "",
-     "The server's ServerStatus: height, counts, the state digest."},
+    {"status", cli_cmd_status, "the server's ServerStatus", "[--data DIR]",
+     "The server's ServerStatus: height, counts, the state digest. With --data, the\n"
+     "server's data directory on this machine: also its transfer store (records,\n"
+     "bytes on disk, records in the hot window) and memory (the budget, what was\n"
+     "committed at start, and resident now)."},
     {"create-account", cli_cmd_create, "create one account",
      "--id N --ledger N --code N [--user-data-128 N] [--user-data-64 N]\n"
      "    [--user-data-32 N] [--debits-must-not-exceed-credits]\n"
@@ -869,7 +929,8 @@ static int cli_options(cli_args_t *a, const cli_command_t *command) {
         O_TS_MAX,
         O_ALL,
         O_FROM,
-        O_COUNT
+        O_COUNT,
+        O_DATA
     };
     static const struct option options[] = {
         {"addr", required_argument, 0, O_ADDR},
@@ -900,6 +961,7 @@ static int cli_options(cli_args_t *a, const cli_command_t *command) {
         {"all", no_argument, 0, O_ALL},
         {"from", required_argument, 0, O_FROM},
         {"count", required_argument, 0, O_COUNT},
+        {"data", required_argument, 0, O_DATA},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     bl_account_t *account = &a->account;
@@ -910,13 +972,16 @@ static int cli_options(cli_args_t *a, const cli_command_t *command) {
     while ((c = getopt_long(a->argc, a->argv, "", options, NULL)) != -1) {
         bl_u128_t v = 0;
         bool ok = true;
-        if (optarg != NULL && c != O_ADDR) ok = parse_u128(optarg, &v);
+        if (optarg != NULL && c != O_ADDR && c != O_DATA) ok = parse_u128(optarg, &v);
         switch (c) {
         case O_ADDR:
             ok = parse_addr(optarg, a->cli.host, sizeof(a->cli.host), &a->cli.port);
             break;
         case O_JSON:
             a->cli.json = true;
+            break;
+        case O_DATA:
+            a->data = optarg;
             break;
         case O_ID:
             account->id = transfer->id = v;
