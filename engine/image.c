@@ -54,6 +54,7 @@
 #define BL_IMAGE_VERSION 3u
 #define BL_IMAGE_IN_STORE 1u
 #define BL_IMAGE_CHUNK_PAGES 4096u /* rebuilt, then dropped, 16 MiB of the store at a time */
+#define BL_IMAGE_CHUNK_RECORDS ((uint64_t)BL_IMAGE_CHUNK_PAGES * BL_STORE_PAGE_RECORDS)
 #define BL_IMAGE_BUFFER_BYTES (1u << 20)
 
 typedef struct bl_image_header {
@@ -285,13 +286,12 @@ static int bl_engine_image_list(bl_engine_t *e, bl_u128_t id, uint32_t side, uin
     return 0;
 }
 
-/* Rebuilds one transfer's part: index, query indexes, digest (its record and its pending
- * outcome), and the accounts' transfer lists, in slot order. */
-static int bl_engine_image_transfer(bl_engine_t *e, uint32_t slot) {
+/* Rebuilds one transfer's part but its id index entry (bl_engine_image_index): query
+ * indexes, digest (its record and its pending outcome), and the accounts' transfer lists, in
+ * slot order. `hash` is its id's. */
+static int bl_engine_image_transfer(bl_engine_t *e, uint32_t slot, uint64_t hash) {
     const bl_transfer_t *t = &e->transfers[slot];
-    uint64_t hash = bl_hash_id(t->id);
     bl_partition_t *part = bl_engine_owner(e, hash);
-    bl_index_insert(&part->transfers, &e->transfers_records, hash, slot);
     if (!e->config.indexes_off) bl_keys_insert(e, part->index, BL_KEYS_TRANSFERS, slot);
     part->digest += bl_hash128(t, sizeof(*t));
     uint8_t state = e->transfer_state[slot];
@@ -309,21 +309,19 @@ static int bl_engine_image_transfer(bl_engine_t *e, uint32_t slot) {
     return rc;
 }
 
-/* Rebuilding a transfer misses, at random, on its id's bucket, its accounts' buckets, their
- * records (whose ids a lookup compares) and their aux lines (where the lists are appended):
- * the buckets are asked for BL_IMAGE_AHEAD transfers ahead, the records and aux lines of the
+/* Rebuilding a transfer's lists misses, at random, on its accounts' buckets, their records
+ * (whose ids a lookup compares) and their aux lines (where the lists are appended): the
+ * buckets are asked for BL_IMAGE_AHEAD transfers ahead, the records and aux lines of the
  * chains' heads (found in the buckets by then) half as far, so a rebuild finds them in cache
  * (a restart spent two thirds of its time waiting on these lines). */
 #define BL_IMAGE_AHEAD 16u
 
 static void bl_engine_image_prefetch_far(const bl_engine_t *e, uint64_t slot) {
-    const bl_transfer_t *t = &e->transfers[slot];
-    uint64_t hash = bl_hash_id(t->id);
-    bl_index_prefetch(&bl_engine_owner(e, hash)->transfers, hash);
     if (e->config.indexes_off) return;
+    const bl_transfer_t *t = &e->transfers[slot];
     const bl_u128_t accounts[2] = {t->debit_account_id, t->credit_account_id};
     for (size_t k = 0; k < 2; k++) {
-        hash = bl_hash_id(accounts[k]);
+        uint64_t hash = bl_hash_id(accounts[k]);
         bl_index_prefetch(&bl_engine_owner(e, hash)->accounts, hash);
     }
 }
@@ -338,6 +336,56 @@ static void bl_engine_image_prefetch_near(const bl_engine_t *e, uint64_t slot) {
         if (head == BL_SLOT_NONE || head >= e->accounts_count) continue;
         __builtin_prefetch(bl_records_id(&e->accounts_records, head));
         __builtin_prefetch(&e->account_aux[head], 1);
+    }
+}
+
+/* The id index is rebuilt a chunk at a time in the order of its buckets, not of the slots:
+ * inserting in slot order writes one random bucket of a table of up to gigabytes per transfer,
+ * a cache and TLB miss each (half of a restart's time, at 200 M transfers). The chunk's
+ * entries are grouped by the top BL_IMAGE_GROUP_BITS bits of (partition, bucket) with a
+ * counting sort, which is stable: a bucket's entries are still pushed in slot order, so every
+ * chain is the one inserting in slot order makes, and each group's writes fall in one small
+ * range of the table. */
+#define BL_IMAGE_GROUP_BITS 12u
+
+typedef struct bl_image_scratch {
+    uint64_t *hashes; /* per slot of the chunk: its id's hash */
+    uint32_t *order;  /* the chunk's slots (from its first), by group */
+    uint32_t *groups; /* per slot of the chunk: its group */
+    uint32_t *counts; /* per group, then its first place in order */
+} bl_image_scratch_t;
+
+static void bl_engine_image_index(bl_engine_t *e, const bl_image_scratch_t *x, uint64_t first,
+                                  uint64_t end) {
+    uint32_t n = (uint32_t)(end - first), partitions = e->config.partitions;
+    uint64_t buckets = e->partitions[0].transfers.mask + 1; /* the same in every partition */
+    uint32_t bits = (uint32_t)__builtin_ctzll(buckets);
+    while ((1ull << (bits - (uint32_t)__builtin_ctzll(buckets))) < partitions) bits++;
+    uint32_t shift = bits > BL_IMAGE_GROUP_BITS ? bits - BL_IMAGE_GROUP_BITS : 0;
+    memset(x->counts, 0, sizeof(uint32_t) << BL_IMAGE_GROUP_BITS);
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t hash = x->hashes[i];
+        uint64_t key =
+            ((uint64_t)bl_partition_of(hash, partitions) * buckets) | (hash & (buckets - 1));
+        x->groups[i] = (uint32_t)(key >> shift);
+        x->counts[x->groups[i]]++;
+    }
+    uint32_t place = 0;
+    for (uint32_t g = 0; g < (1u << BL_IMAGE_GROUP_BITS); g++) {
+        uint32_t count = x->counts[g];
+        x->counts[g] = place;
+        place += count;
+    }
+    for (uint32_t i = 0; i < n; i++) x->order[x->counts[x->groups[i]]++] = i;
+    for (uint32_t k = 0; k < n; k++) {
+        if (k + BL_IMAGE_AHEAD < n) {
+            uint64_t ahead = x->hashes[x->order[k + BL_IMAGE_AHEAD]];
+            bl_index_prefetch(&bl_engine_owner(e, ahead)->transfers, ahead);
+        }
+        uint32_t i = x->order[k];
+        bl_partition_t *part = bl_engine_owner(e, x->hashes[i]);
+        bl_index_insert(&part->transfers, &e->transfers_records, x->hashes[i],
+                        (uint32_t)(first + i));
     }
 }
 
@@ -365,8 +413,9 @@ static int bl_engine_image_from_store(bl_engine_t *e, const uint64_t *sums, uint
 /* Rebuilds the transfers' part, a chunk of the records at a time: with `sums` (the records
  * are in the store), each chunk's pages are checked before any record of it is read, and
  * every chunk is dropped from memory once read. */
-static int bl_engine_image_transfers(bl_engine_t *e, const uint64_t *sums) {
-    const uint64_t chunk = (uint64_t)BL_IMAGE_CHUNK_PAGES * BL_STORE_PAGE_RECORDS;
+static int bl_engine_image_chunks(bl_engine_t *e, const uint64_t *sums,
+                                  const bl_image_scratch_t *x) {
+    const uint64_t chunk = BL_IMAGE_CHUNK_RECORDS;
     uint64_t count = e->transfers_count;
     for (uint64_t first = 0; first < count; first += chunk) {
         uint64_t end = count - first < chunk ? count : first + chunk;
@@ -398,11 +447,14 @@ static int bl_engine_image_transfers(bl_engine_t *e, const uint64_t *sums) {
             return -EBADMSG;
         }
         if (rc_load != 0) return rc_load;
+        for (uint64_t slot = first; slot < end; slot++)
+            x->hashes[slot - first] = bl_hash_id(e->transfers[slot].id);
+        bl_engine_image_index(e, x, first, end);
         for (uint64_t slot = first; slot < end; slot++) {
             if (slot + BL_IMAGE_AHEAD < end) bl_engine_image_prefetch_far(e, slot + BL_IMAGE_AHEAD);
             if (slot + BL_IMAGE_AHEAD / 2 < end)
                 bl_engine_image_prefetch_near(e, slot + BL_IMAGE_AHEAD / 2);
-            int rc = bl_engine_image_transfer(e, (uint32_t)slot);
+            int rc = bl_engine_image_transfer(e, (uint32_t)slot, x->hashes[slot - first]);
             if (rc != 0) return rc;
         }
         bl_store_loaded(&e->store, first_page, end / BL_STORE_PAGE_RECORDS);
@@ -419,6 +471,22 @@ static int bl_engine_image_transfers(bl_engine_t *e, const uint64_t *sums) {
     }
     bl_store_advance(&e->store, count); /* seals pages no sum came with; the cold range */
     return 0;
+}
+
+static int bl_engine_image_transfers(bl_engine_t *e, const uint64_t *sums) {
+    bl_image_scratch_t x = {
+        .hashes = malloc(BL_IMAGE_CHUNK_RECORDS * sizeof(uint64_t)),
+        .order = malloc(BL_IMAGE_CHUNK_RECORDS * sizeof(uint32_t)),
+        .groups = malloc(BL_IMAGE_CHUNK_RECORDS * sizeof(uint32_t)),
+        .counts = malloc(sizeof(uint32_t) << BL_IMAGE_GROUP_BITS),
+    };
+    int rc =
+        x.hashes && x.order && x.groups && x.counts ? bl_engine_image_chunks(e, sums, &x) : -ENOMEM;
+    free(x.hashes);
+    free(x.order);
+    free(x.groups);
+    free(x.counts);
+    return rc;
 }
 
 /* Reads the balance history; entries must come by account and in timestamp order. */
