@@ -788,6 +788,17 @@ static int bl_node_config_resolve(bl_node_t *node, const bl_node_config_t *confi
     return 0;
 }
 
+/* MemAvailable of /proc/meminfo, in bytes; 0 if it cannot say. */
+static uint64_t bl_node_memory_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[128];
+    unsigned long long kib = 0;
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1) break;
+    if (f != NULL) fclose(f);
+    return (uint64_t)kib * 1024;
+}
+
 uint64_t bl_node_memory_default(void) {
     long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
     uint64_t ram = pages > 0 && page_size > 0 ? (uint64_t)pages * (uint64_t)page_size : 0;
@@ -872,6 +883,21 @@ int bl_node_open(bl_node_t **out, const bl_node_config_t *config) {
          * their faults. */
         uint64_t t0 = bl_clock_monotonic_ns();
         bl_engine_budget_plan(node->engine, node->config.memory_bytes, &node->budget);
+        /* Committing more than the machine has free would wake the kernel's OOM killer: the
+         * commit takes at most three quarters of what is available (the state is the same
+         * either way; the rest faults in as it is written). */
+        uint64_t available = bl_node_memory_available(), cap = available / 4 * 3;
+        const bl_engine_budget_t *b = &node->budget;
+        uint64_t planned = (b->indexes_fit ? b->indexes_bytes : 0) +
+                           b->accounts * b->account_bytes + b->transfers * b->transfer_bytes;
+        if (available > 0 && planned > cap) {
+            bl_node_say(node,
+                        "the memory budget would commit %.0f MiB, but %.0f MiB are available: "
+                        "committing at most %.0f MiB",
+                        bl_mib(planned), bl_mib(available), bl_mib(cap));
+            bl_engine_budget_plan(node->engine, cap + b->hot_bytes, &node->budget);
+            node->budget.bytes = node->config.memory_bytes;
+        }
         int rc_commit = bl_engine_budget_commit(node->engine, &node->budget);
         bl_node_budget_say(node, rc_commit, bl_clock_monotonic_ns() - t0);
     }

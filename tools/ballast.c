@@ -171,7 +171,8 @@ static void start_usage(FILE *out) {
             "                          index takes 4 to 8 bytes per transfer of it,\n"
             "                          committed at start\n"
             "  --memory SIZE           memory for the state, committed at start: bytes, or\n"
-            "                          with KiB, MiB, GiB or TiB (2GiB), at least %llu MiB\n"
+            "                          with KiB, MiB, GiB or TiB (2GiB), %llu MiB to the\n"
+            "                          machine's memory; at most 3/4 of what is free is committed\n"
             "                          (default: a quarter of this machine's, here %.1f GiB).\n"
             "                          It holds, in order, the id index, the newest records\n"
             "                          (128 MiB), every account's tables (220 bytes each),\n"
@@ -305,10 +306,19 @@ static int cmd_start(int argc, char **argv) {
         case 'P':
             node_config.engine.pin_cpus = true;
             break;
-        case 'm':
+        case 'm': {
             ok = parse_size(optarg, MEMORY_MAX, &v) && v >= BL_NODE_MEMORY_MIN;
+            long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+            uint64_t ram = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : UINT64_MAX;
+            if (ok && v > ram) {
+                fprintf(stderr,
+                        "ballast: --memory %s is more than this machine's memory (%.1f GiB)\n",
+                        optarg, (double)ram / (double)(1ull << 30));
+                return 2;
+            }
             node_config.memory_bytes = v;
             break;
+        }
         case 'h':
             start_usage(stdout);
             return 0;

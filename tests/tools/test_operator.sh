@@ -63,7 +63,31 @@ height=$(status_field block_height)
 digest=$(status_field state_digest)
 transfers=$(status_field transfers_count)
 [ "$height" -ge 25 ] || fail "height $height after the bench"
+# The server said what its memory budget holds; status --data shows the store and the memory.
+grep -q "^ballast: memory budget [0-9]* MiB: committed" "$work/err" ||
+    fail "no memory budget line: $(cat "$work/err")"
+local_status=$("$ballast" status --addr "$addr" --data "$data")
+[ "$(sed -n 's/^store_records //p' <<< "$local_status")" = "$transfers" ] ||
+    fail "status --data: $local_status"
+for field in store_bytes memory_budget memory_committed memory_resident; do
+    value=$(sed -n "s/^$field //p" <<< "$local_status")
+    [ -n "$value" ] && [ "$value" -gt 0 ] || fail "status --data $field: $local_status"
+done
+[ "$(sed -n 's/^store_bytes //p' <<< "$local_status")" -ge $((transfers * 128)) ] ||
+    fail "the store holds less than its records: $local_status"
+pass
 stop9
+# A budget above the machine's memory, or not a size, is refused before anything starts.
+for memory in 1000TiB 2XB; do
+    set +e
+    out=$("$ballast" start --data "$work/never" --memory "$memory" 2>&1)
+    rc=$?
+    set -e
+    [ $rc -eq 2 ] && [ ! -e "$work/never" ] || fail "--memory $memory: exit $rc, $out"
+done
+grep -q "more than this machine's memory" <<< "$("$ballast" start --data "$work/never" \
+    --memory 1000TiB 2>&1)" || fail "--memory 1000TiB does not say why"
+pass
 
 # 2. A healthy directory whose first segments a checkpoint removed: exit 0, digest equal.
 [ ! -e "$data/log-00000000000000000001.wal" ] || fail "no checkpoint removed the first segment"
