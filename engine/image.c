@@ -5,7 +5,7 @@
  * Format (little-endian), in this order:
  *   header (128 bytes)
  *      0  8  magic "BLSTIMG1"
- *      8  4  version (1)
+ *      8  4  version (3; 2 and 1 still load)
  *     12  4  header size (128)
  *     16  8  height: the last block the image includes
  *     24  8  timestamp_last

@@ -3,9 +3,10 @@
  *
  * Every table is reserved once with an anonymous private mapping: pages are committed by the
  * kernel as they are first written, so an engine sized for 100 M transfers that holds 1 M
- * costs the memory of 1 M. Large tables ask for transparent huge pages, which cut TLB misses
- * on random lookups. Index buckets and chain links hold slot + 1, so the zero pages of a new
- * mapping are already empty buckets and no initialization pass touches them.
+ * costs the memory of 1 M, unless a memory budget (budget.c) commits more at start. Large tables
+ * ask for transparent huge pages, which cut TLB misses on random lookups. Index buckets and chain
+ * links hold slot + 1, so the zero pages of a new mapping are already empty buckets and no
+ * initialization pass touches them.
  *
  * A table is not inherited by a forked process (MADV_DONTFORK) unless the image writer reads
  * it (bl_engine_image_inherit marks those): the checkpoint's child then shares only the

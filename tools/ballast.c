@@ -33,6 +33,7 @@
 #include "ballast/client.h"
 #include "bench/loadgen.h"
 #include "net/server.h"
+#include "node/lock.h"
 #include "node/node.h"
 #include "wal/log.h"
 
@@ -170,18 +171,23 @@ static void start_usage(FILE *out) {
             "  --transfers-max N       transfers likewise, 1..%llu (default %llu); the id\n"
             "                          index takes 4 to 8 bytes per transfer of it,\n"
             "                          committed at start\n"
-            "  --memory SIZE           memory for the state, committed at start: bytes, or\n"
-            "                          with KiB, MiB, GiB or TiB (2GiB), %llu MiB to the\n"
-            "                          machine's memory; at most 3/4 of what is free is committed\n"
-            "                          (default: a quarter of this machine's, here %.1f GiB).\n"
-            "                          It holds, in order, the id index, the newest records\n"
-            "                          (128 MiB), every account's tables (220 bytes each),\n"
-            "                          then about 23 bytes per transfer; start says how many.\n"
-            "                          Past them the state grows beyond it, and says so once\n"
+            "  --memory SIZE           memory for the state, committed at start: a whole number\n"
+            "                          of bytes, or with K, M, G, T or KiB, MiB, GiB, TiB\n"
+            "                          (powers of 1024; KB, MB, GB, TB: of 1000), from %llu MiB\n"
+            "                          to the machine's memory (default: a quarter of it, here\n"
+            "                          %.1f GiB). At most 3/4 of MemAvailable is committed; in\n"
+            "                          a container, give less than its limit. It holds, in\n"
+            "                          order: the id indexes (skipped whole if they do not fit),\n"
+            "                          the newest records (128 MiB), every account's tables\n"
+            "                          (220 bytes each), then about 23 bytes per transfer (4\n"
+            "                          more per user_data field set); start says how many.\n"
+            "                          Past them the state grows beyond it, and says so once.\n"
+            "                          Needs Linux 5.14 or later to commit ahead\n"
             "  --block-events-max N    events in one logged block, %u..%u (default %u)\n"
             "  --segment-size BYTES    log segment size, a multiple of 4096, at least the\n"
             "                          largest block (default %llu)\n"
-            "  --checkpoint-blocks N   checkpoint after N blocks (default %u)\n"
+            "  --checkpoint-blocks N   checkpoint after N blocks or 1 GiB of log, whichever\n"
+            "                          comes first (default %u)\n"
             "  --connections-max N     open connections, 1..1048576 (default %u); past it a\n"
             "                          new connection is answered `busy` and closed\n"
             "  --connections-per-address-max N\n"
@@ -690,6 +696,12 @@ static void local_status_read(const char *dir, local_status_t *l) {
     struct stat st;
     snprintf(path, sizeof(path), "%s/transfers.store", dir);
     if (stat(path, &st) == 0) l->store_bytes = (int64_t)st.st_blocks * 512;
+    /* The lock file's figures are those of a running server only: one holds DIR's lock. */
+    int lock_fd;
+    pid_t holder;
+    int rc = bl_dir_lock(dir, false, &lock_fd, &holder);
+    if (rc == 0) close(lock_fd);
+    if (rc != -EBUSY) return;
     snprintf(path, sizeof(path), "%s/ballast.lock", dir);
     FILE *f = fopen(path, "r");
     long pid = 0;
@@ -832,9 +844,12 @@ static const cli_command_t g_commands[] = {
      "The round trip time to the server."},
     {"status", cli_cmd_status, "the server's ServerStatus", "[--data DIR]",
      "The server's ServerStatus: height, counts, the state digest. With --data, the\n"
-     "server's data directory on this machine: also its transfer store (records,\n"
-     "bytes on disk, records in the hot window) and memory (the budget, what was\n"
-     "committed at start, and resident now)."},
+     "data directory of that same server, on this machine (not checked): also its\n"
+     "transfer store (store_records; store_bytes, the disk space allocated to\n"
+     "transfers.store, up to 64 MiB ahead of the records; hot_records) and memory\n"
+     "(memory_budget and memory_committed, from the running server's ballast.lock;\n"
+     "memory_resident, its VmRSS, the hot window included). A figure that cannot be\n"
+     "read, or a directory no running server holds, shows \"unknown\" (JSON: null)."},
     {"create-account", cli_cmd_create, "create one account",
      "--id N --ledger N --code N [--user-data-128 N] [--user-data-64 N]\n"
      "    [--user-data-32 N] [--debits-must-not-exceed-credits]\n"
