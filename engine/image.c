@@ -316,23 +316,20 @@ static int bl_engine_image_transfer(bl_engine_t *e, uint32_t slot, uint64_t hash
  * (a restart spent two thirds of its time waiting on these lines). */
 #define BL_IMAGE_AHEAD 16u
 
-static void bl_engine_image_prefetch_far(const bl_engine_t *e, uint64_t slot) {
+/* Far (!near): the buckets of slot's accounts. Near: the records and aux lines of their
+ * chains' heads, read from the buckets asked for before. */
+static void bl_engine_image_prefetch(const bl_engine_t *e, uint64_t slot, bool near) {
     if (e->config.indexes_off) return;
     const bl_transfer_t *t = &e->transfers[slot];
     const bl_u128_t accounts[2] = {t->debit_account_id, t->credit_account_id};
     for (size_t k = 0; k < 2; k++) {
         uint64_t hash = bl_hash_id(accounts[k]);
-        bl_index_prefetch(&bl_engine_owner(e, hash)->accounts, hash);
-    }
-}
-
-static void bl_engine_image_prefetch_near(const bl_engine_t *e, uint64_t slot) {
-    if (e->config.indexes_off) return;
-    const bl_transfer_t *t = &e->transfers[slot];
-    const bl_u128_t accounts[2] = {t->debit_account_id, t->credit_account_id};
-    for (size_t k = 0; k < 2; k++) {
-        uint64_t hash = bl_hash_id(accounts[k]);
-        uint32_t head = bl_index_head(&bl_engine_owner(e, hash)->accounts, hash);
+        const bl_index_t *index = &bl_engine_owner(e, hash)->accounts;
+        if (!near) {
+            bl_index_prefetch(index, hash);
+            continue;
+        }
+        uint32_t head = bl_index_head(index, hash);
         if (head == BL_SLOT_NONE || head >= e->accounts_count) continue;
         __builtin_prefetch(bl_records_id(&e->accounts_records, head));
         __builtin_prefetch(&e->account_aux[head], 1);
@@ -451,9 +448,10 @@ static int bl_engine_image_chunks(bl_engine_t *e, const uint64_t *sums,
             x->hashes[slot - first] = bl_hash_id(e->transfers[slot].id);
         bl_engine_image_index(e, x, first, end);
         for (uint64_t slot = first; slot < end; slot++) {
-            if (slot + BL_IMAGE_AHEAD < end) bl_engine_image_prefetch_far(e, slot + BL_IMAGE_AHEAD);
+            if (slot + BL_IMAGE_AHEAD < end)
+                bl_engine_image_prefetch(e, slot + BL_IMAGE_AHEAD, false);
             if (slot + BL_IMAGE_AHEAD / 2 < end)
-                bl_engine_image_prefetch_near(e, slot + BL_IMAGE_AHEAD / 2);
+                bl_engine_image_prefetch(e, slot + BL_IMAGE_AHEAD / 2, true);
             int rc = bl_engine_image_transfer(e, (uint32_t)slot, x->hashes[slot - first]);
             if (rc != 0) return rc;
         }
