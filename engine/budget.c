@@ -37,15 +37,11 @@
 #define BL_BUDGET_LIST_BYTES (2u * sizeof(uint32_t))
 #define BL_BUDGET_KEY_BYTES (2u * sizeof(uint32_t))
 
-_Static_assert(sizeof(bl_account_t) + sizeof(uint32_t) + sizeof(bl_account_aux_t) +
-                       sizeof(bl_list_t) + sizeof(uint64_t) ==
-                   220,
-               "ballast start --help states 220 bytes per account");
-
-static uint64_t bl_budget_account_bytes(void) {
-    return sizeof(bl_account_t) + sizeof(uint32_t) + sizeof(bl_account_aux_t) + sizeof(bl_list_t) +
-           sizeof(uint64_t);
-}
+/* Per account slot: record, chain link, aux line (hash and lists), balances list, mark. */
+#define BL_BUDGET_ACCOUNT_BYTES                                                               \
+    (sizeof(bl_account_t) + sizeof(uint32_t) + sizeof(bl_account_aux_t) + sizeof(bl_list_t) + \
+     sizeof(uint64_t))
+_Static_assert(BL_BUDGET_ACCOUNT_BYTES == 220, "ballast start --help states 220 bytes per account");
 
 static uint64_t bl_budget_transfer_bytes(const bl_engine_t *e) {
     uint64_t bytes = sizeof(uint32_t) + sizeof(uint16_t) + 1; /* chain link, fingerprint, state */
@@ -69,13 +65,16 @@ void bl_engine_budget_plan(const bl_engine_t *e, uint64_t bytes, bl_engine_budge
         budget->hot_bytes = hot * sizeof(bl_transfer_t);
         left -= budget->hot_bytes < left ? budget->hot_bytes : left;
     }
-    budget->account_bytes = bl_budget_account_bytes();
+    budget->account_bytes = BL_BUDGET_ACCOUNT_BYTES;
     budget->accounts = left / budget->account_bytes;
     if (budget->accounts > e->config.accounts_max) budget->accounts = e->config.accounts_max;
     left -= budget->accounts * budget->account_bytes;
     budget->transfer_bytes = bl_budget_transfer_bytes(e);
     budget->transfers = left / budget->transfer_bytes;
     if (budget->transfers > e->config.transfers_max) budget->transfers = e->config.transfers_max;
+    budget->planned_bytes = (budget->indexes_fit ? budget->indexes_bytes : 0) +
+                            budget->accounts * budget->account_bytes +
+                            budget->transfers * budget->transfer_bytes;
 }
 
 /* Commits the first `bytes` of a table of `size` bytes (rounded up to a page, at most the

@@ -203,6 +203,8 @@ typedef struct bl_engine_budget {
     uint64_t transfers;       /* transfers whose tables fit */
     uint64_t transfer_bytes;  /* per transfer: chain link, fingerprint, pending state, and an
                                  estimate of its account list and query index entries */
+    uint64_t planned_bytes;   /* what the plan commits: the indexes if they fit, the accounts'
+                                 and the transfers' tables */
     uint64_t committed_bytes; /* set by bl_engine_budget_commit */
 } bl_engine_budget_t;
 

@@ -799,10 +799,13 @@ static uint64_t bl_node_memory_available(void) {
     return (uint64_t)kib * 1024;
 }
 
-uint64_t bl_node_memory_default(void) {
+uint64_t bl_node_memory_machine(void) {
     long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
-    uint64_t ram = pages > 0 && page_size > 0 ? (uint64_t)pages * (uint64_t)page_size : 0;
-    uint64_t bytes = ram / 4;
+    return pages > 0 && page_size > 0 ? (uint64_t)pages * (uint64_t)page_size : 0;
+}
+
+uint64_t bl_node_memory_default(void) {
+    uint64_t bytes = bl_node_memory_machine() / 4;
     return bytes > BL_NODE_MEMORY_MIN ? bytes : BL_NODE_MEMORY_MIN;
 }
 
@@ -888,13 +891,11 @@ int bl_node_open(bl_node_t **out, const bl_node_config_t *config) {
          * either way; the rest faults in as it is written). */
         uint64_t available = bl_node_memory_available(), cap = available / 4 * 3;
         const bl_engine_budget_t *b = &node->budget;
-        uint64_t planned = (b->indexes_fit ? b->indexes_bytes : 0) +
-                           b->accounts * b->account_bytes + b->transfers * b->transfer_bytes;
-        if (available > 0 && planned > cap) {
+        if (available > 0 && b->planned_bytes > cap) {
             bl_node_say(node,
                         "the memory budget would commit %.0f MiB, but %.0f MiB are available: "
                         "committing at most %.0f MiB",
-                        bl_mib(planned), bl_mib(available), bl_mib(cap));
+                        bl_mib(b->planned_bytes), bl_mib(available), bl_mib(cap));
             bl_engine_budget_plan(node->engine, cap + b->hot_bytes, &node->budget);
             node->budget.bytes = node->config.memory_bytes;
         }

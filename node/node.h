@@ -97,8 +97,9 @@ typedef struct bl_node bl_node_t;
  * but 0 and -errno is explained on stderr: the file, what was expected, what to do. */
 int bl_node_open(bl_node_t **node, const bl_node_config_t *config);
 
-/* The memory budget a node takes by default: a quarter of the machine's memory (at least
- * BL_NODE_MEMORY_MIN). */
+/* The machine's memory in bytes (0 if it cannot say), and the memory budget a node takes by
+ * default: a quarter of it (at least BL_NODE_MEMORY_MIN). */
+uint64_t bl_node_memory_machine(void);
 uint64_t bl_node_memory_default(void);
 
 /* Stops taking requests, completes every request already taken, writes a checkpoint, stops the

@@ -314,9 +314,8 @@ static int cmd_start(int argc, char **argv) {
             break;
         case 'm': {
             ok = parse_size(optarg, MEMORY_MAX, &v) && v >= BL_NODE_MEMORY_MIN;
-            long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-            uint64_t ram = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : UINT64_MAX;
-            if (ok && v > ram) {
+            uint64_t ram = bl_node_memory_machine();
+            if (ok && ram > 0 && v > ram) {
                 fprintf(stderr,
                         "ballast: --memory %s is more than this machine's memory (%.1f GiB)\n",
                         optarg, (double)ram / (double)(1ull << 30));
@@ -694,27 +693,25 @@ static void local_status_read(const char *dir, local_status_t *l) {
     *l = (local_status_t){-1, -1, -1, -1, -1};
     char path[4200], line[256];
     struct stat st;
-    snprintf(path, sizeof(path), "%s/transfers.store", dir);
+    snprintf(path, sizeof(path), "%s/%s", dir, BL_NODE_STORE_FILE);
     if (stat(path, &st) == 0) l->store_bytes = (int64_t)st.st_blocks * 512;
     /* The lock file's figures are those of a running server only: one holds DIR's lock. */
     int lock_fd;
-    pid_t holder;
+    pid_t holder; /* the pid the server wrote first in the lock file */
     int rc = bl_dir_lock(dir, false, &lock_fd, &holder);
     if (rc == 0) close(lock_fd);
     if (rc != -EBUSY) return;
-    snprintf(path, sizeof(path), "%s/ballast.lock", dir);
+    snprintf(path, sizeof(path), "%s/%s", dir, BL_LOCK_FILE);
     FILE *f = fopen(path, "r");
-    long pid = 0;
     while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
         long long v;
-        if (pid == 0) pid = atol(line);
         if (sscanf(line, "memory_budget %lld", &v) == 1) l->memory_budget = v;
         if (sscanf(line, "memory_committed %lld", &v) == 1) l->memory_committed = v;
         if (sscanf(line, "hot_records %lld", &v) == 1) l->hot_records = v;
     }
     if (f != NULL) fclose(f);
-    snprintf(path, sizeof(path), "/proc/%ld/status", pid);
-    f = pid > 0 ? fopen(path, "r") : NULL;
+    snprintf(path, sizeof(path), "/proc/%ld/status", (long)holder);
+    f = holder > 0 ? fopen(path, "r") : NULL;
     while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
         long long kib;
         if (sscanf(line, "VmRSS: %lld kB", &kib) == 1) l->memory_resident = kib * 1024;

@@ -182,6 +182,8 @@ static void test_budget_commits_what_it_plans(void **state) {
     assert_true(budget.indexes_fit);
     assert_int_equal(budget.accounts, 1024);
     assert_int_equal(budget.transfers, planned);
+    assert_int_equal(budget.planned_bytes, whole.indexes_bytes + 1024 * whole.account_bytes +
+                                               planned * whole.transfer_bytes);
 
     bl_engine_budget_t small;
     bl_engine_budget_plan(committed, whole.indexes_bytes - 1, &small);
